@@ -1,0 +1,50 @@
+// Error types shared by every rnnlab library and app.
+//
+// An rnnlab error is one line of text that names the file, key or line at
+// fault. The app entry point (apps/framework/app.h) prints it as
+// "error: <message>" and exits with the error's exit code:
+//   0 success, 1 data or runtime error, 2 usage or config error.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace rnnlab {
+
+/// Base class of all errors rnnlab reports to the user.
+class Error : public std::runtime_error {
+ public:
+  Error(const std::string& message, int exit_code)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  /// Process exit code for this error (1 runtime/data, 2 usage/config).
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+/// Missing, empty, malformed or undecodable data; exit code 1.
+class DataError : public Error {
+ public:
+  explicit DataError(const std::string& message) : Error(message, 1) {}
+};
+
+/// A failure while running (non-finite loss, I/O failure...); exit code 1.
+class RuntimeError : public Error {
+ public:
+  explicit RuntimeError(const std::string& message) : Error(message, 1) {}
+};
+
+/// Bad config file, key, type or value; exit code 2.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& message) : Error(message, 2) {}
+};
+
+/// Bad command line; exit code 2.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& message) : Error(message, 2) {}
+};
+
+}  // namespace rnnlab

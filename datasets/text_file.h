@@ -1,0 +1,20 @@
+// Reading UTF-8 text files with one-line errors that name the file and line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rnnlab::data {
+
+/// Returns the whole content of `path`. Throws DataError
+/// "cannot open '<path>': <reason>" if it is missing or unreadable (or a
+/// directory), "<path>: file is empty" if it has no bytes, and
+/// "<path>:<line>: invalid UTF-8 byte 0xNN at column <c>" if it is not UTF-8.
+std::string read_text_file(const std::string& path);
+
+/// Like read_text_file, split into lines: "\n" separates lines, a trailing "\r"
+/// is removed from each (CRLF files), and a final newline does not add an empty
+/// last line.
+std::vector<std::string> read_lines(const std::string& path);
+
+}  // namespace rnnlab::data
