@@ -5,22 +5,17 @@
 #include <torch/nn/modules/rnn.h>
 #include <torch/nn/utils/rnn.h>
 
-#include <sstream>
 #include <stdexcept>
 
 namespace rnnlab {
 
 namespace {
 
+constexpr const char* kWho = "Recurrent";
+
 // Throws std::invalid_argument("Recurrent: <message>") unless `ok`.
 void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument("Recurrent: " + message);
-}
-
-std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
+  detail::check(ok, kWho, message);
 }
 
 }  // namespace
@@ -78,8 +73,37 @@ void RecurrentImpl::reset() {
               .dropout(o.dropout())
               .bidirectional(o.bidirectional()));
     }
+  } else if (o.type() == "lstm") {
+    inner_ = std::make_shared<LSTMImpl>(LSTMOptions(o.input_size(), o.hidden_size())
+                                            .num_layers(o.num_layers())
+                                            .bias(o.bias())
+                                            .batch_first(o.batch_first())
+                                            .dropout(o.dropout())
+                                            .bidirectional(o.bidirectional())
+                                            .proj_size(o.proj_size())
+                                            .layer_norm(o.layer_norm())
+                                            .recurrent_dropout(o.recurrent_dropout()));
+  } else if (o.type() == "gru") {
+    inner_ = std::make_shared<GRUImpl>(GRUOptions(o.input_size(), o.hidden_size())
+                                           .num_layers(o.num_layers())
+                                           .bias(o.bias())
+                                           .batch_first(o.batch_first())
+                                           .dropout(o.dropout())
+                                           .bidirectional(o.bidirectional())
+                                           .layer_norm(o.layer_norm())
+                                           .recurrent_dropout(o.recurrent_dropout()));
   } else {
-    throw std::invalid_argument("Recurrent: impl 'custom' is not available yet; use impl builtin");
+    RNNOptions::nonlinearity_t act = torch::kTanh;
+    if (o.nonlinearity() == "relu") act = torch::kReLU;
+    inner_ = std::make_shared<RNNImpl>(RNNOptions(o.input_size(), o.hidden_size())
+                                           .num_layers(o.num_layers())
+                                           .nonlinearity(act)
+                                           .bias(o.bias())
+                                           .batch_first(o.batch_first())
+                                           .dropout(o.dropout())
+                                           .bidirectional(o.bidirectional())
+                                           .layer_norm(o.layer_norm())
+                                           .recurrent_dropout(o.recurrent_dropout()));
   }
   register_module("rnn", inner_);
 }
@@ -109,47 +133,37 @@ std::tuple<torch::Tensor, RecurrentState> RecurrentImpl::forward(const torch::Te
                                                                  RecurrentState state,
                                                                  const torch::Tensor& lengths) {
   const auto& o = options;
-  // input is (T,B,I), or (B,T,I) with batch_first.
-  require(input.defined() && input.dim() == 3,
-          "expected a 3-dim input (" + std::string(o.batch_first() ? "B, T, " : "T, B, ") +
-              std::to_string(o.input_size()) + "), got " +
-              (input.defined() ? shape_str(input) : std::string("an undefined tensor")));
-  require(input.size(2) == o.input_size(), "expected input_size " + std::to_string(o.input_size()) +
-                                               ", got input " + shape_str(input));
+  // input is (T, B, I), or (B, T, I) with batch_first
+  detail::check_input(kWho, input, o.input_size(), o.batch_first());
   const int64_t T = input.size(o.batch_first() ? 1 : 0);
   const int64_t B = input.size(o.batch_first() ? 0 : 1);
-  require(T > 0 && B > 0, "empty input " + shape_str(input));
-
-  // state.h is (L*D, B, out), state.c is (L*D, B, hidden) for lstm.
-  const int64_t LD = o.num_layers() * (o.bidirectional() ? 2 : 1);
+  // state.h is (L*D, B, out), state.c is (L*D, B, hidden) for lstm
+  const int64_t D = o.bidirectional() ? 2 : 1, LD = o.num_layers() * D;
   if (state.defined()) {
-    const int64_t out = output_size() / (o.bidirectional() ? 2 : 1);
-    require(state.h.dim() == 3 && state.h.size(0) == LD && state.h.size(1) == B &&
-                state.h.size(2) == out,
-            "expected initial h of shape [" + std::to_string(LD) + ", " + std::to_string(B) + ", " +
-                std::to_string(out) + "], got " + shape_str(state.h));
-    if (o.type() == "lstm") {
-      require(state.c.defined() && state.c.dim() == 3 && state.c.size(0) == LD &&
-                  state.c.size(1) == B && state.c.size(2) == o.hidden_size(),
-              "expected initial c of shape [" + std::to_string(LD) + ", " + std::to_string(B) +
-                  ", " + std::to_string(o.hidden_size()) + "], got " +
-                  (state.c.defined() ? shape_str(state.c) : std::string("none")));
-    }
+    detail::check_state(kWho, "h0", state.h, {LD, B, output_size() / D});
+    if (o.type() == "lstm") detail::check_state(kWho, "c0", state.c, {LD, B, o.hidden_size()});
+  }
+  // lengths is (B) int64 on the CPU, each in [1, T]
+  const torch::Tensor lens =
+      lengths.defined() ? detail::check_lengths(kWho, lengths, B, T) : torch::Tensor();
+
+  // impl custom: the rnnlab modules take lengths directly
+  if (auto m = std::dynamic_pointer_cast<LSTMImpl>(inner_)) {
+    torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx;
+    if (state.defined()) hx = std::make_tuple(state.h, state.c);
+    auto [output, hc] = m->forward(input, hx, lens);
+    return {output, RecurrentState{std::get<0>(hc), std::get<1>(hc)}};
+  }
+  if (auto m = std::dynamic_pointer_cast<GRUImpl>(inner_)) {
+    auto [output, h] = m->forward(input, state.h, lens);
+    return {output, RecurrentState{h, {}}};
+  }
+  if (auto m = std::dynamic_pointer_cast<RNNImpl>(inner_)) {
+    auto [output, h] = m->forward(input, state.h, lens);
+    return {output, RecurrentState{h, {}}};
   }
 
-  // lengths is (B) int64 on the CPU, each in [1, T].
-  torch::Tensor lens;
-  if (lengths.defined()) {
-    require(lengths.dim() == 1 && lengths.size(0) == B,
-            "expected lengths of shape [" + std::to_string(B) + "], got " + shape_str(lengths));
-    require(!lengths.is_floating_point() && !lengths.is_complex(),
-            "lengths must be an integer tensor");
-    lens = lengths.to(torch::kCPU, torch::kInt64);
-    const int64_t lo = lens.min().item<int64_t>(), hi = lens.max().item<int64_t>();
-    require(lo >= 1 && hi <= T, "lengths must lie in [1, T=" + std::to_string(T) + "], got min " +
-                                    std::to_string(lo) + " max " + std::to_string(hi));
-  }
-
+  // impl builtin: padded batches go through pack_padded_sequence
   namespace rnn_utils = torch::nn::utils::rnn;
   if (auto m = std::dynamic_pointer_cast<torch::nn::LSTMImpl>(inner_)) {
     torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx;
@@ -185,6 +199,21 @@ std::tuple<torch::Tensor, RecurrentState> RecurrentImpl::forward(const torch::Te
   if (auto m = std::dynamic_pointer_cast<torch::nn::GRUImpl>(inner_)) return run(m);
   if (auto m = std::dynamic_pointer_cast<torch::nn::RNNImpl>(inner_)) return run(m);
   throw std::logic_error("Recurrent: no inner module");
+}
+
+void RecurrentImpl::set_record_states(bool on) {
+  if (auto m = std::dynamic_pointer_cast<LSTMImpl>(inner_)) return m->set_record_states(on);
+  if (auto m = std::dynamic_pointer_cast<GRUImpl>(inner_)) return m->set_record_states(on);
+  if (auto m = std::dynamic_pointer_cast<RNNImpl>(inner_)) return m->set_record_states(on);
+  require(!on, "recording states needs impl custom");
+}
+
+const RecordedStates& RecurrentImpl::recorded_states() const {
+  if (auto m = std::dynamic_pointer_cast<LSTMImpl>(inner_)) return m->recorded_states();
+  if (auto m = std::dynamic_pointer_cast<GRUImpl>(inner_)) return m->recorded_states();
+  if (auto m = std::dynamic_pointer_cast<RNNImpl>(inner_)) return m->recorded_states();
+  static const RecordedStates kNone;
+  return kNone;
 }
 
 }  // namespace rnnlab

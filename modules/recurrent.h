@@ -9,6 +9,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "modules/rnn.h"
+
 #include <string>
 #include <tuple>
 
@@ -85,6 +87,13 @@ class RecurrentImpl : public torch::nn::Cloneable<RecurrentImpl> {
 
   /// Features per step of the output: (proj_size or hidden_size) * directions.
   int64_t output_size() const;
+
+  /// Keeps every step's h (and c, LSTM) of the following forward passes in
+  /// `recorded_states()`; impl "custom" only (std::invalid_argument for builtin).
+  void set_record_states(bool on);
+  /// Per layer, time-major (T, B, out*directions) h and (T, B, hidden*directions)
+  /// c of the last forward pass (see rnnlab::RecordedStates); empty unless recording.
+  const RecordedStates& recorded_states() const;
 
   /// The wrapped module (a torch::nn::LSTM, rnnlab::LSTM, ...).
   std::shared_ptr<torch::nn::Module> inner() const { return inner_; }
