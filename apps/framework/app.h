@@ -1,0 +1,55 @@
+// What every rnnlab-<app> binary shares: error handling and exit codes, the
+// `train` command line, config loading, run-directory set-up, device and seeds.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "apps/framework/config.h"
+#include "apps/framework/run_dir.h"
+#include "apps/framework/sections.h"
+
+namespace rnnlab {
+
+/// Runs `body`, turning every error into one line "error: ..." on stderr and
+/// an exit code: 0 success, 1 data or runtime error, 2 usage or config error.
+/// CLI11 parse errors and --help are handled here too.
+int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body);
+
+/// Options of a `train` subcommand.
+struct TrainArgs {
+  std::string config;             ///< experiment YAML (not needed with --resume)
+  std::vector<std::string> sets;  ///< --set key=value, in order
+  std::string run_dir;            ///< --run-dir: where to write the run
+  std::string resume;             ///< --resume RUN_DIR
+  bool print_config = false;      ///< --print-config: show the resolved config and exit
+};
+
+/// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.
+CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& description);
+
+/// Reads the config for `args` into the schema's fields: the YAML file (or the
+/// run's config.yaml when resuming), then the --set overrides, then checks.
+void load_config(ConfigSchema& schema, const TrainArgs& args);
+
+/// The experiment name: run.name if set, else the config file's stem.
+std::string experiment_name(const RunSection& run, const TrainArgs& args);
+
+/// Creates (or, when resuming, reopens) the run directory, writes config.yaml,
+/// starts log.txt, seeds the RNGs and sets the thread count.
+RunDir start_run(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args);
+
+/// "auto" -> CUDA when available, else CPU. ConfigError for cuda without a GPU.
+torch::Device resolve_device(const std::string& name);
+
+/// Seeds libtorch's CPU (and CUDA) generators.
+void seed_everything(int64_t seed);
+
+/// A data path from the config, relative to run.data_root (absolute paths are kept).
+std::string data_path(const RunSection& run, const std::string& path);
+
+}  // namespace rnnlab

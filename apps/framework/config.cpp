@@ -1,0 +1,228 @@
+// ConfigSchema: YAML files, includes and --set overrides into typed structs.
+#include "apps/framework/config.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "datasets/error.h"
+
+namespace fs = std::filesystem;
+
+namespace rnnlab {
+namespace config_detail {
+
+std::string describe(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  return "'" + node.Scalar() + "'";
+}
+
+}  // namespace config_detail
+
+namespace {
+
+// Levenshtein distance between two keys.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string last_component(const std::string& key) {
+  auto dot = key.rfind('.');
+  return dot == std::string::npos ? key : key.substr(dot + 1);
+}
+
+std::string location(const std::string& file, const YAML::Mark& mark) {
+  if (mark.line < 0) return file;
+  return file + ":" + std::to_string(mark.line + 1);
+}
+
+}  // namespace
+
+ConfigSchema::ConfigSchema() = default;
+ConfigSchema::~ConfigSchema() = default;
+
+ConfigField* ConfigSchema::register_field(const std::string& key, const std::string& help,
+                                          const std::string& type_name) {
+  if (find(key)) throw std::logic_error("config key registered twice: " + key);
+  fields_.push_back(std::make_unique<ConfigField>());
+  ConfigField* f = fields_.back().get();
+  f->key = key;
+  f->help = help;
+  f->type_name = type_name;
+  f->source = "default";
+  return f;
+}
+
+const ConfigField* ConfigSchema::find(const std::string& key) const {
+  for (const auto& f : fields_)
+    if (f->key == key) return f.get();
+  return nullptr;
+}
+
+std::string ConfigSchema::suggest(const std::string& key) const {
+  std::string best;
+  size_t best_score = std::string::npos;
+  for (const auto& f : fields_) {
+    // A typo in the full key, or the right name at the wrong nesting level.
+    size_t score = std::min(edit_distance(key, f->key),
+                            edit_distance(last_component(key), last_component(f->key)) + 1);
+    if (score < best_score) {
+      best_score = score;
+      best = f->key;
+    }
+  }
+  size_t allowed = 2 + last_component(key).size() / 4;
+  return best_score <= allowed ? best : std::string();
+}
+
+std::string ConfigSchema::unknown_key_message(const std::string& key,
+                                              const std::string& where) const {
+  std::string msg = "unknown key '" + key + "' (" + where + ")";
+  std::string close = suggest(key);
+  if (!close.empty()) return msg + "; did you mean '" + close + "'?";
+  // No close match: list the keys of the same section.
+  auto dot = key.rfind('.');
+  std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+  std::vector<std::string> valid;
+  for (const auto& f : fields_) {
+    if (f->key.compare(0, section.size(), section) != 0) continue;
+    std::string rest = f->key.substr(section.size());
+    rest = rest.substr(0, rest.find('.'));
+    if (std::find(valid.begin(), valid.end(), rest) == valid.end()) valid.push_back(rest);
+  }
+  std::string list;
+  for (const auto& v : valid) list += (list.empty() ? " " : ", ") + v;
+  return msg + "; valid keys" + (section.empty() ? "" : " under '" + section.substr(0, dot) + "'") +
+         ":" + list;
+}
+
+void ConfigSchema::set_from_node(ConfigField& field, const YAML::Node& node,
+                                 const std::string& where) {
+  try {
+    field.parse(node);
+  } catch (const std::string& problem) {
+    throw ConfigError("key '" + field.key + "' (" + where + "): expected " +
+                      (field.type_name.rfind("one of", 0) == 0 ? "" : "a ") + field.type_name +
+                      ", " + problem);
+  }
+  field.source = where;
+}
+
+void ConfigSchema::load_node(const YAML::Node& node, const std::string& prefix,
+                             const std::string& file) {
+  for (const auto& kv : node) {
+    std::string name = kv.first.Scalar();
+    if (prefix.empty() && name == "include") continue;
+    std::string key = prefix.empty() ? name : prefix + "." + name;
+    std::string where = location(file, kv.first.Mark());
+    auto* field = const_cast<ConfigField*>(find(key));
+    if (field) {
+      set_from_node(*field, kv.second, where);
+      continue;
+    }
+    bool is_section = std::any_of(fields_.begin(), fields_.end(), [&](const auto& f) {
+      return f->key.compare(0, key.size() + 1, key + ".") == 0;
+    });
+    if (!is_section) throw ConfigError(unknown_key_message(key, where));
+    if (kv.second.IsNull()) continue;  // an empty section keeps its defaults
+    if (!kv.second.IsMap())
+      throw ConfigError("key '" + key + "' (" + where + "): expected a section of keys, got " +
+                        config_detail::describe(kv.second));
+    load_node(kv.second, key, file);
+  }
+}
+
+void ConfigSchema::load_file(const std::string& path) {
+  if (std::find(loading_.begin(), loading_.end(), path) != loading_.end())
+    throw ConfigError("config file '" + path + "' includes itself");
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    throw ConfigError("config file '" + path + "' does not exist");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) +
+                      ": YAML syntax error: " + e.msg);
+  }
+  if (root.IsNull()) throw ConfigError("config file '" + path + "' is empty");
+  if (!root.IsMap())
+    throw ConfigError("config file '" + path + "' must be a mapping of keys to values");
+
+  loading_.push_back(path);
+  if (YAML::Node inc = root["include"]) {
+    std::vector<std::string> includes;
+    if (inc.IsScalar()) {
+      includes.push_back(inc.Scalar());
+    } else if (inc.IsSequence()) {
+      for (const auto& i : inc) includes.push_back(i.as<std::string>());
+    } else {
+      throw ConfigError("key 'include' (" + location(path, inc.Mark()) +
+                        "): expected a file name or a list of file names");
+    }
+    for (const auto& i : includes) {
+      fs::path p = fs::path(i).is_absolute() ? fs::path(i) : fs::path(path).parent_path() / i;
+      load_file(p.lexically_normal().string());
+    }
+  }
+  load_node(root, "", path);
+  loading_.pop_back();
+}
+
+void ConfigSchema::apply_override(const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set '" + assignment + "': expected key=value");
+  std::string key = assignment.substr(0, eq);
+  std::string value = assignment.substr(eq + 1);
+  auto* field = const_cast<ConfigField*>(find(key));
+  if (!field) throw ConfigError(unknown_key_message(key, "--set"));
+  YAML::Node node;
+  try {
+    node = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("key '" + key + "' (--set): cannot parse '" + value + "': " + e.msg);
+  }
+  set_from_node(*field, node, "--set");
+}
+
+void ConfigSchema::finalize() {
+  for (const auto& f : fields_) {
+    if (f->required && f->source == "default")
+      throw ConfigError("missing required key '" + f->key + "' (" + f->help + ")");
+    std::string problem = f->check();
+    if (!problem.empty()) throw ConfigError("key '" + f->key + "' (" + f->source + "): " + problem);
+  }
+}
+
+std::string ConfigSchema::to_yaml() const {
+  YAML::Node root;
+  for (const auto& f : fields_) {
+    YAML::Node cur;
+    cur.reset(root);
+    std::string key = f->key;
+    size_t start = 0, dot;
+    while ((dot = key.find('.', start)) != std::string::npos) {
+      YAML::Node next = cur[key.substr(start, dot - start)];
+      cur.reset(next);
+      start = dot + 1;
+    }
+    cur[key.substr(start)] = f->to_node();
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace rnnlab

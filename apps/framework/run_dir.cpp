@@ -1,0 +1,170 @@
+// Run directories: atomic files, metrics.jsonl, summary.json, plots, logging.
+#include "apps/framework/run_dir.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "datasets/error.h"
+
+namespace fs = std::filesystem;
+
+namespace rnnlab {
+
+void write_file_atomic(const fs::path& path, const std::string& content) {
+  fs::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "'");
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "' (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw RuntimeError("cannot rename '" + tmp.string() + "' to '" + path.string() + "'");
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError("cannot open '" + path.string() + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RunDir RunDir::create(const fs::path& path) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_empty(path, ec))
+    throw UsageError("run directory '" + path.string() +
+                     "' already exists and is not empty; use --resume to continue it");
+  fs::create_directories(path, ec);
+  if (ec)
+    throw RuntimeError("cannot create run directory '" + path.string() + "': " + ec.message());
+  return RunDir(path);
+}
+
+RunDir RunDir::open(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec))
+    throw UsageError("run directory '" + path.string() + "' does not exist");
+  if (!fs::is_regular_file(path / "config.yaml", ec))
+    throw DataError("'" + path.string() + "' is not a run directory (no config.yaml)");
+  return RunDir(path);
+}
+
+fs::path RunDir::default_path(const std::string& runs_root, const std::string& experiment) {
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  fs::path p = fs::path(runs_root) / experiment / stamp;
+  // Two runs started in the same second get distinct directories.
+  for (int i = 2; fs::exists(p); ++i)
+    p = fs::path(runs_root) / experiment / (std::string(stamp) + "-" + std::to_string(i));
+  return p;
+}
+
+void RunDir::append_metrics(const nlohmann::json& record) const {
+  std::ofstream out(file("metrics.jsonl"), std::ios::app);
+  out << record.dump() << "\n";
+}
+
+void RunDir::truncate_metrics_after(int64_t step) const {
+  fs::path p = file("metrics.jsonl");
+  if (!fs::exists(p)) return;
+  std::istringstream in(read_file(p));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto rec = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (rec.is_discarded()) continue;  // a line cut off by a crash
+    if (rec.value("step", int64_t{0}) > step) continue;
+    kept += line + "\n";
+  }
+  write_file_atomic(p, kept);
+}
+
+void RunDir::write_summary(const nlohmann::json& summary) const {
+  write_file_atomic(file("summary.json"), summary.dump(2) + "\n");
+}
+
+bool RunDir::plot_learning_curve() const {
+  fs::path metrics = file("metrics.jsonl");
+  if (!fs::exists(metrics)) return false;
+  // Two data blocks for gnuplot: training loss and validation loss per step.
+  std::ostringstream train, valid;
+  std::istringstream in(read_file(metrics));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto rec = nlohmann::json::parse(line, nullptr, false);
+    if (rec.is_discarded() || !rec.contains("loss") || !rec.contains("step")) continue;
+    std::string kind = rec.value("type", "");
+    auto& block = kind == "train" ? train : kind == "valid" ? valid : train;
+    if (kind != "train" && kind != "valid") continue;
+    block << rec["step"].get<int64_t>() << " " << rec["loss"].get<double>() << "\n";
+  }
+  std::string train_data = train.str(), valid_data = valid.str();
+  if (train_data.empty() && valid_data.empty()) return false;
+  write_file_atomic(file("learning_curve.dat"),
+                    "# step loss (block 0: train, block 1: validation)\n" +
+                        (train_data.empty() ? "nan nan\n" : train_data) + "\n\n" +
+                        (valid_data.empty() ? "nan nan\n" : valid_data));
+  std::string plots;
+  if (!train_data.empty())
+    plots += "'learning_curve.dat' index 0 using 1:2 with lines lw 1.5 title 'train'";
+  if (!valid_data.empty())
+    plots += std::string(plots.empty() ? "" : ", ") +
+             "'learning_curve.dat' index 1 using 1:2 with linespoints lw 2 pt 7 title 'validation'";
+  std::string script =
+      "set terminal svg size 900,540 dynamic background rgb 'white'\n"
+      "set output 'learning_curve.svg'\n"
+      "set title 'learning curve'\n"
+      "set xlabel 'training step'\n"
+      "set ylabel 'cross-entropy (nats per token)'\n"
+      "set grid\n"
+      "set key top right\n"
+      "plot " +
+      plots + "\n";
+  write_file_atomic(file("learning_curve.gp"), script);
+  std::string cmd = "cd '" + path_.string() + "' && gnuplot learning_curve.gp >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+namespace {
+std::shared_ptr<spdlog::logger>& logger_instance() {
+  static std::shared_ptr<spdlog::logger> instance = [] {
+    auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    console->set_pattern("%v");
+    auto l = std::make_shared<spdlog::logger>("rnnlab", console);
+    l->set_level(spdlog::level::info);
+    l->flush_on(spdlog::level::info);
+    return l;
+  }();
+  return instance;
+}
+}  // namespace
+
+std::shared_ptr<spdlog::logger> logger() {
+  return logger_instance();
+}
+
+void log_to_file(const fs::path& log_file) {
+  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
+  file_sink->set_pattern("[%Y-%m-%d %H:%M:%S] %v");
+  logger_instance()->sinks().push_back(file_sink);
+}
+
+}  // namespace rnnlab

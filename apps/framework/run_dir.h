@@ -1,0 +1,66 @@
+// The run directory every training run writes:
+//   config.yaml        the fully resolved config
+//   log.txt            everything the run printed
+//   metrics.jsonl      one JSON object per logged training step or evaluation
+//   summary.json       the final metrics (flat keys), wall time, parameter count
+//   checkpoint_last.pt / checkpoint_best.pt   (written atomically)
+//   learning_curve.svg training and validation loss against steps (gnuplot)
+// plus whatever the app saves (tokenizer, samples...).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace spdlog {
+class logger;
+}
+
+namespace rnnlab {
+
+/// Writes `content` to `path` through a temporary file and a rename, so that
+/// readers see either the old or the new file, never a partial one.
+void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+
+/// Reads a whole file; DataError if it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
+class RunDir {
+ public:
+  /// Creates a new run directory at `path` (an existing non-empty directory is
+  /// an error, so no run is overwritten).
+  static RunDir create(const std::filesystem::path& path);
+  /// Opens an existing run directory (one with config.yaml) to resume or read it.
+  static RunDir open(const std::filesystem::path& path);
+  /// Default location: <runs_root>/<experiment>/<YYYYmmdd-HHMMSS>.
+  static std::filesystem::path default_path(const std::string& runs_root,
+                                            const std::string& experiment);
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path file(const std::string& name) const { return path_ / name; }
+
+  /// Appends one JSON object as a line of metrics.jsonl.
+  void append_metrics(const nlohmann::json& record) const;
+  /// Drops metrics.jsonl records with "step" > `step` (used when resuming, so
+  /// the steps redone after the checkpoint are not logged twice).
+  void truncate_metrics_after(int64_t step) const;
+  /// Writes summary.json (pretty-printed, atomically).
+  void write_summary(const nlohmann::json& summary) const;
+  /// Renders learning_curve.svg from metrics.jsonl with gnuplot. Returns false
+  /// (and leaves learning_curve.gp for later use) if gnuplot is unavailable.
+  bool plot_learning_curve() const;
+
+ private:
+  explicit RunDir(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+};
+
+/// The process-wide logger: the console (stderr) always, plus `log_file` once
+/// a run directory exists. Lines look like "[2026-11-23 10:00:00] text" in the file.
+std::shared_ptr<spdlog::logger> logger();
+void log_to_file(const std::filesystem::path& log_file);
+
+}  // namespace rnnlab

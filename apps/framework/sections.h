@@ -1,0 +1,77 @@
+// Config sections shared by every app: run, train, optim, and the recurrent
+// stack and tokenizer blocks that several apps embed. Each section binds its
+// fields under a prefix; the README lists every key with these help texts.
+#pragma once
+
+#include <string>
+
+#include "apps/framework/config.h"
+#include "datasets/tokenizer.h"
+#include "modules/recurrent.h"
+
+namespace rnnlab {
+
+/// `run.*`: where the run goes and how the process runs.
+struct RunSection {
+  std::string name;          // experiment name ("" = the config file's stem)
+  std::string dir = "runs";  // runs root: runs/<name>/<timestamp>
+  std::string data_root = "data";
+  int64_t seed = 1;
+  std::string device = "auto";    // auto | cpu | cuda
+  int64_t threads = 0;            // 0 = libtorch's default
+  std::string progress = "auto";  // auto | bar | lines
+  void bind(ConfigSchema& s, const std::string& prefix = "run");
+};
+
+/// `train.*`: how long and how the shared training loop runs.
+struct TrainSection {
+  int64_t max_steps = 0;
+  int64_t max_epochs = 0;
+  double max_minutes = 0;
+  int64_t log_every = 100;
+  int64_t eval_every = 0;  // 0 = at the end of every epoch
+  std::string early_stop_metric = "val_loss";
+  std::string early_stop_mode = "auto";  // auto | min | max
+  int64_t patience = 0;                  // 0 = never stop early
+  double clip_norm = 5.0;                // 0 = no clipping
+  void bind(ConfigSchema& s, const std::string& prefix = "train");
+};
+
+/// `optim.*`: optimizer and learning-rate schedule.
+struct OptimSection {
+  std::string name = "adam";  // sgd | adam | adamw
+  double lr = 2e-3;
+  double weight_decay = 0.0;
+  double momentum = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  std::string schedule = "constant";  // constant | step | cosine | linear | plateau
+  int64_t warmup_steps = 0;
+  int64_t decay_steps = 1000;  // step: decay every N steps
+  double decay_factor = 0.5;   // step/plateau: multiply the rate by this
+  double min_lr = 0.0;         // cosine/linear: final rate
+  void bind(ConfigSchema& s, const std::string& prefix = "optim");
+};
+
+/// A recurrent stack (modules/recurrent.h): `<prefix>.type`, `.impl`, `.hidden`...
+struct RecurrentSection {
+  std::string type = "lstm";
+  std::string impl = "custom";
+  int64_t hidden = 256;
+  int64_t layers = 1;
+  bool bidirectional = false;
+  double dropout = 0.0;
+  std::string nonlinearity = "tanh";
+  int64_t proj_size = 0;
+  bool layer_norm = false;
+  double recurrent_dropout = 0.0;
+  void bind(ConfigSchema& s, const std::string& prefix);
+  /// Module options for an input of `input_size` features.
+  RecurrentOptions options(int64_t input_size) const;
+};
+
+/// Binds the tokenizer options (datasets/tokenizer.h) under `prefix`.
+void bind_tokenizer(ConfigSchema& s, const std::string& prefix, data::TokenizerOptions* t);
+
+}  // namespace rnnlab

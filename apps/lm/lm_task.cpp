@@ -1,0 +1,248 @@
+// The language-modelling task (see lm_task.h).
+#include "apps/lm/lm_task.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/loss.h>
+
+#include <cmath>
+
+#include "datasets/error.h"
+#include "datasets/text_file.h"
+#include "datasets/utf8.h"
+#include "datasets/vocab.h"
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace rnnlab::lm {
+
+void LMConfig::bind(ConfigSchema& s) {
+  s.add("data.train", &data.train, "training text file (relative to run.data_root)").required();
+  s.add("data.valid", &data.valid, "validation text file (\"\": the end of data.train)");
+  s.add("data.test", &data.test, "test text file (\"\": the end of data.train)");
+  s.add("data.valid_fraction", &data.valid_fraction,
+        "share of data.train held out for validation when data.valid is not given")
+      .range(0.0, 0.5);
+  s.add("data.test_fraction", &data.test_fraction,
+        "share of data.train held out for testing when data.test is not given")
+      .range(0.0, 0.5);
+  bind_tokenizer(s, "data.tokenizer", &data.tokenizer);
+  s.add("data.batch_size", &data.batch_size, "parallel streams per batch (B)").range(1, 1 << 16);
+  s.add("data.bptt", &data.bptt, "truncated-BPTT length: steps per batch (T)").range(1, 1 << 16);
+  s.add("data.eval_batch_size", &data.eval_batch_size, "parallel streams when evaluating")
+      .range(1, 1 << 16);
+  s.add("model.embedding", &model.embedding, "token embedding size").range(1, 1 << 20);
+  s.add("model.dropout", &model.dropout, "dropout on embeddings and recurrent outputs")
+      .range(0.0, 0.99);
+  s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
+  model.rnn.bind(s, "model.rnn");
+  s.add("sample.length", &sample.length, "tokens to generate after training").range(0, 1 << 24);
+  s.add("sample.temperature", &sample.temperature, "sampling temperature (0: greedy)")
+      .range(0.0, 100.0);
+  s.add("sample.top_k", &sample.top_k, "sample among the k likeliest tokens (0: all)")
+      .range(0, 1 << 24);
+  s.add("sample.prompt", &sample.prompt, "text the sample starts from");
+  run.bind(s);
+  train.bind(s);
+  optim.bind(s);
+}
+
+// ---- data layout ----
+
+int64_t StreamBatches::size() const {
+  return (inputs.size(0) + bptt - 1) / bptt;
+}
+
+std::pair<torch::Tensor, torch::Tensor> StreamBatches::get(int64_t i) const {
+  int64_t start = i * bptt;
+  int64_t len = std::min(bptt, inputs.size(0) - start);
+  return {inputs.narrow(0, start, len), targets.narrow(0, start, len)};
+}
+
+StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
+                       int64_t pad_id, int64_t bos_id) {
+  // stream = <bos> ids...; inputs = stream[0..N), targets = stream[1..N]
+  auto n = static_cast<int64_t>(ids.size());
+  int64_t rows = (n + batch_size - 1) / batch_size;  // L
+  torch::Tensor inputs = torch::full({batch_size * rows}, pad_id, torch::kLong);
+  torch::Tensor targets = torch::full({batch_size * rows}, pad_id, torch::kLong);
+  auto in = inputs.accessor<int64_t, 1>();
+  auto out = targets.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    in[i] = i == 0 ? bos_id : ids[i - 1];
+    out[i] = ids[i];
+  }
+  // (B*L) -> (B, L) -> (L, B): column b is the b-th slice of the stream.
+  StreamBatches s;
+  s.inputs = inputs.view({batch_size, rows}).t().contiguous();
+  s.targets = targets.view({batch_size, rows}).t().contiguous();
+  s.bptt = bptt;
+  s.tokens = n;
+  return s;
+}
+
+std::vector<std::string> split_by_fraction(const std::string& text, double valid_fraction,
+                                           double test_fraction) {
+  // Cut points at character boundaries (never inside a UTF-8 sequence).
+  auto boundary = [&](double fraction) {
+    auto pos = static_cast<size_t>(static_cast<double>(text.size()) * fraction);
+    while (pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) ++pos;
+    return pos;
+  };
+  size_t train_end = boundary(1.0 - valid_fraction - test_fraction);
+  size_t valid_end = boundary(1.0 - test_fraction);
+  return {text.substr(0, train_end), text.substr(train_end, valid_end - train_end),
+          text.substr(valid_end)};
+}
+
+LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
+  return LanguageModel(LanguageModelOptions(vocab_size, cfg.model.rnn.options(cfg.model.embedding))
+                           .embedding_dim(cfg.model.embedding)
+                           .dropout(cfg.model.dropout)
+                           .tie_weights(cfg.model.tie_weights)
+                           .padding_idx(data::Vocab::kPad));
+}
+
+// ---- evaluation and generation ----
+
+Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device) {
+  if (!stream.inputs.defined() || stream.tokens == 0) return {};
+  torch::NoGradGuard no_grad;
+  model->eval();
+  RecurrentState state;
+  double nats = 0;
+  for (int64_t i = 0; i < stream.size(); ++i) {
+    auto [x, y] = stream.get(i);
+    auto [logits, next] = model->forward(x.to(device), state);
+    state = next;
+    nats += F::cross_entropy(
+                logits.flatten(0, 1), y.to(device).flatten(),
+                F::CrossEntropyFuncOptions().ignore_index(data::Vocab::kPad).reduction(torch::kSum))
+                .item<double>();
+  }
+  double loss = nats / static_cast<double>(stream.tokens);
+  return {{"loss", loss},
+          {"ppl", std::exp(loss)},
+          {"bpc", nats / std::log(2.0) / static_cast<double>(std::max<int64_t>(1, stream.chars))}};
+}
+
+std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
+                     const std::string& prompt, int64_t length, double temperature, int64_t top_k,
+                     int64_t seed, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<int64_t> ids = {data::Vocab::kBos};
+  std::vector<int64_t> prompt_ids = tokenizer.encode_strict(prompt);
+  ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+
+  // Read the prompt (with <bos> in front), then feed back one sampled token at a time.
+  torch::Tensor x = torch::tensor(ids, torch::kLong).view({-1, 1}).to(device);
+  RecurrentState state;
+  std::vector<int64_t> out;
+  for (int64_t step = 0; step < length; ++step) {
+    auto [logits, next] = model->forward(x, state);
+    state = next;
+    torch::Tensor last = logits[-1][0].to(torch::kCPU, torch::kDouble);  // (V)
+    // Never emit the special tokens <pad>, <unk> and <bos>.
+    last.index_fill_(0, torch::tensor({data::Vocab::kPad, data::Vocab::kUnk, data::Vocab::kBos}),
+                     -INFINITY);
+    int64_t id;
+    if (temperature == 0) {
+      id = last.argmax().item<int64_t>();
+    } else {
+      torch::Tensor scores = last / temperature;
+      if (top_k > 0 && top_k < scores.size(0)) {
+        torch::Tensor kth = std::get<0>(scores.topk(top_k)).min();
+        scores = scores.masked_fill(scores < kth, -INFINITY);
+      }
+      id = torch::multinomial(torch::softmax(scores, 0), 1, false, gen).item<int64_t>();
+    }
+    out.push_back(id);
+    x = torch::full({1, 1}, id, torch::kLong).to(device);
+  }
+  return prompt + tokenizer.decode(out);
+}
+
+// ---- the task ----
+
+LMTask::LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Device device)
+    : cfg_(cfg), device_(device) {
+  const auto& d = cfg.data;
+  std::string train_file = data_path(cfg.run, d.train);
+  std::string text = data::read_text_file(train_file);
+  std::vector<std::string> parts = split_by_fraction(text, d.valid.empty() ? d.valid_fraction : 0.0,
+                                                     d.test.empty() ? d.test_fraction : 0.0);
+  if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid));
+  if (!d.test.empty()) parts[2] = data::read_text_file(data_path(cfg.run, d.test));
+
+  fs::path tok_dir = dir.file("tokenizer");
+  if (resume) {
+    tokenizer_ = data::load_tokenizer(tok_dir.string());
+  } else {
+    fs::create_directories(tok_dir);
+    tokenizer_ = data::train_tokenizer(d.tokenizer, {parts[0]}, tok_dir.string());
+    tokenizer_->save(tok_dir.string());
+  }
+
+  auto layout = [&](const std::string& part, int64_t batch_size) {
+    StreamBatches s = batchify(tokenizer_->encode(part), batch_size, d.bptt, data::Vocab::kPad,
+                               data::Vocab::kBos);
+    s.chars = static_cast<int64_t>(data::split_utf8(part, train_file).size());
+    return s;
+  };
+  train_ = layout(parts[0], d.batch_size);
+  if (train_.tokens < d.batch_size * d.bptt)
+    throw DataError(train_file + ": the training text has " + std::to_string(train_.tokens) +
+                    " tokens, too few for data.batch_size " + std::to_string(d.batch_size) +
+                    " x data.bptt " + std::to_string(d.bptt) + " (" +
+                    std::to_string(d.batch_size * d.bptt) + " needed)");
+  if (!parts[1].empty()) valid_ = layout(parts[1], d.eval_batch_size);
+  if (!parts[2].empty()) test_ = layout(parts[2], d.eval_batch_size);
+  train_chars_per_token_ = static_cast<double>(train_.chars) / train_.tokens;
+
+  model_ = build_model(cfg, tokenizer_->vocab_size());
+  model_->to(device_);
+}
+
+void LMTask::start_epoch(int64_t) {
+  hidden_ = RecurrentState();
+}
+
+StepOutput LMTask::train_step(int64_t index) {
+  auto [x, y] = train_.get(index);
+  y = y.to(device_);
+  // Truncated BPTT: start from the carried state, cut off from the last batch's graph.
+  auto [logits, state] = model_->forward(x.to(device_), hidden_.detach());
+  hidden_ = state.detach();
+  torch::Tensor loss =
+      F::cross_entropy(logits.flatten(0, 1), y.flatten(),
+                       F::CrossEntropyFuncOptions().ignore_index(data::Vocab::kPad));
+  return {loss, (y != data::Vocab::kPad).sum().item<int64_t>()};
+}
+
+Metrics LMTask::evaluate(const std::string& split) {
+  return evaluate_stream(model_, split == "test" ? test_ : valid_, device_);
+}
+
+Metrics LMTask::loss_metrics(double mean_loss) const {
+  return {{"ppl", std::exp(mean_loss)},
+          {"bpc", mean_loss / std::log(2.0) / train_chars_per_token_}};
+}
+
+std::string LMTask::unit_name() const {
+  return tokenizer_->type() == "char" ? "chars" : "tokens";
+}
+
+void LMTask::save_state(torch::serialize::OutputArchive& archive) const {
+  if (hidden_.h.defined()) archive.write("hidden_h", hidden_.h);
+  if (hidden_.c.defined()) archive.write("hidden_c", hidden_.c);
+}
+
+void LMTask::load_state(torch::serialize::InputArchive& archive) {
+  torch::Tensor h, c;
+  if (archive.try_read("hidden_h", h)) hidden_.h = h.to(device_);
+  if (archive.try_read("hidden_c", c)) hidden_.c = c.to(device_);
+}
+
+}  // namespace rnnlab::lm

@@ -1,0 +1,125 @@
+// rnnlab-lm: the language-modelling task for the shared trainer.
+//
+// The corpus is read, split (by files or by fractions), tokenized (chars,
+// words or sentencepiece), laid out as B parallel streams and cut into
+// truncated-BPTT batches; the hidden state is carried from one batch to the
+// next (detached at each boundary) and reset at the start of every epoch.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/framework/app.h"
+#include "apps/framework/trainer.h"
+#include "datasets/tokenizer.h"
+#include "modules/language_model.h"
+
+namespace rnnlab::lm {
+
+/// The config of rnnlab-lm (experiments/lm/*.yaml).
+struct LMConfig {
+  RunSection run;
+  TrainSection train;
+  OptimSection optim;
+  struct Data {
+    std::string train;  // text file, relative to run.data_root
+    std::string valid;  // "" = a slice of the train file (valid_fraction)
+    std::string test;   // "" = a slice of the train file (test_fraction)
+    double valid_fraction = 0.1;
+    double test_fraction = 0.0;
+    data::TokenizerOptions tokenizer;
+    int64_t batch_size = 64;
+    int64_t bptt = 128;
+    int64_t eval_batch_size = 16;
+  } data;
+  struct Model {
+    int64_t embedding = 128;
+    double dropout = 0.0;
+    bool tie_weights = false;
+    RecurrentSection rnn;
+  } model;
+  struct Sample {
+    int64_t length = 500;
+    double temperature = 0.8;
+    int64_t top_k = 0;
+    std::string prompt;
+  } sample;
+
+  void bind(ConfigSchema& s);
+};
+
+/// A token stream laid out for truncated BPTT.
+///
+/// The stream is <bos> followed by the text's tokens, so every token of the
+/// text is predicted once. inputs and targets are (L, B): column b holds
+/// stream positions [b*L, (b+1)*L) and targets are inputs shifted by one along
+/// the stream. The tail of the last column is padded with <pad> in both;
+/// padded targets are ignored by the loss.
+struct StreamBatches {
+  torch::Tensor inputs, targets;
+  int64_t bptt = 0;
+  int64_t tokens = 0;  ///< real (non-pad) targets
+  int64_t chars = 0;   ///< characters of the text the targets cover
+
+  /// Number of BPTT batches: ceil(L / bptt).
+  int64_t size() const;
+  /// Rows [i*bptt, min(L, (i+1)*bptt)) of inputs and targets.
+  std::pair<torch::Tensor, torch::Tensor> get(int64_t i) const;
+};
+
+/// Lays out `ids` (the text's tokens) as described above.
+StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
+                       int64_t pad_id, int64_t bos_id);
+
+/// Splits `text` into train/valid/test slices by fraction (valid and test are
+/// the last parts, as in nanoGPT), cutting at character boundaries.
+std::vector<std::string> split_by_fraction(const std::string& text, double valid_fraction,
+                                           double test_fraction);
+
+/// Builds the model the config describes.
+LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size);
+
+/// Samples `length` tokens after `prompt` (greedy when temperature is 0).
+/// DataError if the prompt has tokens outside the vocabulary.
+std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
+                     const std::string& prompt, int64_t length, double temperature, int64_t top_k,
+                     int64_t seed, torch::Device device);
+
+/// Cross-entropy of a whole stream with the state carried: {loss, ppl, bpc}.
+Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device);
+
+class LMTask : public Task {
+ public:
+  /// Reads and tokenizes the data. The tokenizer is trained on the training
+  /// split and saved to <run>/tokenizer, or loaded from there when resuming.
+  LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Device device);
+
+  torch::nn::Module& model() override { return *model_; }
+  int64_t batches_per_epoch() const override { return train_.size(); }
+  void start_epoch(int64_t epoch) override;
+  StepOutput train_step(int64_t index) override;
+  Metrics evaluate(const std::string& split) override;
+  Metrics loss_metrics(double mean_loss) const override;
+  std::string unit_name() const override;
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
+
+  LanguageModel& lm() { return model_; }
+  /// Tokens of a split ("train", "valid", "test").
+  int64_t tokens(const std::string& split) const {
+    return split == "train" ? train_.tokens : split == "valid" ? valid_.tokens : test_.tokens;
+  }
+  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+
+ private:
+  const LMConfig& cfg_;
+  torch::Device device_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  StreamBatches train_, valid_, test_;
+  double train_chars_per_token_ = 1.0;
+  LanguageModel model_{nullptr};
+  RecurrentState hidden_;  // carried across training batches
+};
+
+}  // namespace rnnlab::lm

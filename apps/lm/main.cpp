@@ -1,0 +1,147 @@
+// rnnlab-lm: recurrent language models.
+//   rnnlab-lm train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR] [--print-config]
+//   rnnlab-lm generate --run DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed
+//   S] rnnlab-lm eval --run DIR --text FILE
+#include <spdlog/spdlog.h>
+#include <torch/serialize.h>
+
+#include <iostream>
+
+#include "apps/lm/lm_task.h"
+#include "datasets/error.h"
+#include "datasets/text_file.h"
+#include "datasets/utf8.h"
+#include "datasets/vocab.h"
+
+namespace fs = std::filesystem;
+using namespace rnnlab;
+using namespace rnnlab::lm;
+
+namespace {
+
+int train(const TrainArgs& args) {
+  LMConfig cfg;
+  ConfigSchema schema;
+  cfg.bind(schema);
+  load_config(schema, args);
+  if (args.print_config) {
+    std::cout << schema.to_yaml();
+    return 0;
+  }
+  torch::Device device = resolve_device(cfg.run.device);
+  bool resume = !args.resume.empty();
+  RunDir dir = start_run(schema, cfg.run, args);
+  logger()->info("run directory: {}", dir.path().string());
+  LMTask task(cfg, dir, resume, device);
+  int64_t n_params = 0;
+  for (const auto& p : task.model().parameters()) n_params += p.numel();
+  logger()->info(
+      "{} tokenizer, vocabulary {}; {} train / {} valid / {} test tokens; {} batches "
+      "of {}x{} per epoch",
+      task.tokenizer().type(), task.tokenizer().vocab_size(), task.tokens("train"),
+      task.tokens("valid"), task.tokens("test"), task.batches_per_epoch(), cfg.data.batch_size,
+      cfg.data.bptt);
+  logger()->info("model: {} {} x{} hidden {} ({}), {} parameters, device {}", cfg.model.rnn.impl,
+                 cfg.model.rnn.type, cfg.model.rnn.layers, cfg.model.rnn.hidden,
+                 cfg.model.tie_weights ? "tied" : "untied", n_params, device.str());
+
+  Trainer trainer(task, cfg.train, cfg.optim, cfg.run, dir);
+  nlohmann::json summary = trainer.fit(resume);
+  for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})
+    if (summary.contains(key)) logger()->info("{} {:.4f}", key, summary[key].get<double>());
+
+  if (cfg.sample.length > 0) {
+    std::string text = generate(task.lm(), task.tokenizer(), cfg.sample.prompt, cfg.sample.length,
+                                cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device);
+    write_file_atomic(dir.file("sample.txt"), text + "\n");
+    logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
+  }
+  return 0;
+}
+
+/// A trained model loaded back from its run directory.
+struct LoadedRun {
+  LMConfig cfg;
+  ConfigSchema schema;
+  std::unique_ptr<data::Tokenizer> tokenizer;
+  LanguageModel model{nullptr};
+  torch::Device device = torch::kCPU;
+};
+
+std::unique_ptr<LoadedRun> load_run(const std::string& run_dir) {
+  auto run = std::make_unique<LoadedRun>();
+  RunDir dir = RunDir::open(run_dir);
+  run->cfg.bind(run->schema);
+  run->schema.load_file(dir.file("config.yaml").string());
+  run->schema.finalize();
+  run->tokenizer = data::load_tokenizer(dir.file("tokenizer").string());
+  run->device = resolve_device(run->cfg.run.device);
+  run->model = build_model(run->cfg, run->tokenizer->vocab_size());
+  fs::path ckpt = dir.file("checkpoint_best.pt");
+  if (!fs::exists(ckpt)) ckpt = dir.file("checkpoint_last.pt");
+  if (!fs::exists(ckpt))
+    throw DataError("run directory '" + run_dir + "' has no checkpoint (checkpoint_best.pt)");
+  torch::serialize::InputArchive archive, model;
+  try {
+    archive.load_from(ckpt.string());
+    archive.read("model", model);
+    run->model->load(model);
+  } catch (const c10::Error&) {
+    throw DataError("checkpoint '" + ckpt.string() + "' is unreadable or does not fit the model");
+  }
+  run->model->to(run->device);
+  return run;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"rnnlab-lm: recurrent language models (characters, words, subwords)"};
+  cli.require_subcommand(1);
+  TrainArgs train_args;
+  CLI::App* train_cmd =
+      add_train_command(cli, train_args, "train a language model from a YAML config");
+
+  std::string gen_run, prompt;
+  int64_t length = 500, top_k = 0, seed = 1;
+  double temperature = 0.8;
+  CLI::App* gen_cmd = cli.add_subcommand("generate", "print text sampled from a trained model");
+  gen_cmd->add_option("--run", gen_run, "run directory of a trained model")->required();
+  gen_cmd->add_option("--prompt", prompt, "text to continue");
+  gen_cmd->add_option("--length", length, "tokens to generate")->check(CLI::Range(0, 1 << 24));
+  gen_cmd->add_option("--temperature", temperature, "0: greedy; higher: more random")
+      ->check(CLI::Range(0.0, 100.0));
+  gen_cmd->add_option("--top-k", top_k, "sample among the k likeliest tokens (0: all)")
+      ->check(CLI::Range(0, 1 << 24));
+  gen_cmd->add_option("--seed", seed, "random seed");
+
+  std::string eval_run, eval_text;
+  CLI::App* eval_cmd =
+      cli.add_subcommand("eval", "perplexity and bits per character of a text file");
+  eval_cmd->add_option("--run", eval_run, "run directory of a trained model")->required();
+  eval_cmd->add_option("--text", eval_text, "UTF-8 text file to score")->required();
+
+  return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*train_cmd) return train(train_args);
+    if (*gen_cmd) {
+      auto run = load_run(gen_run);
+      std::cout << generate(run->model, *run->tokenizer, prompt, length, temperature, top_k, seed,
+                            run->device)
+                << std::endl;
+      return 0;
+    }
+    if (*eval_cmd) {
+      auto run = load_run(eval_run);
+      std::string text = data::read_text_file(eval_text);
+      StreamBatches s = batchify(run->tokenizer->encode(text), run->cfg.data.eval_batch_size,
+                                 run->cfg.data.bptt, data::Vocab::kPad, data::Vocab::kBos);
+      s.chars = static_cast<int64_t>(data::split_utf8(text, eval_text).size());
+      Metrics m = evaluate_stream(run->model, s, run->device);
+      std::cout << fmt::format("{}: {} tokens, {} chars : loss {:.4f} : ppl {:.3f} : bpc {:.4f}",
+                               eval_text, s.tokens, s.chars, m["loss"], m["ppl"], m["bpc"])
+                << std::endl;
+      return 0;
+    }
+    return 2;
+  });
+}

@@ -1,0 +1,59 @@
+// A recurrent language model: embedding -> recurrent stack -> dropout -> linear
+// over the vocabulary, with optional weight tying.
+#pragma once
+
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include "modules/recurrent.h"
+
+namespace rnnlab {
+
+/// Options for `LanguageModel`.
+///
+/// Example:
+/// ```
+/// LanguageModel lm(LanguageModelOptions(65, RecurrentOptions("lstm", 0, 512).num_layers(2))
+///                      .embedding_dim(128).dropout(0.2));
+/// ```
+struct LanguageModelOptions {
+  LanguageModelOptions(int64_t vocab_size, RecurrentOptions rnn)
+      : vocab_size_(vocab_size), rnn_(std::move(rnn)) {}
+  /// Number of token types (input and output).
+  TORCH_ARG(int64_t, vocab_size);
+  /// The recurrent stack; its input_size is set to embedding_dim.
+  TORCH_ARG(RecurrentOptions, rnn);
+  /// Size of the token embeddings. Default: 128
+  TORCH_ARG(int64_t, embedding_dim) = 128;
+  /// Dropout on the embeddings and on the recurrent output. Default: 0
+  TORCH_ARG(double, dropout) = 0.0;
+  /// Share the embedding matrix with the output layer (the recurrent output is
+  /// projected to embedding_dim first when the sizes differ). Default: false
+  TORCH_ARG(bool, tie_weights) = false;
+  /// Index of the padding token (its embedding stays zero). Default: 0
+  TORCH_ARG(int64_t, padding_idx) = 0;
+};
+
+/// Predicts token t+1 from tokens 0..t.
+class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
+ public:
+  explicit LanguageModelImpl(LanguageModelOptions options);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  /// tokens: (T, B) int64. Returns logits (T, B, vocab) and the final state.
+  std::tuple<torch::Tensor, RecurrentState> forward(const torch::Tensor& tokens,
+                                                    RecurrentState state = {});
+
+  LanguageModelOptions options;
+  torch::nn::Embedding embedding{nullptr};
+  Recurrent rnn{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear projection{nullptr};  ///< only when tying needs a size change
+  torch::nn::Linear decoder{nullptr};     ///< untied output layer
+  torch::Tensor output_bias;              ///< tied output layer's bias
+};
+TORCH_MODULE(LanguageModel);
+
+}  // namespace rnnlab

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rnnlab needs to build and run, only those missing.
+# Non-interactive and idempotent; runs apt-get as root, or through sudo otherwise.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # optimised BLAS: the reference BLAS is ~24x slower (../shared/NOTES.md)
+  libsentencepiece-dev    # subword tokenizers
+  libyaml-cpp-dev         # experiment configs
+  libgtest-dev            # tests
+  libcli11-dev            # command lines
+  libfmt-dev libspdlog-dev  # formatting and logging
+  nlohmann-json3-dev      # metrics.jsonl, summary.json, vocabularies
+  gnuplot-nox             # learning-curve plots
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+else
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# libtorch calls whatever libblas.so.3 the alternatives system selects; make sure it is OpenBLAS.
+blas=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
+if [ -e "$blas" ] && command -v update-alternatives >/dev/null; then
+  current=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/ {print $2}')
+  if [ "$current" != "$blas" ]; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+    "${sudo[@]}" update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blas"
+  fi
+fi
