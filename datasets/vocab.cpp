@@ -95,6 +95,8 @@ Vocab Vocab::load(const std::string& path) {
   auto fail = [&](const std::string& why) -> DataError {
     return DataError(path + ": not an rnnlab vocabulary: " + why);
   };
+  // Tokens may hold newlines or quotes: quote them JSON-style to keep one line.
+  auto quote = [](const std::string& token) { return nlohmann::json(token).dump(); };
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(text);
@@ -122,13 +124,13 @@ Vocab Vocab::load(const std::string& path) {
     int64_t count = counts[i].get<int64_t>();
     if (i < static_cast<size_t>(kNumSpecials)) {
       if (token != specials()[i]) {
-        throw fail("token " + std::to_string(i) + " is \"" + token + "\", expected \"" +
-                   specials()[i] + "\"");
+        throw fail("token " + std::to_string(i) + " is " + quote(token) + ", expected " +
+                   quote(specials()[i]));
       }
       vocab.counts_[i] = count;
     } else {
       if (vocab.index_.count(token)) {
-        throw fail("token " + std::to_string(i) + " \"" + token + "\" is a duplicate");
+        throw fail("token " + std::to_string(i) + " " + quote(token) + " is a duplicate");
       }
       vocab.add(token, count);
     }

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 
 #include "datasets/error.h"
+#include "datasets/spm_client.h"
 #include "datasets/tokenizer.h"
 #include "datasets/utf8.h"
 #include "datasets/vocab.h"
@@ -161,6 +165,37 @@ TEST(SentencePieceErrors, TrainingFailureIsOneLine) {
       error_of<DataError>([&] { train_tokenizer(options, {"ab ab ab\n"}, dir.file("w")); });
   EXPECT_EQ(message.rfind("sentencepiece training failed: ", 0), 0u) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
+}
+
+TEST(SentencePieceErrors, ModelWithOtherSpecialIds) {
+  // A model trained with sentencepiece's defaults (unk=0, bos=1, eos=2) would
+  // silently break the shared special ids: it is refused.
+  ScratchDir dir;
+  auto input = dir.write("input.txt", [] {
+    std::string text;
+    for (const auto& line : training_lines()) text += line + "\n";
+    return text;
+  }());
+  spm::train({{"input", input}, {"model_prefix", dir.file("default")}, {"vocab_size", "100"}});
+  TokenizerOptions options;
+  options.type = "sentencepiece";
+  options.spm_model = dir.file("default.model");
+  EXPECT_EQ(
+      error_of<DataError>([&] {
+        train_tokenizer(options, {"text"}, dir.file("w"));
+      }).rfind("sentencepiece model '" + dir.file("default.model") + "' has '<unk>' at id 0", 0),
+      0u);
+}
+
+TEST(SentencePieceBridge, LibraryPath) {
+  ASSERT_EQ(::setenv("RNNLAB_SPM_LIB", "/somewhere/librnnlab_spm.so", 1), 0);
+  EXPECT_EQ(spm::bridge_path(), "/somewhere/librnnlab_spm.so");
+  ASSERT_EQ(::unsetenv("RNNLAB_SPM_LIB"), 0);
+  // The test binary is in <build>/bin, so <exe>/../lib/librnnlab_spm.so is found.
+  auto path = std::filesystem::path(spm::bridge_path());
+  EXPECT_EQ(path.filename(), "librnnlab_spm.so");
+  EXPECT_EQ(path.parent_path().filename(), "lib");
+  EXPECT_TRUE(std::filesystem::exists(path));
 }
 
 // NOTES.md fact 1: linking sentencepiece next to libtorch crashed before main or

@@ -170,6 +170,11 @@ TEST(Vocab, LoadErrorsNameTheFile) {
       "dup.json",
       R"({"tokens": ["<pad>","<unk>","<bos>","<eos>","x","x"], "counts": [0,0,0,0,1,1]})");
   EXPECT_THROW(Vocab::load(dup), DataError);
+  auto dup_newline = dir.write(
+      "dup2.json",
+      R"({"tokens": ["<pad>","<unk>","<bos>","<eos>","\n","\n"], "counts": [0,0,0,0,1,1]})");
+  EXPECT_EQ(error_of<DataError>([&] { Vocab::load(dup_newline); }),
+            dup_newline + ": not an rnnlab vocabulary: token 5 \"\\n\" is a duplicate");
   auto mismatch = dir.write("mismatch.json",
                             R"({"tokens": ["<pad>","<unk>","<bos>","<eos>","x"], "counts": [0]})");
   EXPECT_THROW(Vocab::load(mismatch), DataError);
