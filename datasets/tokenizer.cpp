@@ -516,16 +516,14 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& options,
                                            const std::vector<std::string>& training_texts,
                                            const std::string& work_dir) {
   check_options(options);
+  if (options.type == "sentencepiece" && !options.spm_model.empty()) {
+    return std::make_unique<SentencePieceTokenizer>(options.spm_model);  // nothing to train
+  }
   bool any_text = false;
   for (const auto& text : training_texts) any_text = any_text || !text.empty();
   if (!any_text) throw DataError("no training text for the " + options.type + " tokenizer");
-
-  if (options.type == "sentencepiece") {
-    if (!options.spm_model.empty()) {
-      return std::make_unique<SentencePieceTokenizer>(options.spm_model);
-    }
+  if (options.type == "sentencepiece")
     return train_sentencepiece(options, training_texts, work_dir);
-  }
 
   std::unordered_map<std::string, int64_t> counts;
   if (options.type == "char") {

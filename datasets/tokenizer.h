@@ -67,8 +67,11 @@ class Tokenizer {
 /// Builds a tokenizer of `options.type` from `training_texts` (each a document or
 /// line; char/word count their tokens, sentencepiece trains on them as lines).
 /// sentencepiece writes its training file and spm.model into `work_dir`
-/// (created if needed). Throws ConfigError for bad options and DataError for
-/// unusable text or a sentencepiece failure.
+/// (created if needed; it keeps spm.model and spm.vocab), using at most 2M
+/// lines and skipping lines over 4192 bytes (sentencepiece's defaults); with
+/// options.spm_model set it loads that model and ignores the texts. Throws
+/// ConfigError for bad options and DataError for unusable text (none, or not
+/// UTF-8) or a sentencepiece failure.
 std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& options,
                                            const std::vector<std::string>& training_texts,
                                            const std::string& work_dir);
