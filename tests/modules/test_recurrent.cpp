@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sstream>
 #include <stdexcept>
 
 namespace rnnlab {
@@ -51,6 +52,91 @@ TEST(Recurrent, BadOptionsAndShapes) {
                std::invalid_argument);
   EXPECT_THROW(rnn->forward(torch::randn({4, 3, 5}), {}, torch::tensor({4, 1})),
                std::invalid_argument);
+}
+
+RecurrentOptions options_for(const std::string& type, const std::string& impl) {
+  return RecurrentOptions(type, 5, 6)
+      .impl(impl)
+      .num_layers(2)
+      .bidirectional(true)
+      .batch_first(true)
+      .proj_size(type == "lstm" ? 3 : 0)
+      .nonlinearity(type == "rnn" ? "relu" : "tanh");
+}
+
+TEST(Recurrent, CustomAndBuiltinAgree) {
+  for (std::string type : {"lstm", "gru", "rnn"}) {
+    torch::manual_seed(0);
+    Recurrent builtin(options_for(type, "builtin"));
+    Recurrent custom(options_for(type, "custom"));
+    // same parameter names and shapes, in the same order
+    auto bp = builtin->named_parameters();
+    auto cp = custom->named_parameters();
+    ASSERT_EQ(bp.keys(), cp.keys()) << type;
+    for (auto& p : cp) EXPECT_EQ(p.value().sizes(), bp[p.key()].sizes()) << p.key();
+    EXPECT_EQ(custom->output_size(), builtin->output_size());
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : cp) p.value().copy_(bp[p.key()]);
+    }
+    auto x = torch::randn({3, 6, 5});  // (B, T, I)
+    auto lengths = torch::tensor({6, 2, 4});
+    auto [yb, sb] = builtin->forward(x, {}, lengths);
+    auto [yc, sc] = custom->forward(x, {}, lengths);
+    EXPECT_LE((yb - yc).abs().max().item<double>(), 1e-5) << type;
+    EXPECT_LE((sb.h - sc.h).abs().max().item<double>(), 1e-5) << type;
+    if (type == "lstm") {
+      EXPECT_LE((sb.c - sc.c).abs().max().item<double>(), 1e-5);
+    }
+    // and with a carried state, as in truncated BPTT
+    auto [yb2, sb2] = builtin->forward(x, sb.detach());
+    auto [yc2, sc2] = custom->forward(x, sc.detach());
+    EXPECT_LE((yb2 - yc2).abs().max().item<double>(), 1e-5) << type;
+  }
+}
+
+TEST(Recurrent, CheckpointsLoadAcrossImpls) {
+  for (std::string type : {"lstm", "gru", "rnn"}) {
+    for (bool from_builtin : {true, false}) {
+      Recurrent from(options_for(type, from_builtin ? "builtin" : "custom"));
+      Recurrent to(options_for(type, from_builtin ? "custom" : "builtin"));
+      std::stringstream buffer;
+      torch::save(from, buffer);
+      torch::load(to, buffer);
+      auto x = torch::randn({2, 4, 5});
+      EXPECT_LE(
+          (std::get<0>(from->forward(x)) - std::get<0>(to->forward(x))).abs().max().item<double>(),
+          1e-5)
+          << type << (from_builtin ? " builtin -> custom" : " custom -> builtin");
+    }
+  }
+}
+
+TEST(Recurrent, RecordsStatesOnlyWhenCustom) {
+  Recurrent custom(options_for("lstm", "custom"));
+  custom->set_record_states(true);
+  custom->forward(torch::randn({2, 4, 5}));
+  const RecordedStates& rec = custom->recorded_states();
+  ASSERT_EQ(rec.h.size(), 2u);
+  EXPECT_EQ(rec.h[0].sizes(), (torch::IntArrayRef{4, 2, 6}));   // (T, B, proj*2)
+  EXPECT_EQ(rec.c[1].sizes(), (torch::IntArrayRef{4, 2, 12}));  // (T, B, hidden*2)
+  Recurrent builtin(options_for("gru", "builtin"));
+  EXPECT_THROW(builtin->set_record_states(true), std::invalid_argument);
+  EXPECT_TRUE(builtin->recorded_states().h.empty());
+}
+
+TEST(Recurrent, ExtrasNeedCustom) {
+  EXPECT_THROW(Recurrent(RecurrentOptions("lstm", 5, 6).impl("builtin").layer_norm(true)),
+               std::invalid_argument);
+  EXPECT_THROW(Recurrent(RecurrentOptions("gru", 5, 6).impl("builtin").recurrent_dropout(0.1)),
+               std::invalid_argument);
+  Recurrent ln(RecurrentOptions("gru", 5, 6).layer_norm(true).recurrent_dropout(0.1));
+  auto [y, s] = ln->forward(torch::randn({4, 2, 5}));
+  EXPECT_EQ(y.sizes(), (torch::IntArrayRef{4, 2, 6}));
+  std::ostringstream printed;
+  printed << *ln;
+  EXPECT_NE(printed.str().find("impl=custom"), std::string::npos) << printed.str();
+  EXPECT_NE(printed.str().find("layer_norm=true"), std::string::npos) << printed.str();
 }
 
 }  // namespace
