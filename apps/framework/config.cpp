@@ -112,9 +112,12 @@ void ConfigSchema::set_from_node(ConfigField& field, const YAML::Node& node,
   try {
     field.parse(node);
   } catch (const std::string& problem) {
-    throw ConfigError("key '" + field.key + "' (" + where + "): expected " +
-                      (field.type_name.rfind("one of", 0) == 0 ? "" : "a ") + field.type_name +
-                      ", " + problem);
+    const std::string& t = field.type_name;
+    std::string article = t.rfind("one of", 0) == 0                              ? ""
+                          : std::string("aeiou").find(t[0]) != std::string::npos ? "an "
+                                                                                 : "a ";
+    throw ConfigError("key '" + field.key + "' (" + where + "): expected " + article + t + ", " +
+                      problem);
   }
   field.source = where;
 }
@@ -206,22 +209,51 @@ void ConfigSchema::finalize() {
   }
 }
 
+namespace {
+
+// The dotted keys as a tree, children in registration order.
+struct KeyTree {
+  std::string name;
+  const ConfigField* field = nullptr;
+  std::vector<KeyTree> children;
+  KeyTree& child(const std::string& n) {
+    for (auto& c : children)
+      if (c.name == n) return c;
+    children.push_back({n, nullptr, {}});
+    return children.back();
+  }
+};
+
+void emit(YAML::Emitter& out, const KeyTree& node) {
+  out << YAML::BeginMap;
+  for (const auto& c : node.children) {
+    out << YAML::Key << c.name << YAML::Value;
+    if (c.field) {
+      YAML::Node value = c.field->to_node();
+      if (value.IsSequence()) value.SetStyle(YAML::EmitterStyle::Flow);
+      out << value;
+    } else {
+      emit(out, c);
+    }
+  }
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
 std::string ConfigSchema::to_yaml() const {
-  YAML::Node root;
+  KeyTree root;
   for (const auto& f : fields_) {
-    YAML::Node cur;
-    cur.reset(root);
-    std::string key = f->key;
+    KeyTree* node = &root;
     size_t start = 0, dot;
-    while ((dot = key.find('.', start)) != std::string::npos) {
-      YAML::Node next = cur[key.substr(start, dot - start)];
-      cur.reset(next);
+    while ((dot = f->key.find('.', start)) != std::string::npos) {
+      node = &node->child(f->key.substr(start, dot - start));
       start = dot + 1;
     }
-    cur[key.substr(start)] = f->to_node();
+    node->child(f->key.substr(start)).field = f.get();
   }
   YAML::Emitter out;
-  out << root;
+  emit(out, root);
   return std::string(out.c_str()) + "\n";
 }
 

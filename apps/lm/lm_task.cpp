@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 
+#include <unistd.h>
+
 #include <cmath>
 
 #include "datasets/error.h"
@@ -166,7 +168,7 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
 
 // ---- the task ----
 
-LMTask::LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Device device)
+LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Device device)
     : cfg_(cfg), device_(device) {
   const auto& d = cfg.data;
   std::string train_file = data_path(cfg.run, d.train);
@@ -176,13 +178,15 @@ LMTask::LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Devic
   if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid));
   if (!d.test.empty()) parts[2] = data::read_text_file(data_path(cfg.run, d.test));
 
-  fs::path tok_dir = dir.file("tokenizer");
-  if (resume) {
-    tokenizer_ = data::load_tokenizer(tok_dir.string());
+  if (!tokenizer_dir.empty()) {
+    tokenizer_ = data::load_tokenizer(tokenizer_dir);
   } else {
-    fs::create_directories(tok_dir);
-    tokenizer_ = data::train_tokenizer(d.tokenizer, {parts[0]}, tok_dir.string());
-    tokenizer_->save(tok_dir.string());
+    // Trained on the training split only; sentencepiece needs a scratch folder.
+    fs::path scratch =
+        fs::temp_directory_path() / ("rnnlab-tokenizer-" + std::to_string(::getpid()));
+    tokenizer_ = data::train_tokenizer(d.tokenizer, {parts[0]}, scratch.string());
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
   }
 
   auto layout = [&](const std::string& part, int64_t batch_size) {
@@ -203,6 +207,11 @@ LMTask::LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Devic
 
   model_ = build_model(cfg, tokenizer_->vocab_size());
   model_->to(device_);
+}
+
+void LMTask::save_tokenizer(const fs::path& dir) const {
+  fs::create_directories(dir);
+  tokenizer_->save(dir.string());
 }
 
 void LMTask::start_epoch(int64_t) {

@@ -91,9 +91,12 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
 
 class LMTask : public Task {
  public:
-  /// Reads and tokenizes the data. The tokenizer is trained on the training
-  /// split and saved to <run>/tokenizer, or loaded from there when resuming.
-  LMTask(const LMConfig& cfg, const RunDir& dir, bool resume, torch::Device device);
+  /// Reads and tokenizes the data (before any run directory exists, so that a
+  /// data error leaves nothing behind). The tokenizer is trained on the
+  /// training split, or loaded from `tokenizer_dir` when resuming.
+  LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Device device);
+  /// Saves the tokenizer into `dir` (the run's tokenizer/ folder).
+  void save_tokenizer(const std::filesystem::path& dir) const;
 
   torch::nn::Module& model() override { return *model_; }
   int64_t batches_per_epoch() const override { return train_.size(); }

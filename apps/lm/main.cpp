@@ -30,9 +30,11 @@ int train(const TrainArgs& args) {
   }
   torch::Device device = resolve_device(cfg.run.device);
   bool resume = !args.resume.empty();
+  // Data first, so that bad data fails before a run directory is created.
+  LMTask task(cfg, resume ? (fs::path(args.resume) / "tokenizer").string() : "", device);
   RunDir dir = start_run(schema, cfg.run, args);
+  if (!resume) task.save_tokenizer(dir.file("tokenizer"));
   logger()->info("run directory: {}", dir.path().string());
-  LMTask task(cfg, dir, resume, device);
   int64_t n_params = 0;
   for (const auto& p : task.model().parameters()) n_params += p.numel();
   logger()->info(

@@ -1,0 +1,116 @@
+// The rnnlab-lm binary: --help, one-line errors and exit codes, --print-config,
+// and Ctrl-C followed by --resume.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace rnnlab {
+namespace {
+
+using test::run_command;
+using test::TempDir;
+using test::write_file;
+
+const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+
+/// A tiny but complete experiment config around `corpus`.
+std::string tiny_config(const TempDir& dir, const std::string& corpus,
+                        const std::string& extra = "") {
+  return write_file(dir.file("exp.yaml"),
+                    "data:\n  train: " + corpus +
+                        "\n  batch_size: 4\n  bptt: 16\nmodel:\n  embedding: 8\n  rnn:\n"
+                        "    hidden: 16\ntrain:\n  max_steps: 20\n  eval_every: 10\n"
+                        "sample:\n  length: 20\nrun:\n  progress: lines\n" +
+                        extra);
+}
+
+/// The one line an error prints (the output must be exactly one line).
+void expect_one_line_error(const test::CommandResult& r, int code, const std::string& text) {
+  EXPECT_EQ(r.code, code) << r.output;
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
+}
+
+TEST(Cli, HelpListsSubcommands) {
+  auto r = run_command(kLm + " --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"train", "generate", "eval"})
+    EXPECT_NE(r.output.find(s), std::string::npos);
+  r = run_command(kLm + " train --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"--set", "--resume", "--run-dir", "--print-config"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s;
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  expect_one_line_error(run_command(kLm), 2, "");
+  expect_one_line_error(run_command(kLm + " train --bogus"), 2, "--bogus");
+  expect_one_line_error(run_command(kLm + " train"), 2, "a config file is required");
+}
+
+TEST(Cli, MisspelledKeyIsOneLineAndExitsTwo) {
+  TempDir dir;
+  std::string cfg = write_file(dir.file("lm.yaml"),
+                               "data:\n  train: x.txt\nmodel:\n  rnn:\n"
+                               "    hiden: 64\n");
+  auto r = run_command(kLm + " train " + cfg);
+  expect_one_line_error(
+      r, 2, "unknown key 'model.rnn.hiden' (" + cfg + ":5); did you mean 'model.rnn.hidden'?");
+  r = run_command(kLm + " train " + cfg + " --set model.rnn.hidden=64");
+  expect_one_line_error(r, 2, "unknown key 'model.rnn.hiden'");
+  std::string good = tiny_config(dir, "x.txt");
+  expect_one_line_error(run_command(kLm + " train " + good + " --set optim.lr=big"), 2,
+                        "key 'optim.lr' (--set): expected a number, got 'big'");
+  expect_one_line_error(run_command(kLm + " train " + dir.file("none.yaml")), 2, "does not exist");
+}
+
+TEST(Cli, DataErrorsExitWithOne) {
+  TempDir dir;
+  auto r = run_command(kLm + " train " + tiny_config(dir, dir.file("missing.txt")) + " --run-dir " +
+                       dir.file("run1"));
+  expect_one_line_error(r, 1, dir.file("missing.txt"));
+  write_file(dir.file("empty.txt"), "");
+  r = run_command(kLm + " train " + tiny_config(dir, dir.file("empty.txt")) + " --run-dir " +
+                  dir.file("run2"));
+  expect_one_line_error(r, 1, "empty");
+  write_file(dir.file("bad.txt"), "good line\nbad \xff byte\n");
+  r = run_command(kLm + " train " + tiny_config(dir, dir.file("bad.txt")) + " --run-dir " +
+                  dir.file("run3"));
+  expect_one_line_error(r, 1, "bad.txt:2");
+  expect_one_line_error(run_command(kLm + " generate --run " + dir.file("nowhere")), 2,
+                        "does not exist");
+}
+
+TEST(Cli, PrintConfigShowsTheResolvedConfig) {
+  TempDir dir;
+  auto r = run_command(kLm + " train " + tiny_config(dir, "x.txt") +
+                       " --set model.rnn.hidden=77 --print-config");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("hidden: 77"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("impl: custom"), std::string::npos) << r.output;  // a default
+}
+
+TEST(Cli, InterruptSavesACheckpointAndResumeFinishes) {
+  TempDir dir;
+  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(2000));
+  std::string cfg = tiny_config(dir, corpus, "");
+  std::string run = dir.file("run");
+  // Long enough to be interrupted: SIGINT after 3 seconds.
+  auto r =
+      run_command("timeout --preserve-status -s INT 3 " + kLm + " train " + cfg +
+                  " --set train.max_steps=1000000 --set train.eval_every=100000 --run-dir " + run);
+  EXPECT_EQ(r.code, 130) << r.output;
+  EXPECT_NE(r.output.find("checkpoint saved"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: interrupted at update"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(run + "/checkpoint_last.pt"));
+  // Resume with a reachable end: --set applies on top of the saved config.
+  r = run_command(kLm + " train --resume " + run +
+                  " --set train.max_steps=1 --set sample.length=5");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(run + "/summary.json"));
+}
+
+}  // namespace
+}  // namespace rnnlab

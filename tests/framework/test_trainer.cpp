@@ -1,0 +1,281 @@
+// The shared trainer: schedules, checkpoints, resume equality, Ctrl-C-free
+// stopping rules, non-finite losses, and the language model actually learning.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "apps/lm/lm_task.h"
+#include "datasets/error.h"
+#include "test_util.h"
+
+namespace rnnlab {
+namespace {
+
+using test::TempDir;
+namespace fs = std::filesystem;
+
+// ---- a minimal task: linear regression, optionally misbehaving ----
+
+struct RegressionTask : Task {
+  torch::nn::Linear net{4, 1};
+  torch::Tensor x = torch::randn({64, 4});
+  torch::Tensor y = x.matmul(torch::tensor({1.0f, -2.0f, 0.5f, 3.0f})).unsqueeze(1);
+  int64_t nan_at_call = -1;  // return NaN on this train_step call
+  bool worsen = false;       // validation metric gets worse every time
+  int64_t calls = 0, evals = 0;
+  torch::nn::Module& model() override { return *net; }
+  int64_t batches_per_epoch() const override { return 4; }
+  void start_epoch(int64_t) override {}
+  StepOutput train_step(int64_t i) override {
+    auto xb = x.narrow(0, i * 16, 16), yb = y.narrow(0, i * 16, 16);
+    torch::Tensor loss = torch::mse_loss(net(xb), yb);
+    if (calls++ == nan_at_call) loss = loss * std::nan("");
+    return {loss, 16};
+  }
+  Metrics evaluate(const std::string& split) override {
+    if (split != "valid") return {};
+    torch::NoGradGuard g;
+    ++evals;
+    return {{"loss", worsen ? double(evals) : torch::mse_loss(net(x), y).item<double>()}};
+  }
+};
+
+struct Sections {
+  TrainSection train;
+  OptimSection optim;
+  RunSection run;
+  Sections() { run.progress = "lines"; }
+};
+
+TEST(Trainer, LearningRateSchedules) {
+  OptimSection o;
+  o.lr = 1.0;
+  o.warmup_steps = 10;
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 0, 110, 1), 0.1);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 9, 110, 1), 1.0);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 50, 110, 1), 1.0);  // constant
+  o.schedule = "cosine";
+  o.min_lr = 0.1;
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 10, 110, 1), 1.0);
+  EXPECT_NEAR(Trainer::scheduled_lr(o, 60, 110, 1), 0.55, 1e-12);
+  EXPECT_NEAR(Trainer::scheduled_lr(o, 110, 110, 1), 0.1, 1e-12);
+  o.schedule = "linear";
+  EXPECT_NEAR(Trainer::scheduled_lr(o, 60, 110, 1), 0.55, 1e-12);
+  o.schedule = "step";
+  o.decay_steps = 20;
+  o.decay_factor = 0.5;
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 29, 110, 1), 1.0);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 30, 110, 1), 0.5);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 70, 110, 1), 0.125);
+  o.schedule = "plateau";
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 70, 110, 0.25), 0.25);
+}
+
+TEST(Trainer, RegressionLearnsAndWritesTheRunDirectory) {
+  TempDir tmp;
+  torch::manual_seed(0);
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 30;
+  s.train.log_every = 10;
+  s.optim.lr = 0.05;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  Trainer trainer(task, s.train, s.optim, s.run, dir);
+  double before = task.evaluate("valid").at("loss");
+  nlohmann::json summary = trainer.fit(false);
+  EXPECT_LT(summary["val_loss"].get<double>(), 0.01 * before);
+  EXPECT_EQ(summary["steps"].get<int64_t>(), 120);
+  EXPECT_EQ(summary["parameters"].get<int64_t>(), 5);
+  for (const char* f :
+       {"metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt"})
+    EXPECT_TRUE(fs::exists(dir.file(f))) << f;
+  for (const auto& entry : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  // 30 validations (one per epoch) and 12 training lines.
+  std::string metrics = test::read_all(dir.file("metrics.jsonl").string());
+  size_t valid = 0, train = 0;
+  for (size_t p = 0; (p = metrics.find("\"type\":\"valid\"", p)) != std::string::npos; ++p) ++valid;
+  for (size_t p = 0; (p = metrics.find("\"type\":\"train\"", p)) != std::string::npos; ++p) ++train;
+  EXPECT_EQ(valid, 30u);
+  EXPECT_EQ(train, 12u);
+}
+
+TEST(Trainer, EarlyStoppingAfterPatience) {
+  TempDir tmp;
+  RegressionTask task;
+  task.worsen = true;
+  Sections s;
+  s.train.max_epochs = 100;
+  s.train.patience = 3;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  nlohmann::json summary = Trainer(task, s.train, s.optim, s.run, dir).fit(false);
+  EXPECT_EQ(summary["steps"].get<int64_t>(), 16);  // best at epoch 1, then 3 stalls
+  EXPECT_EQ(summary["best_step"].get<int64_t>(), 4);
+  EXPECT_NE(summary["stop_reason"].get<std::string>().find("early stop"), std::string::npos);
+}
+
+TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheCheckpoint) {
+  TempDir tmp;
+  RegressionTask task;
+  task.nan_at_call = 6;
+  Sections s;
+  s.train.max_steps = 100;
+  s.train.eval_every = 2;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  Trainer trainer(task, s.train, s.optim, s.run, dir);
+  try {
+    trainer.fit(false);
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("training loss is nan at update 7"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(fs::exists(dir.file("checkpoint_last.pt")));
+}
+
+TEST(Trainer, NeedsAStoppingRule) {
+  TempDir tmp;
+  RegressionTask task;
+  Sections s;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  EXPECT_THROW(Trainer(task, s.train, s.optim, s.run, dir), ConfigError);
+}
+
+TEST(RunDirectory, AtomicWritesAndNoOverwrite) {
+  TempDir tmp;
+  fs::path f = tmp.path / "x.txt";
+  write_file_atomic(f, "first");
+  write_file_atomic(f, "second");
+  EXPECT_EQ(test::read_all(f.string()), "second");
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()), 1);
+  EXPECT_THROW(RunDir::create(tmp.path), UsageError);  // not empty
+  EXPECT_THROW(RunDir::open(tmp.path / "missing"), UsageError);
+  EXPECT_THROW(RunDir::open(tmp.path), DataError);  // no config.yaml
+}
+
+// ---- the language model ----
+
+lm::LMConfig tiny_lm_config(const std::string& corpus) {
+  lm::LMConfig cfg;
+  cfg.data.train = corpus;
+  cfg.data.batch_size = 4;
+  cfg.data.bptt = 16;
+  cfg.data.eval_batch_size = 4;
+  cfg.model.embedding = 16;
+  cfg.model.dropout = 0.1;  // so that the RNG state matters for resuming
+  cfg.model.rnn.hidden = 32;
+  cfg.train.max_steps = 40;
+  cfg.train.eval_every = 10;
+  cfg.train.log_every = 5;
+  cfg.optim.lr = 0.01;
+  cfg.run.progress = "lines";
+  cfg.run.seed = 7;
+  return cfg;
+}
+
+nlohmann::json train_lm(const lm::LMConfig& cfg, const fs::path& run, bool resume) {
+  seed_everything(cfg.run.seed);
+  lm::LMTask task(cfg, resume ? (run / "tokenizer").string() : "", torch::kCPU);
+  RunDir dir = resume ? RunDir::open(run) : RunDir::create(run);
+  if (!resume) {
+    write_file_atomic(dir.file("config.yaml"), "{}\n");
+    task.save_tokenizer(dir.file("tokenizer"));
+  }
+  return Trainer(task, cfg.train, cfg.optim, cfg.run, dir).fit(resume);
+}
+
+TEST(LanguageModel, BatchifyShiftsTargetsAndKeepsStreamsContiguous) {
+  std::vector<int64_t> ids = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+  lm::StreamBatches s = lm::batchify(ids, 3, 2, 0, 2);
+  // stream = <bos>=2, 10..19 (N = 10); L = 4 rows, B = 3 columns.
+  ASSERT_EQ(s.inputs.sizes(), torch::IntArrayRef({4, 3}));
+  EXPECT_EQ(s.tokens, 10);
+  EXPECT_EQ(s.size(), 2);
+  // Column b holds inputs [4b, 4b+4) of the stream; targets are the next tokens.
+  EXPECT_TRUE(s.inputs.select(1, 0).equal(torch::tensor({2, 10, 11, 12}, torch::kLong)));
+  EXPECT_TRUE(s.targets.select(1, 0).equal(torch::tensor({10, 11, 12, 13}, torch::kLong)));
+  EXPECT_TRUE(s.inputs.select(1, 1).equal(torch::tensor({13, 14, 15, 16}, torch::kLong)));
+  EXPECT_TRUE(s.targets.select(1, 2).equal(torch::tensor({18, 19, 0, 0}, torch::kLong)));
+  auto [x1, y1] = s.get(1);
+  EXPECT_TRUE(x1.equal(s.inputs.narrow(0, 2, 2)));
+  EXPECT_TRUE(y1.equal(s.targets.narrow(0, 2, 2)));
+}
+
+TEST(LanguageModel, SplitByFractionCutsAtCharacterBoundaries) {
+  std::string text = "ab한국어cd";
+  // 13 bytes; the cut at byte 6 falls inside '국' and moves to its end.
+  auto parts = lm::split_by_fraction(text, 0.5, 0.0);
+  EXPECT_EQ(parts[0] + parts[1] + parts[2], text);
+  EXPECT_EQ(parts[0], "ab한국");
+  EXPECT_EQ(parts[1], "어cd");
+}
+
+TEST(LanguageModel, LossFallsOnATinyCorpus) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  cfg.train.max_steps = 150;
+  cfg.train.eval_every = 50;
+  nlohmann::json summary = train_lm(cfg, tmp.path / "run", false);
+  // 20-odd characters: a uniform guess costs ln(24) = 3.2 nats; the words and
+  // their spelling are easy to learn.
+  EXPECT_LT(summary["val_loss"].get<double>(), 1.6);
+  EXPECT_GT(summary["val_bpc"].get<double>(), 0.1);
+  std::string metrics = test::read_all((tmp.path / "run" / "metrics.jsonl").string());
+  auto first = nlohmann::json::parse(metrics.substr(0, metrics.find('\n')));
+  EXPECT_GT(first["loss"].get<double>(), summary["val_loss"].get<double>() + 0.5);
+}
+
+TEST(LanguageModel, ResumedRunEndsWithTheSameMetrics) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  nlohmann::json straight = train_lm(cfg, tmp.path / "straight", false);
+
+  lm::LMConfig first_half = cfg;
+  first_half.train.max_steps = 20;  // stops mid-epoch, with a carried hidden state
+  train_lm(first_half, tmp.path / "resumed", false);
+  nlohmann::json resumed = train_lm(cfg, tmp.path / "resumed", true);
+
+  EXPECT_EQ(resumed["steps"], straight["steps"]);
+  EXPECT_DOUBLE_EQ(resumed["val_loss"].get<double>(), straight["val_loss"].get<double>());
+  EXPECT_DOUBLE_EQ(resumed["val_bpc"].get<double>(), straight["val_bpc"].get<double>());
+  // metrics.jsonl of the resumed run has each step once.
+  std::string a = test::read_all((tmp.path / "resumed" / "metrics.jsonl").string());
+  std::string b = test::read_all((tmp.path / "straight" / "metrics.jsonl").string());
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), std::count(b.begin(), b.end(), '\n'));
+}
+
+TEST(LanguageModel, GenerationIsDeterministicUnderASeed) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  cfg.train.max_steps = 5;
+  seed_everything(1);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  auto a = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 42, torch::kCPU);
+  auto b = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 42, torch::kCPU);
+  auto c = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 43, torch::kCPU);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(a.rfind("the ", 0), 0u);
+  EXPECT_THROW(lm::generate(task.lm(), task.tokenizer(), "the Z", 5, 1.0, 0, 1, torch::kCPU),
+               DataError);  // 'Z' is not in the corpus
+}
+
+TEST(LanguageModel, TooShortCorpusIsAClearError) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  try {
+    lm::LMTask task(cfg, "", torch::kCPU);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("too few for data.batch_size 4 x data.bptt 16"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace rnnlab

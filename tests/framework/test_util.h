@@ -1,0 +1,76 @@
+// Helpers for the framework tests: temporary directories, files, commands.
+#pragma once
+
+#include <unistd.h>
+
+#include <sys/wait.h>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace rnnlab::test {
+
+/// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("rnnlab-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string write_file(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Runs a shell command; returns its exit code and combined stdout+stderr.
+struct CommandResult {
+  int code = -1;
+  std::string output;
+};
+inline CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+/// A small English corpus with enough structure to learn from quickly.
+inline std::string tiny_corpus(int lines = 400) {
+  static const char* words[] = {"hello", "world", "the", "cat",  "sat",   "on",
+                                "a",     "mat",   "and", "then", "slept", "well"};
+  std::string text;
+  unsigned x = 12345;
+  for (int i = 0; i < lines; ++i) {
+    int n = 4 + static_cast<int>(i % 5);
+    for (int j = 0; j < n; ++j) {
+      x = x * 1103515245u + 12345u;
+      text += words[(x >> 16) % 12];
+      text += j + 1 < n ? " " : ".\n";
+    }
+  }
+  return text;
+}
+
+}  // namespace rnnlab::test
