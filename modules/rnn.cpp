@@ -292,9 +292,12 @@ struct DirectionResult {
 // only): the reverse direction then runs forwards over the reversed input.
 // last_index (T*B) picks row (len_b - 1) * B + b, each sequence's last step
 // (padded batches only). rec_mask (B, out): variational dropout mask on h_{t-1}.
+// hold (T of (B, 1) bool, or empty): where false, h keeps its value instead of
+// running on through the padding (used for relu, whose state is unbounded there).
 DirectionResult run_direction(const StackOptions& o, const LayerWeights& w, const Tensor& x,
                               Tensor h, Tensor c, bool reverse, const Tensor& rev_index,
-                              const Tensor& last_index, const Tensor& rec_mask, bool want_c) {
+                              const Tensor& last_index, const Tensor& rec_mask,
+                              const std::vector<Tensor>& hold, bool want_c) {
   const int64_t T = x.size(0), B = x.size(1);
   const int64_t G = w.w_ih.size(0), P = h.size(1);
   const bool lstm = o.kind == CellKind::kLSTM, gru = o.kind == CellKind::kGRU;
@@ -351,7 +354,8 @@ DirectionResult run_direction(const StackOptions& o, const LayerWeights& w, cons
       // h_t = act(xw_t + W_hh h_{t-1})
       Tensor pre = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
                                 : torch::addmm(xs[t], hr, w_hh_t);
-      h = rnn_act(pre, relu);
+      Tensor h_t = rnn_act(pre, relu);
+      h = hold.empty() ? h_t : torch::where(hold[t], h_t, h);
     }
     outs[t] = h;
   }
@@ -497,6 +501,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
 
   // padded batch: index maps and the mask of padded steps
   Tensor rev_index, last_index, pad_mask;
+  std::vector<Tensor> hold;  // (B, 1) per step, relu only
   if (lengths.defined()) {
     const Tensor lens = check_lengths(who, lengths, B, T);  // (B) int64, CPU
     if (lens.min().item<int64_t>() < T) {
@@ -510,6 +515,9 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       if (D == 2)
         rev_index = (torch::where(valid, len - 1 - t, t) * B + b).view({T * B}).to(x.device());
       pad_mask = valid.logical_not().unsqueeze(2).to(x.device());  // (T, B, 1)
+      // relu's state is unbounded: hold it over padded steps rather than let it
+      // run on (an overflow there would turn the zero gradients into NaN)
+      if (o.kind == CellKind::kRNNReLU) hold = valid.unsqueeze(2).to(x.device()).unbind(0);
     }
   }
 
@@ -535,7 +543,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       }
       DirectionResult r = run_direction(o, weights_[k], layer_input, h0s.empty() ? zero_h : h0s[k],
                                         c0s.empty() ? zero_c : c0s[k], d == 1, rev_index,
-                                        last_index, rec_mask, record_);
+                                        last_index, rec_mask, hold, record_);
       outs.push_back(r.out);
       h_n.push_back(r.h);
       if (lstm) c_n.push_back(r.c);

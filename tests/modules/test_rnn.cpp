@@ -557,6 +557,24 @@ TEST(Extras, LengthsLeaveStateAloneAndZeroPadding) {
   EXPECT_TRUE(torch::equal(std::get<0>(lstm->forward(y, {}, lens)), out));
 }
 
+TEST(Extras, ReluStateHeldOverLongPadding) {
+  // a relu RNN whose state triples per step would overflow within the 98 padded
+  // steps if it ran on through them; outputs and gradients must stay finite
+  RNN rnn(RNNOptions(2, 3).nonlinearity(torch::kReLU).bidirectional(true));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : rnn->parameters()) p.fill_(0.1);
+    rnn->named_parameters()["weight_hh_l0"].copy_(torch::eye(3) * 3);
+    rnn->named_parameters()["weight_hh_l0_reverse"].copy_(torch::eye(3) * 3);
+  }
+  auto x = torch::ones({100, 2, 2}, torch::requires_grad());
+  auto [out, h] = rnn->forward(x, {}, torch::tensor({3, 2}));
+  (out.sum() + h.sum()).backward();
+  EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
+  for (auto& p : rnn->parameters()) EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+}
+
 TEST(Extras, PackedSequenceInputMatchesTorch) {
   torch::manual_seed(9);
   torch::nn::GRU b(torch::nn::GRUOptions(5, 4).num_layers(2).bidirectional(true));
