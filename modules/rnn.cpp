@@ -55,6 +55,13 @@ void check_state(const std::string& who, const std::string& name, const Tensor& 
             shape_str(state.sizes()));
 }
 
+void check_like(const std::string& who, const Tensor& input, const Tensor& weight) {
+  check(input.scalar_type() == weight.scalar_type() && input.device() == weight.device(), who,
+        "input is " + std::string(c10::toString(input.scalar_type())) + " on " +
+            input.device().str() + " but the parameters are " +
+            std::string(c10::toString(weight.scalar_type())) + " on " + weight.device().str());
+}
+
 Tensor check_lengths(const std::string& who, const Tensor& lengths, int64_t B, int64_t T) {
   check(lengths.dim() == 1 && lengths.size(0) == B, who,
         "expected lengths of shape [" + std::to_string(B) + "] (one per sequence), got " +
@@ -126,11 +133,13 @@ void uniform_init(torch::nn::Module& module, int64_t hidden_size) {
   for (auto& p : module.parameters()) p.uniform_(-stdv, stdv);
 }
 
-// Checks a cell's input (B, I) and state (B, H); returns B.
-int64_t check_cell_input(const std::string& who, const Tensor& input, int64_t input_size) {
+// Checks a cell's input: (B, I), with the dtype and device of `weight`; returns B.
+int64_t check_cell_input(const std::string& who, const Tensor& input, int64_t input_size,
+                         const Tensor& weight) {
   detail::check(input.defined() && input.dim() == 2 && input.size(1) == input_size, who,
                 "expected input of shape (B, " + std::to_string(input_size) + "), got " +
                     (input.defined() ? detail::shape_str(input.sizes()) : "undefined"));
+  detail::check_like(who, input, weight);
   return input.size(0);
 }
 
@@ -174,7 +183,7 @@ void RNNCellImpl::pretty_print(std::ostream& stream) const {
 Tensor RNNCellImpl::forward(const Tensor& input, Tensor hx) {
   // h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
   // x is (B, I), h is (B, H)
-  const int64_t B = check_cell_input(kRNNCellName, input, options.input_size());
+  const int64_t B = check_cell_input(kRNNCellName, input, options.input_size(), weight_ih);
   if (!hx.defined()) hx = torch::zeros({B, options.hidden_size()}, input.options());
   detail::check_state(kRNNCellName, "hx", hx, {B, options.hidden_size()});
   Tensor pre = torch::linear(input, weight_ih, bias_ih) + torch::linear(hx, weight_hh, bias_hh);
@@ -216,7 +225,7 @@ std::tuple<Tensor, Tensor> LSTMCellImpl::forward(
   // c_t = f * c_{t-1} + i * g
   // h_t = o * tanh(c_t)
   // x is (B, I), h and c are (B, H)
-  const int64_t B = check_cell_input(kLSTMCellName, input, options.input_size());
+  const int64_t B = check_cell_input(kLSTMCellName, input, options.input_size(), weight_ih);
   const int64_t H = options.hidden_size();
   Tensor h, c;
   if (hx_opt) {
@@ -263,7 +272,7 @@ Tensor GRUCellImpl::forward(const Tensor& input, Tensor hx) {
   // n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
   // h_t = (1 - z) * n + z * h_{t-1}
   // x is (B, I), h is (B, H)
-  const int64_t B = check_cell_input(kGRUCellName, input, options.input_size());
+  const int64_t B = check_cell_input(kGRUCellName, input, options.input_size(), weight_ih);
   if (!hx.defined()) hx = torch::zeros({B, options.hidden_size()}, input.options());
   detail::check_state(kGRUCellName, "hx", hx, {B, options.hidden_size()});
   return gru_pointwise(torch::linear(input, weight_ih, bias_ih),
@@ -485,11 +494,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
   const StackOptions o = static_cast<const Derived&>(*this).stack_options();
   const std::string who = Derived::kName;
   check_input(who, input, o.input_size, batch_first);
-  const Tensor& w0 = weights_.at(0).w_ih;
-  check(input.scalar_type() == w0.scalar_type() && input.device() == w0.device(), who,
-        "input is " + std::string(c10::toString(input.scalar_type())) + " on " +
-            input.device().str() + " but the parameters are " +
-            std::string(c10::toString(w0.scalar_type())) + " on " + w0.device().str());
+  check_like(who, input, weights_.at(0).w_ih);
   // x is time-major from here on: (T, B, I)
   const Tensor x = batch_first ? input.transpose(0, 1) : input;
   const int64_t T = x.size(0), B = x.size(1);

@@ -364,6 +364,8 @@ void check_input(const std::string& who, const torch::Tensor& input, int64_t inp
 /// state must have exactly the sizes `expected` ("h0" or "c0" names it in the message).
 void check_state(const std::string& who, const std::string& name, const torch::Tensor& state,
                  torch::IntArrayRef expected);
+/// input must have the dtype and device of the parameters (`weight`).
+void check_like(const std::string& who, const torch::Tensor& input, const torch::Tensor& weight);
 /// lengths must be a 1-dim integer tensor of size B with values in [1, T];
 /// returns it as int64 on the CPU.
 torch::Tensor check_lengths(const std::string& who, const torch::Tensor& lengths, int64_t B,

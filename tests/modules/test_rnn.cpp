@@ -699,6 +699,7 @@ TEST(Errors, BadShapesAndLengths) {
   expect_error([&] { LSTM(LSTMOptions(5, 4).proj_size(4)); }, "proj_size");
   expect_error([&] { RNN(RNNOptions(5, 4).recurrent_dropout(1.0)); }, "recurrent_dropout");
   LSTMCell cell(5, 4);
+  expect_error([&] { cell(torch::randn({3, 5}, torch::kDouble)); }, "parameters are Float");
   expect_error([&] { cell(torch::randn({3, 6})); }, "expected input of shape (B, 5)");
   expect_error(
       [&] {
