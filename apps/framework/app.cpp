@@ -53,6 +53,8 @@ CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& d
                     "continue the run in this directory from its last checkpoint");
   train->add_flag("--print-config", args.print_config,
                   "print the fully resolved config and exit without training");
+  train->add_flag("--list-keys", args.list_keys,
+                  "list every config key with its type, default and meaning, and exit");
   return train;
 }
 
@@ -68,6 +70,17 @@ void load_config(ConfigSchema& schema, const TrainArgs& args) {
   }
   for (const auto& s : args.sets) schema.apply_override(s);
   schema.finalize();
+}
+
+std::string keys_table(const ConfigSchema& schema) {
+  std::string out = "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : schema.fields()) {
+    YAML::Emitter e;
+    e << YAML::Flow << f->to_node();
+    std::string def = f->required ? "(required)" : e.c_str();
+    out += "| `" + f->key + "` | " + f->type_name + " | `" + def + "` | " + f->help + " |\n";
+  }
+  return out;
 }
 
 std::string experiment_name(const RunSection& run, const TrainArgs& args) {

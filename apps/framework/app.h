@@ -27,6 +27,7 @@ struct TrainArgs {
   std::string run_dir;            ///< --run-dir: where to write the run
   std::string resume;             ///< --resume RUN_DIR
   bool print_config = false;      ///< --print-config: show the resolved config and exit
+  bool list_keys = false;         ///< --list-keys: every key with type, default and help
 };
 
 /// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.
@@ -35,6 +36,9 @@ CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& d
 /// Reads the config for `args` into the schema's fields: the YAML file (or the
 /// run's config.yaml when resuming), then the --set overrides, then checks.
 void load_config(ConfigSchema& schema, const TrainArgs& args);
+
+/// Every key of the schema as a Markdown table: key, type, default, meaning.
+std::string keys_table(const ConfigSchema& schema);
 
 /// The experiment name: run.name if set, else the config file's stem.
 std::string experiment_name(const RunSection& run, const TrainArgs& args);

@@ -1,6 +1,8 @@
 // Template part of config.h: how each C++ type is read from YAML and checked.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <sstream>
 #include <type_traits>
 
@@ -70,6 +72,8 @@ std::string to_text(const T& v) {
     os << (v ? "true" : "false");
   } else if constexpr (std::is_same_v<T, std::string>) {
     os << "'" << v << "'";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    os << fmt::format("{}", v);
   } else if constexpr (std::is_arithmetic_v<T>) {
     os << v;
   } else {
@@ -78,6 +82,21 @@ std::string to_text(const T& v) {
     os << "]";
   }
   return os.str();
+}
+
+/// A value as a YAML node; numbers in their shortest round-trip form (0.1, not
+/// 0.10000000000000001).
+template <class T>
+YAML::Node to_node(const T& v) {
+  if constexpr (std::is_same_v<T, double>) {
+    return YAML::Node(fmt::format("{}", v));
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    YAML::Node n(YAML::NodeType::Sequence);
+    for (double x : v) n.push_back(fmt::format("{}", x));
+    return n;
+  } else {
+    return YAML::Node(v);
+  }
 }
 
 }  // namespace config_detail
@@ -101,7 +120,7 @@ FieldRef<T> ConfigSchema::add(const std::string& key, T* target, const std::stri
     }
   };
   f->check = [] { return std::string(); };
-  f->to_node = [target] { return YAML::Node(*target); };
+  f->to_node = [target] { return config_detail::to_node(*target); };
   return FieldRef<T>(f, target);
 }
 

@@ -23,6 +23,10 @@ int train(const TrainArgs& args) {
   LMConfig cfg;
   ConfigSchema schema;
   cfg.bind(schema);
+  if (args.list_keys) {
+    std::cout << keys_table(schema);
+    return 0;
+  }
   load_config(schema, args);
   if (args.print_config) {
     std::cout << schema.to_yaml();
