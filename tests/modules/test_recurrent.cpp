@@ -125,6 +125,21 @@ TEST(Recurrent, RecordsStatesOnlyWhenCustom) {
   EXPECT_TRUE(builtin->recorded_states().h.empty());
 }
 
+TEST(Recurrent, CloneCopiesWeights) {
+  for (std::string impl : {"custom", "builtin"}) {
+    Recurrent rnn(options_for("lstm", impl));
+    auto copy = std::dynamic_pointer_cast<RecurrentImpl>(rnn->clone());
+    ASSERT_TRUE(copy);
+    auto x = torch::randn({2, 4, 5});
+    EXPECT_TRUE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(rnn->forward(x)))) << impl;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : copy->parameters()) p.add_(0.5);
+    }
+    EXPECT_FALSE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(rnn->forward(x)))) << impl;
+  }
+}
+
 TEST(Recurrent, ExtrasNeedCustom) {
   EXPECT_THROW(Recurrent(RecurrentOptions("lstm", 5, 6).impl("builtin").layer_norm(true)),
                std::invalid_argument);

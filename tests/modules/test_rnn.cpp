@@ -651,6 +651,22 @@ TEST(Extras, CloneAndInitLikeTorch) {
   EXPECT_FALSE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(m(x))));
 }
 
+TEST(Extras, DefaultArgumentsThroughAnyModule) {
+  // FORWARD_HAS_DEFAULT_ARGS lets AnyModule/Sequential call forward(x) alone
+  auto x = torch::randn({4, 2, 5});
+  torch::nn::AnyModule lstm(LSTM(LSTMOptions(5, 3)));
+  auto [out, hc] = lstm.forward<std::tuple<Tensor, std::tuple<Tensor, Tensor>>>(x);
+  EXPECT_EQ(out.sizes(), (torch::IntArrayRef{4, 2, 3}));
+  torch::nn::AnyModule gru(GRU(GRUOptions(5, 3)));
+  EXPECT_EQ(std::get<1>(gru.forward<std::tuple<Tensor, Tensor>>(x)).sizes(),
+            (torch::IntArrayRef{1, 2, 3}));
+  torch::nn::AnyModule cell(LSTMCell(5, 3));
+  EXPECT_EQ(std::get<1>(cell.forward<std::tuple<Tensor, Tensor>>(x[0])).sizes(),
+            (torch::IntArrayRef{2, 3}));
+  torch::nn::AnyModule rnn_cell(RNNCell(5, 3));
+  EXPECT_EQ(rnn_cell.forward(x[0]).sizes(), (torch::IntArrayRef{2, 3}));
+}
+
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ errors ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 // Expects `f` to throw std::invalid_argument whose one-line message holds `part`.
