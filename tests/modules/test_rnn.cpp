@@ -6,7 +6,7 @@
 
 #include <cstdio>
 #include <functional>
-#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -649,6 +649,23 @@ TEST(Extras, CloneAndInitLikeTorch) {
     copy->named_parameters()["weight_hh_l0"].add_(1);
   }
   EXPECT_FALSE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(m(x))));
+}
+
+TEST(Extras, CheckpointsMoveBetweenTorchAndOurs) {
+  auto x = torch::randn({4, 2, 5});
+  torch::nn::GRU theirs(torch::nn::GRUOptions(5, 3).num_layers(2).bidirectional(true));
+  GRU ours(GRUOptions(5, 3).num_layers(2).bidirectional(true));
+  std::stringstream buffer;
+  torch::save(theirs, buffer);
+  torch::load(ours, buffer);
+  EXPECT_LE(max_abs_diff(std::get<0>(ours(x)), std::get<0>(theirs(x))), 1e-5);
+
+  LSTM ours_lstm(LSTMOptions(5, 4).proj_size(2));
+  torch::nn::LSTM theirs_lstm(torch::nn::LSTMOptions(5, 4).proj_size(2));
+  std::stringstream buffer2;
+  torch::save(ours_lstm, buffer2);
+  torch::load(theirs_lstm, buffer2);
+  EXPECT_LE(max_abs_diff(std::get<0>(ours_lstm(x)), std::get<0>(theirs_lstm(x))), 1e-5);
 }
 
 TEST(Extras, DefaultArgumentsThroughAnyModule) {
