@@ -5,7 +5,11 @@
 // addmm(xw_t, h, W_hh^T) plus the gate arithmetic; outputs are `stack`ed once.
 // Padded batches need no per-step masking: the forward direction runs through
 // the padding and h_n is read back at each sequence's last step; the reverse
-// direction runs over each sequence reversed within its own length.
+// direction runs over each sequence reversed within its own length. Only the
+// relu RNN, whose state is unbounded, holds its state over padded steps with a
+// per-step torch::where. Measured (LSTM, forward+backward, random lengths in
+// [T/2, T]): +4% at B=32 T=35 H=128 and +0% at B=64 T=100 H=512 over no lengths;
+// a torch::where mask per step on h and c cost +10% and +2%.
 #include "modules/rnn.h"
 
 #include <cmath>
