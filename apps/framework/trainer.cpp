@@ -382,7 +382,9 @@ nlohmann::json Trainer::fit(bool resume) {
   summary["train_seconds"] = s.train_seconds;
   summary["wall_seconds"] = seconds_since(s.started);
   summary["parameters"] = n_params;
-  summary[task_.unit_name() + "_per_sec"] = s.total_units / std::max(1e-9, s.train_seconds);
+  double units_per_sec = s.total_units / std::max(1e-9, s.train_seconds);
+  summary[task_.unit_name() + "_per_sec"] = units_per_sec;
+  task_.add_summary(summary, units_per_sec);
   summary["stop_reason"] = stop_reason;
   dir_.write_summary(summary);
   dir_.plot_learning_curve();

@@ -50,6 +50,9 @@ class Task {
   virtual Metrics loss_metrics(double /*mean_loss*/) const { return {}; }
   /// What the units of StepOutput are called in throughput lines ("chars", "tokens").
   virtual std::string unit_name() const { return "units"; }
+  /// Adds task-specific figures to the final summary (e.g. chars_per_sec for a
+  /// subword model, whose units are tokens).
+  virtual void add_summary(nlohmann::json& /*summary*/, double /*units_per_sec*/) const {}
   /// State beyond the model needed to resume exactly in the middle of an epoch
   /// (e.g. carried hidden state); load_state runs after start_epoch(epoch).
   virtual void save_state(torch::serialize::OutputArchive&) const {}

@@ -19,7 +19,10 @@ namespace F = torch::nn::functional;
 namespace rnnlab::lm {
 
 void LMConfig::bind(ConfigSchema& s) {
-  s.add("data.train", &data.train, "training text file (relative to run.data_root)").required();
+  s.add("data.train", &data.train, "training text file (relative to run.data_root)");
+  s.add("data.text", &data.text, "inline training text instead of data.train (toys and tests)");
+  s.add("data.text_repeat", &data.text_repeat, "repeat data.text this many times")
+      .range(1, 1 << 24);
   s.add("data.valid", &data.valid, "validation text file (\"\": the end of data.train)");
   s.add("data.test", &data.test, "test text file (\"\": the end of data.train)");
   s.add("data.valid_fraction", &data.valid_fraction,
@@ -171,8 +174,16 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
 LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Device device)
     : cfg_(cfg), device_(device) {
   const auto& d = cfg.data;
-  std::string train_file = data_path(cfg.run, d.train);
-  std::string text = data::read_text_file(train_file);
+  if (d.train.empty() == d.text.empty())
+    throw ConfigError("set exactly one of data.train (a text file) and data.text (inline text)");
+  std::string train_file = d.text.empty() ? data_path(cfg.run, d.train) : "data.text";
+  std::string text;
+  if (d.text.empty()) {
+    text = data::read_text_file(train_file);
+  } else {
+    data::check_utf8(d.text, train_file);
+    for (int64_t i = 0; i < d.text_repeat; ++i) text += d.text;
+  }
   std::vector<std::string> parts = split_by_fraction(text, d.valid.empty() ? d.valid_fraction : 0.0,
                                                      d.test.empty() ? d.test_fraction : 0.0);
   if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid));
@@ -237,6 +248,13 @@ Metrics LMTask::evaluate(const std::string& split) {
 Metrics LMTask::loss_metrics(double mean_loss) const {
   return {{"ppl", std::exp(mean_loss)},
           {"bpc", mean_loss / std::log(2.0) / train_chars_per_token_}};
+}
+
+void LMTask::add_summary(nlohmann::json& summary, double units_per_sec) const {
+  // Training throughput in characters of text, whatever the tokenizer.
+  summary["chars_per_sec"] = units_per_sec * train_chars_per_token_;
+  summary["tokenizer"] = tokenizer_->type();
+  summary["vocab_size"] = tokenizer_->vocab_size();
 }
 
 std::string LMTask::unit_name() const {

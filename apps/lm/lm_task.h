@@ -24,6 +24,8 @@ struct LMConfig {
   OptimSection optim;
   struct Data {
     std::string train;  // text file, relative to run.data_root
+    std::string text;   // or an inline corpus (toys, tests)
+    int64_t text_repeat = 1;
     std::string valid;  // "" = a slice of the train file (valid_fraction)
     std::string test;   // "" = a slice of the train file (test_fraction)
     double valid_fraction = 0.1;
@@ -105,6 +107,7 @@ class LMTask : public Task {
   Metrics evaluate(const std::string& split) override;
   Metrics loss_metrics(double mean_loss) const override;
   std::string unit_name() const override;
+  void add_summary(nlohmann::json& summary, double units_per_sec) const override;
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
 

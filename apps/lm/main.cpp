@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "apps/lm/inspect.h"
 #include "apps/lm/lm_task.h"
 #include "datasets/error.h"
 #include "datasets/text_file.h"
@@ -74,7 +75,9 @@ struct LoadedRun {
   torch::Device device = torch::kCPU;
 };
 
-std::unique_ptr<LoadedRun> load_run(const std::string& run_dir) {
+/// `custom`: build the hand-written recurrent stack whatever the run used (the
+/// parameter names are the same, so the checkpoint loads into either).
+std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, bool custom = false) {
   auto run = std::make_unique<LoadedRun>();
   RunDir dir = RunDir::open(run_dir);
   run->cfg.bind(run->schema);
@@ -82,6 +85,7 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir) {
   run->schema.finalize();
   run->tokenizer = data::load_tokenizer(dir.file("tokenizer").string());
   run->device = resolve_device(run->cfg.run.device);
+  if (custom) run->cfg.model.rnn.impl = "custom";
   run->model = build_model(run->cfg, run->tokenizer->vocab_size());
   fs::path ckpt = dir.file("checkpoint_best.pt");
   if (!fs::exists(ckpt)) ckpt = dir.file("checkpoint_last.pt");
@@ -127,7 +131,43 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--run", eval_run, "run directory of a trained model")->required();
   eval_cmd->add_option("--text", eval_text, "UTF-8 text file to score")->required();
 
+  std::string ins_run, ins_text, ins_out;
+  int64_t ins_top = 5, ins_max_chars = 5000;
+  CLI::App* ins_cmd = cli.add_subcommand(
+      "inspect", "colour a text by each unit's activation and rank units by simple features");
+  ins_cmd->add_option("--run", ins_run, "run directory of a trained model")->required();
+  ins_cmd->add_option("--text", ins_text, "UTF-8 text file to read")->required();
+  ins_cmd->add_option("--out", ins_out, "HTML page to write (default: RUN/inspect.html)");
+  ins_cmd->add_option("--top", ins_top, "units listed per feature")->check(CLI::Range(1, 1000));
+  ins_cmd->add_option("--max-chars", ins_max_chars, "read at most this many bytes of the text")
+      ->check(CLI::Range(2, 1 << 24));
+
   return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*ins_cmd) {
+      auto run = load_run(ins_run, /*custom=*/true);
+      std::string text = data::read_text_file(ins_text);
+      if (static_cast<int64_t>(text.size()) > ins_max_chars) {
+        size_t cut = static_cast<size_t>(ins_max_chars);
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+        text.resize(cut);
+      }
+      Inspection ins = inspect_text(run->model, *run->tokenizer, text, ins_top);
+      std::string out = ins_out.empty() ? (fs::path(ins_run) / "inspect.html").string() : ins_out;
+      write_inspection_html(ins, out, "rnnlab-lm inspect: " + ins_run);
+      // One line per feature: its best units with their correlations.
+      std::string line, feature;
+      for (const auto& s : ins.ranking) {
+        if (s.feature != feature) {
+          if (!line.empty()) std::cout << line << "\n";
+          feature = s.feature;
+          line = fmt::format("{:<22}", feature);
+        }
+        line += fmt::format(" {:>7} {:+.2f}", s.unit, s.r);
+      }
+      if (!line.empty()) std::cout << line << "\n";
+      std::cout << ins.pieces.size() << " tokens read; wrote " << out << std::endl;
+      return 0;
+    }
     if (*train_cmd) return train(train_args);
     if (*gen_cmd) {
       auto run = load_run(gen_run);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "apps/lm/inspect.h"
 #include "apps/lm/lm_task.h"
 #include "datasets/error.h"
 #include "test_util.h"
@@ -275,6 +276,54 @@ TEST(LanguageModel, TooShortCorpusIsAClearError) {
               std::string::npos)
         << e.what();
   }
+}
+
+}  // namespace
+}  // namespace rnnlab
+
+namespace rnnlab {
+namespace {
+
+TEST(LanguageModel, HelloToyLearnsToContinueHello) {
+  TempDir tmp;
+  lm::LMConfig cfg;
+  ConfigSchema schema;
+  cfg.bind(schema);
+  schema.load_file(std::string(RNNLAB_SOURCE_DIR) + "/experiments/lm/hello.yaml");
+  schema.apply_override("run.progress=lines");
+  schema.finalize();
+  seed_everything(cfg.run.seed);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  RunDir dir = RunDir::create(tmp.path / "run");
+  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run, dir).fit(false);
+  EXPECT_LT(summary["val_loss"].get<double>(), 0.1);
+  // Greedy continuation: after "h" comes "ello", then the next "hello".
+  std::string text = lm::generate(task.lm(), task.tokenizer(), "h", 17, 0.0, 0, 1, torch::kCPU);
+  EXPECT_EQ(text, "hello\nhello\nhello\n");
+}
+
+TEST(LanguageModel, InspectRanksUnitsAgainstFeatures) {
+  auto f = lm::token_features({"a", "(", "b", ")", "\n", "C", "\"", "d"});
+  ASSERT_EQ(f[1].first, "inside brackets");
+  EXPECT_EQ(f[1].second, (std::vector<double>{0, 0, 1, 1, 0, 0, 0, 0}));
+  ASSERT_EQ(f[3].first, "start of a new line");
+  EXPECT_EQ(f[3].second, (std::vector<double>{1, 0, 0, 0, 0, 1, 0, 0}));
+  ASSERT_EQ(f[2].first, "position in line");
+  EXPECT_EQ(f[2].second, (std::vector<double>{0, 1, 2, 3, 4, 0, 1, 2}));
+
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  lm::Inspection ins = lm::inspect_text(task.lm(), task.tokenizer(), test::tiny_corpus(20), 3, 64);
+  ASSERT_EQ(ins.activations.size(), 2u);  // L1.h and L1.c
+  EXPECT_EQ(ins.activations[0].second.size(0), static_cast<int64_t>(ins.pieces.size()));
+  EXPECT_FALSE(ins.ranking.empty());
+  for (const auto& s : ins.ranking) EXPECT_LE(std::abs(s.r), 1.0 + 1e-9);
+  lm::write_inspection_html(ins, tmp.file("page.html"), "test");
+  std::string html = test::read_all(tmp.file("page.html"));
+  EXPECT_NE(html.find("const UNITS = {"), std::string::npos);
+  EXPECT_NE(html.find(ins.ranking[0].unit), std::string::npos);
 }
 
 }  // namespace
