@@ -338,9 +338,13 @@ void GradflowConfig::bind(ConfigSchema& s) {
         "clip the global gradient norm to this (0: no clipping)")
       .range(0.0, 1e9);
   s.add("gradflow.curriculum", &gradflow.curriculum,
-        "train on lengths growing linearly from this to gradflow.steps over the first half of "
-        "training (0: always gradflow.steps)")
+        "train on sequences of this length first, lengthened by a quarter each time the running "
+        "batch accuracy reaches gradflow.promote_at, up to gradflow.steps (0: always "
+        "gradflow.steps)")
       .range(0, 100000);
+  s.add("gradflow.promote_at", &gradflow.promote_at,
+        "curriculum: running batch accuracy that lengthens the training sequences")
+      .range(0.0, 1.0);
   s.add("gradflow.eval_size", &gradflow.eval_size,
         "fresh full-length sequences the final recall accuracy is measured on")
       .range(1, 1 << 20);
@@ -407,9 +411,11 @@ std::pair<Tensor, Tensor> recall_batch(int64_t T, int64_t B, int64_t symbols,
 
 /// ||dL_b/dh_t|| for t = 1..T, averaged over the batch, where L_b is the
 /// cross-entropy of sequence b (so the value does not depend on the batch size).
-/// Also returns the mean loss.
+/// Also returns the mean loss. Computed in double precision, so that norms far
+/// below float's range (1e-38) are still measured, not flushed to zero.
 std::pair<std::vector<double>, double> grad_norms(RecallNet& net, const Tensor& tokens,
                                                   const Tensor& targets) {
+  net->to(torch::kFloat64);
   std::vector<Tensor> hs;
   Tensor logits = net->forward(tokens, &hs);
   Tensor loss = torch::nn::functional::cross_entropy(
@@ -418,6 +424,7 @@ std::pair<std::vector<double>, double> grad_norms(RecallNet& net, const Tensor& 
   // each grads[t] is (B, H): one row per sequence; norm per row, mean over rows
   Tensor norms = torch::stack(grads).norm(2, {2}).mean(1).to(torch::kFloat64).cpu();  // (T)
   std::vector<double> out(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
+  net->to(torch::kFloat32);  // float -> double -> float is exact
   return {out, loss.item<double>() / static_cast<double>(targets.size(0))};
 }
 
@@ -456,35 +463,41 @@ std::vector<GradflowCurve> run_gradflow(const GradflowConfig& cfg, torch::Device
     if (g.train_steps > 0) {
       torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(g.lr));
       auto t0 = Clock::now();
-      int64_t ramp = std::max<int64_t>(1, g.train_steps / 2);
+      // curriculum: start short; lengthen by a quarter whenever the running
+      // batch accuracy reaches promote_at (an RNN stalls where its memory ends)
+      int64_t len = g.curriculum > 0 && g.curriculum < g.steps ? g.curriculum : g.steps;
+      const double chance = 1.0 / static_cast<double>(g.symbols);
+      double running = chance;
       for (int64_t step = 1; step <= g.train_steps; ++step) {
-        // curriculum: lengths grow linearly from g.curriculum to T over the first half
-        int64_t len = g.steps;
-        if (g.curriculum > 0 && g.curriculum < g.steps)
-          len = std::min(g.steps, g.curriculum + (g.steps - g.curriculum) * (step - 1) / ramp);
         auto [tokens, targets] = recall_batch(len, g.batch_size, g.symbols, device);
-        Tensor logits = net->forward(tokens);
+        Tensor logits = net->forward(tokens);  // (B, S)
         Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
         opt.zero_grad();
         loss.backward();
         if (g.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), g.clip_norm);
         opt.step();
-        if (step % g.log_every == 0 || step == g.train_steps) {
-          double acc = logits.argmax(1).eq(targets).to(torch::kFloat64).mean().item<double>();
-          logger()->info("{} : Up. {} : length {} : loss {:.4f} : batch acc {:.3f} : {:.1f}s", kind,
-                         step, len, loss.item<double>(), acc, seconds_since(t0));
+        double acc = logits.argmax(1).eq(targets).to(torch::kFloat64).mean().item<double>();
+        running = 0.9 * running + 0.1 * acc;
+        curve.batch_accuracy = acc;
+        if (step % g.log_every == 0 || step == g.train_steps)
+          logger()->info("{} : Up. {} : length {} : loss {:.4f} : running acc {:.3f} : {:.1f}s",
+                         kind, step, len, loss.item<double>(), running, seconds_since(t0));
+        if (len < g.steps && running >= g.promote_at) {
+          len = std::min(g.steps, len + std::max<int64_t>(1, len / 4));
+          running = chance;
         }
       }
+      curve.length = len;
       curve.train_seconds = seconds_since(t0);
       std::tie(curve.trained, curve.final_loss) = grad_norms(net, probe_tokens, probe_targets);
     }
     curve.accuracy = accuracy(net, g.eval_size, g, device);
     if (!curve.trained.empty())
       logger()->info(
-          "{}: trained, ||dL/dh_t|| is {:.3e} at t=1 and {:.3e} at t={} ; loss {:.4f} ; recall "
-          "accuracy {:.3f} (chance {:.3f})",
+          "{}: trained, ||dL/dh_t|| is {:.3e} at t=1 and {:.3e} at t={} ; loss {:.4f} ; trained up "
+          "to length {} ; recall accuracy at length {}: {:.3f} (chance {:.3f})",
           kind, curve.trained.front(), curve.trained.back(), g.steps, curve.final_loss,
-          curve.accuracy, 1.0 / static_cast<double>(g.symbols));
+          curve.length, g.steps, curve.accuracy, 1.0 / static_cast<double>(g.symbols));
     curves.push_back(std::move(curve));
   }
   return curves;
@@ -663,6 +676,8 @@ int gradflow_command(const TrainArgs& args) {
     summary[c.cell + "_init_loss"] = c.init_loss;
     summary[c.cell + "_final_loss"] = c.final_loss;
     summary[c.cell + "_accuracy"] = c.accuracy;
+    summary[c.cell + "_last_batch_accuracy"] = c.batch_accuracy;
+    summary[c.cell + "_curriculum_length"] = c.length;
     summary[c.cell + "_train_seconds"] = c.train_seconds;
   }
   summary["chance_accuracy"] = 1.0 / static_cast<double>(g.symbols);
@@ -672,14 +687,19 @@ int gradflow_command(const TrainArgs& args) {
   dir.write_summary(summary);
 
   // The short result on stdout: t=1 vs t=T and the recall accuracy per cell.
-  std::string table = fmt::format("{:<6} {:>13} {:>13} {:>13} {:>13} {:>9}\n", "cell", "init t=1",
-                                  fmt::format("init t={}", g.steps), "trained t=1",
-                                  fmt::format("trained t={}", g.steps), "accuracy");
+  std::string table = fmt::format(
+      "||dL/dh_t||: mean over {} sequences; trained to: the length the curriculum reached;\n"
+      "accuracy: recall of the first symbol at length {} on {} fresh sequences (chance {:.3f})\n",
+      g.batch_size, g.steps, g.eval_size, 1.0 / static_cast<double>(g.symbols));
+  table += fmt::format("{:<6} {:>11} {:>11} {:>11} {:>11} {:>10} {:>9}\n", "cell", "init t=1",
+                       fmt::format("init t={}", g.steps), "trained t=1",
+                       fmt::format("trained t={}", g.steps), "trained to", "accuracy");
   for (const auto& c : curves)
-    table += fmt::format(
-        "{:<6} {:>13.3e} {:>13.3e} {:>13} {:>13} {:>9.3f}\n", c.cell, c.init.front(), c.init.back(),
-        c.trained.empty() ? "-" : fmt::format("{:.3e}", c.trained.front()),
-        c.trained.empty() ? "-" : fmt::format("{:.3e}", c.trained.back()), c.accuracy);
+    table += fmt::format("{:<6} {:>11.3e} {:>11.3e} {:>11} {:>11} {:>10} {:>9.3f}\n", c.cell,
+                         c.init.front(), c.init.back(),
+                         c.trained.empty() ? "-" : fmt::format("{:.3e}", c.trained.front()),
+                         c.trained.empty() ? "-" : fmt::format("{:.3e}", c.trained.back()),
+                         c.trained.empty() ? "-" : std::to_string(c.length), c.accuracy);
   std::cout << table << std::flush;
   write_file_atomic(dir.file("gradflow.txt"), table);
   logger()->info("wrote gradflow.csv{} in {} ({:.0f}s)",

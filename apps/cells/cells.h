@@ -90,10 +90,11 @@ struct GradflowConfig {
     int64_t embedding = 16;   // symbol embedding size (the cells' input)
     int64_t hidden = 64;      // hidden units
     int64_t batch_size = 32;  // sequences per training step and per measurement
-    int64_t train_steps = 600;
+    int64_t train_steps = 2000;
     double lr = 3e-3;         // Adam learning rate
     double clip_norm = 1.0;   // clip the global gradient norm (0: off)
-    int64_t curriculum = 10;  // train on lengths growing from this to steps (0: always steps)
+    int64_t curriculum = 10;  // first training length (0: always steps)
+    double promote_at = 0.9;  // running accuracy that lengthens the sequences by a quarter
     int64_t eval_size = 512;  // fresh sequences for the final accuracy
     int64_t log_every = 100;
   } gradflow;
@@ -109,7 +110,9 @@ struct GradflowCurve {
   std::vector<double> init;     ///< T values: mean over the batch of ||dL_b/dh_t||, t = 1..T
   std::vector<double> trained;  ///< the same after training (empty if train_steps is 0)
   double init_loss = 0, final_loss = 0;  ///< cross-entropy on the measurement batch
-  double accuracy = 0;  ///< recall accuracy on eval_size fresh sequences after training
+  double accuracy = 0;        ///< recall accuracy on eval_size fresh sequences after training
+  double batch_accuracy = 0;  ///< accuracy on the last training batch
+  int64_t length = 0;         ///< training length the curriculum reached
   double train_seconds = 0;
 };
 
