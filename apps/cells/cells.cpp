@@ -106,6 +106,10 @@ void CompareConfig::bind(ConfigSchema& s) {
   s.add("compare.repeats", &compare.repeats,
         "timed runs of forward and of forward+backward per implementation (median reported)")
       .range(1, 1000);
+  s.add("compare.min_seconds", &compare.min_seconds,
+        "keep timing past repeats until each implementation's timed forward+backward runs add "
+        "up to this (at most 100 x repeats runs)")
+      .range(0.0, 3600.0);
   run.bind(s);
 }
 
@@ -228,19 +232,28 @@ CompareRow compare_one(const std::string& cell, const Shape& shape, const Compar
       fwdbwd(*m);
     }
   std::vector<double> fb, fc, fbb, fbc;
-  for (int64_t i = 0; i < cfg.compare.repeats; ++i) {
+  // at least `repeats` runs, more while the timed forward+backward time of either
+  // implementation is under min_seconds (small shapes: many cheap runs, stable medians)
+  double spent_b = 0, spent_c = 0;
+  for (int64_t i = 0;
+       i < cfg.compare.repeats || (std::min(spent_b, spent_c) < 1e3 * cfg.compare.min_seconds &&
+                                   i < 100 * cfg.compare.repeats);
+       ++i) {
     // alternate which implementation goes first, so drifts in machine load hit both alike
     bool builtin_first = i % 2 == 0;
     for (int k = 0; k < 2; ++k) {
       if ((k == 0) == builtin_first) {
         fb.push_back(fwd(builtin));
         fbb.push_back(fwdbwd(builtin));
+        spent_b += fbb.back();
       } else {
         fc.push_back(fwd(custom));
         fbc.push_back(fwdbwd(custom));
+        spent_c += fbc.back();
       }
     }
   }
+  row.runs = static_cast<int64_t>(fb.size());
   row.fwd_ms_builtin = median(fb);
   row.fwd_ms_custom = median(fc);
   row.fwdbwd_ms_builtin = median(fbb);
@@ -266,23 +279,23 @@ std::vector<CompareRow> run_compare(const CompareConfig& cfg, torch::Device devi
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  size_t shape_w = 5;
+  size_t shape_w = 7;
   for (const auto& r : rows) shape_w = std::max(shape_w, r.shape.size());
+  const char* head =
+      "{:<8} {:<{}} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>5} | {:>9} {:>9} {:>5} | {:>4}\n";
   std::string out =
-      fmt::format("{:<8} {:<{}} {:>9} {:>9} {:>9} | {:>10} {:>10} {:>6} | {:>10} {:>10} {:>6}\n",
-                  "cell", "shape", shape_w, "max|dy|", "max|dh|", "max|dg|", "fwd cust", "fwd bltn",
-                  "ratio", "f+b cust", "f+b bltn", "ratio");
-  out += fmt::format("{:<8} {:<{}} {:>9} {:>9} {:>9} | {:>10} {:>10} {:>6} | {:>10} {:>10} {:>6}\n",
-                     "", "BxTxIxH", shape_w, "output", "state", "grads", "ms", "ms", "", "ms", "ms",
-                     "");
+      fmt::format(head, "cell", "shape", shape_w, "max|dy|", "max|dh|", "max|dg|", "fwd cust",
+                  "fwd bltn", "ratio", "f+b cust", "f+b bltn", "ratio", "runs");
+  out += fmt::format(head, "", "BxTxIxH", shape_w, "output", "state", "grads", "ms", "ms", "", "ms",
+                     "ms", "", "");
   out += std::string(out.find('\n'), '-') + "\n";
   for (const auto& r : rows)
     out += fmt::format(
-        "{:<8} {:<{}} {:>9.1e} {:>9.1e} {:>9.1e} | {:>10.2f} {:>10.2f} {:>6.2f} | {:>10.2f} "
-        "{:>10.2f} {:>6.2f}\n",
+        "{:<8} {:<{}} {:>9.1e} {:>9.1e} {:>9.1e} | {:>9.2f} {:>9.2f} {:>5.2f} | {:>9.2f} {:>9.2f} "
+        "{:>5.2f} | {:>4}\n",
         r.cell, r.shape, shape_w, r.max_abs_diff_output, r.max_abs_diff_state, r.max_abs_diff_grad,
         r.fwd_ms_custom, r.fwd_ms_builtin, r.fwd_ratio, r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin,
-        r.fwdbwd_ratio);
+        r.fwdbwd_ratio, r.runs);
   return out;
 }
 
@@ -299,19 +312,20 @@ nlohmann::json compare_json(const std::vector<CompareRow>& rows) {
                    {"fwd_ratio", r.fwd_ratio},
                    {"fwdbwd_ms_custom", r.fwdbwd_ms_custom},
                    {"fwdbwd_ms_builtin", r.fwdbwd_ms_builtin},
-                   {"fwdbwd_ratio", r.fwdbwd_ratio}});
+                   {"fwdbwd_ratio", r.fwdbwd_ratio},
+                   {"runs", r.runs}});
   return out;
 }
 
 std::string compare_csv(const std::vector<CompareRow>& rows) {
   std::string out =
       "cell,shape,max_abs_diff_output,max_abs_diff_state,max_abs_diff_grad,fwd_ms_custom,"
-      "fwd_ms_builtin,fwd_ratio,fwdbwd_ms_custom,fwdbwd_ms_builtin,fwdbwd_ratio\n";
+      "fwd_ms_builtin,fwd_ratio,fwdbwd_ms_custom,fwdbwd_ms_builtin,fwdbwd_ratio,runs\n";
   for (const auto& r : rows)
-    out += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n",
+    out += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{}\n",
                        r.cell, r.shape, r.max_abs_diff_output, r.max_abs_diff_state,
                        r.max_abs_diff_grad, r.fwd_ms_custom, r.fwd_ms_builtin, r.fwd_ratio,
-                       r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio);
+                       r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio, r.runs);
   return out;
 }
 
@@ -609,17 +623,18 @@ int compare_command(const TrainArgs& args) {
   auto t0 = Clock::now();
   logger()->info("run directory: {}", dir.path().string());
   logger()->info(
-      "compare: {} on {}, {} layer(s){}, {} intra-op thread(s), {} warm-up + {} timed runs",
+      "compare: {} on {}, {} layer(s){}, {} intra-op thread(s), {} warm-up runs, then at least {} "
+      "timed runs and {} s per implementation",
       cfg.compare.dtype, device.str(), cfg.compare.layers,
       cfg.compare.bidirectional ? " bidirectional" : "", torch::get_num_threads(),
-      cfg.compare.warmup, cfg.compare.repeats);
+      cfg.compare.warmup, cfg.compare.repeats, cfg.compare.min_seconds);
   std::vector<CompareRow> rows = run_compare(cfg, device, [&](const CompareRow& r) {
     logger()->info(
         "{} {}: max diff output {:.1e} grad {:.1e} : fwd {:.2f} / {:.2f} ms ({:.2f}x) : fwd+bwd "
-        "{:.2f} / {:.2f} ms ({:.2f}x) : {:.0f}s",
+        "{:.2f} / {:.2f} ms ({:.2f}x) : {} runs : {:.0f}s",
         r.cell, r.shape, r.max_abs_diff_output, r.max_abs_diff_grad, r.fwd_ms_custom,
         r.fwd_ms_builtin, r.fwd_ratio, r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio,
-        seconds_since(t0));
+        r.runs, seconds_since(t0));
   });
   std::string table = compare_table(rows);
   std::cout << table << std::flush;

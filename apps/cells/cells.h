@@ -45,6 +45,7 @@ struct CompareConfig {
     std::string dtype = "float";  // float | double
     int64_t warmup = 2;
     int64_t repeats = 7;
+    double min_seconds = 2.0;  // keep timing until the timed fwd+bwd runs add up to this
   } compare;
 
   void bind(ConfigSchema& s);
@@ -64,6 +65,7 @@ struct CompareRow {
   double fwdbwd_ms_custom = 0, fwdbwd_ms_builtin = 0;  ///< median forward+backward time
   double fwd_ratio = 0;                                ///< fwd_ms_custom / fwd_ms_builtin
   double fwdbwd_ratio = 0;                             ///< fwdbwd_ms_custom / fwdbwd_ms_builtin
+  int64_t runs = 0;  ///< timed runs per implementation (the medians are over these)
 };
 
 /// Runs the comparison for every cell and shape of `cfg` on `device`; `progress`

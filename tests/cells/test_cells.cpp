@@ -23,6 +23,7 @@ CompareConfig tiny_compare() {
   cfg.compare.shapes = {"3x5x4x6", "2x3x7x5"};
   cfg.compare.warmup = 0;
   cfg.compare.repeats = 2;
+  cfg.compare.min_seconds = 0;
   return cfg;
 }
 
@@ -164,7 +165,7 @@ TEST(CellsBinary, CompareWritesRunDirectory) {
   test::TempDir tmp;
   std::string cfg = test::write_file(tmp.file("c.yaml"),
                                      "compare:\n  cells: [lstm, gru]\n  shapes: [2x3x4x5]\n"
-                                     "  warmup: 0\n  repeats: 1\n");
+                                     "  warmup: 0\n  repeats: 1\n  min_seconds: 0\n");
   auto r = test::run_command(kBinary + " compare " + cfg + " --run-dir " + tmp.file("run"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("f+b cust"), std::string::npos) << r.output;
