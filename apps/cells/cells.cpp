@@ -101,7 +101,8 @@ void CompareConfig::bind(ConfigSchema& s) {
   s.add("compare.bidirectional", &compare.bidirectional, "also run a reversed direction");
   s.add("compare.dtype", &compare.dtype, "floating-point type of weights and inputs")
       .choices({"float", "double"});
-  s.add("compare.warmup", &compare.warmup, "untimed forward+backward passes before timing")
+  s.add("compare.warmup", &compare.warmup,
+        "untimed forward and forward+backward passes per implementation before timing")
       .range(0, 1000);
   s.add("compare.repeats", &compare.repeats,
         "timed runs of forward and of forward+backward per implementation (median reported)")
