@@ -137,7 +137,12 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<int64_t> ids = {data::Vocab::kBos};
-  std::vector<int64_t> prompt_ids = tokenizer.encode_strict(prompt);
+  std::vector<int64_t> prompt_ids;
+  try {
+    prompt_ids = tokenizer.encode_strict(prompt);
+  } catch (const DataError& e) {
+    throw DataError(std::string("prompt: ") + e.what());
+  }
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
 
