@@ -97,8 +97,8 @@ std::tuple<Tensor, Tensor> lstm_pointwise(const Tensor& gates, const Tensor& c,
   auto g = gates.chunk(4, 1);
   // i, f, o = sigmoid(.), g = tanh(.)
   const Tensor i = g[0].sigmoid(), f = g[1].sigmoid(), n = g[2].tanh(), o = g[3].sigmoid();
-  // c_t = f * c_{t-1} + i * g
-  Tensor c_t = torch::addcmul(f * c, i, n);
+  // c_t = f * c_{t-1} + i * g  (plain mul/add: addcmul's backward costs extra copies)
+  Tensor c_t = f * c + i * n;
   // h_t = o * tanh(c_t), or o * tanh(LN_c(c_t)) with layer_norm
   Tensor cn = ln_weight.defined() ? torch::layer_norm(c_t, {c_t.size(1)}, ln_weight, ln_bias) : c_t;
   return {o * cn.tanh(), c_t};
@@ -116,9 +116,9 @@ Tensor gru_pointwise(const Tensor& xw, const Tensor& hw, const Tensor& h) {
   const Tensor& r = rz[0];
   const Tensor& z = rz[1];
   // n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-  const Tensor n = torch::addcmul(x[1], r, hh[1]).tanh();
+  const Tensor n = (x[1] + r * hh[1]).tanh();
   // h_t = (1 - z) * n + z * h_{t-1} = n + z * (h_{t-1} - n)
-  return torch::addcmul(n, z, h - n);
+  return n + z * (h - n);
 }
 
 // The vanilla RNN activation.
