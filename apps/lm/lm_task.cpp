@@ -86,6 +86,14 @@ StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int6
   return s;
 }
 
+StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& text,
+                          int64_t batch_size, int64_t bptt, const std::string& source) {
+  StreamBatches s =
+      batchify(tokenizer.encode(text), batch_size, bptt, data::Vocab::kPad, data::Vocab::kBos);
+  s.chars = static_cast<int64_t>(data::split_utf8(text, source).size());
+  return s;
+}
+
 std::vector<std::string> split_by_fraction(const std::string& text, double valid_fraction,
                                            double test_fraction) {
   // Cut points at character boundaries (never inside a UTF-8 sequence).
@@ -206,10 +214,7 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   }
 
   auto layout = [&](const std::string& part, int64_t batch_size) {
-    StreamBatches s = batchify(tokenizer_->encode(part), batch_size, d.bptt, data::Vocab::kPad,
-                               data::Vocab::kBos);
-    s.chars = static_cast<int64_t>(data::split_utf8(part, train_file).size());
-    return s;
+    return layout_text(*tokenizer_, part, batch_size, d.bptt, train_file);
   };
   train_ = layout(parts[0], d.batch_size);
   if (train_.tokens < d.batch_size * d.bptt)

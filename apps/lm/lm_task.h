@@ -74,6 +74,11 @@ struct StreamBatches {
 StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
                        int64_t pad_id, int64_t bos_id);
 
+/// Tokenizes `text` and lays it out with batchify(); also counts its characters
+/// (for bits per character). `source` names the text in error messages.
+StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& text,
+                          int64_t batch_size, int64_t bptt, const std::string& source);
+
 /// Splits `text` into train/valid/test slices by fraction (valid and test are
 /// the last parts, as in nanoGPT), cutting at character boundaries.
 std::vector<std::string> split_by_fraction(const std::string& text, double valid_fraction,

@@ -11,7 +11,6 @@
 #include "apps/lm/lm_task.h"
 #include "datasets/error.h"
 #include "datasets/text_file.h"
-#include "datasets/utf8.h"
 #include "datasets/vocab.h"
 
 namespace fs = std::filesystem;
@@ -179,9 +178,8 @@ int main(int argc, char** argv) {
     if (*eval_cmd) {
       auto run = load_run(eval_run);
       std::string text = data::read_text_file(eval_text);
-      StreamBatches s = batchify(run->tokenizer->encode(text), run->cfg.data.eval_batch_size,
-                                 run->cfg.data.bptt, data::Vocab::kPad, data::Vocab::kBos);
-      s.chars = static_cast<int64_t>(data::split_utf8(text, eval_text).size());
+      StreamBatches s = layout_text(*run->tokenizer, text, run->cfg.data.eval_batch_size,
+                                    run->cfg.data.bptt, eval_text);
       Metrics m = evaluate_stream(run->model, s, run->device);
       std::cout << fmt::format("{}: {} tokens, {} chars : loss {:.4f} : ppl {:.3f} : bpc {:.4f}",
                                eval_text, s.tokens, s.chars, m["loss"], m["ppl"], m["bpc"])

@@ -82,6 +82,19 @@ TEST(Cli, DataErrorsExitWithOne) {
                         "does not exist");
 }
 
+TEST(Cli, RunDirectoryWithoutAModelIsAnError) {
+  TempDir dir;
+  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus());
+  std::filesystem::create_directories(dir.path / "run");
+  auto r = run_command(kLm + " train " + tiny_config(dir, corpus) + " --print-config > " +
+                       dir.file("run/config.yaml"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const std::string& cmd : {" eval --run " + dir.file("run") + " --text " + corpus,
+                                 " generate --run " + dir.file("run"),
+                                 " inspect --run " + dir.file("run") + " --text " + corpus})
+    expect_one_line_error(run_command(kLm + cmd), 1, dir.file("run"));
+}
+
 TEST(Cli, PrintConfigShowsTheResolvedConfig) {
   TempDir dir;
   auto r = run_command(kLm + " train " + tiny_config(dir, "x.txt") +
