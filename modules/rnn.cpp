@@ -1,8 +1,11 @@
 // Hand-written recurrent cells and layers; see modules/rnn.h.
 //
-// Speed (NOTES fact 3): a layer projects the inputs of all steps in one addmm,
-// `unbind`s the result along time once, and per step does one
-// addmm(xw_t, h, W_hh^T) plus the gate arithmetic; outputs are `stack`ed once.
+// Speed: a layer projects the inputs of all steps in one addmm; the recurrence
+// then runs as one fused autograd node (modules/scan.h: preallocated buffers,
+// BPTT by hand, dL/dW_hh in one product) wherever no layer_norm, proj_size or
+// held relu state needs the general step-by-step path below, which `unbind`s
+// the projection along time once (NOTES fact 3: a per-step select costs a
+// full-size zero gradient per step) and `stack`s the outputs once.
 // Padded batches need no per-step masking: the forward direction runs through
 // the padding and h_n is read back at each sequence's last step; the reverse
 // direction runs over each sequence reversed within its own length. Only the
@@ -11,6 +14,7 @@
 // [T/2, T]): +4% at B=32 T=35 H=128 and +0% at B=64 T=100 H=512 over no lengths;
 // a torch::where mask per step on h and c cost +10% and +2%.
 #include "modules/rnn.h"
+#include "modules/scan.h"
 
 #include <cmath>
 #include <sstream>
@@ -288,8 +292,66 @@ Tensor GRUCellImpl::forward(const Tensor& input, Tensor hx) {
 namespace {
 
 using detail::CellKind;
+using detail::fused_scan;
+using detail::fused_scan_enabled;
 using detail::LayerWeights;
 using detail::StackOptions;
+
+// The recurrence step by step, every op recorded by autograd: the general
+// path (layer_norm, proj_size, relu held over padding) and the reference the
+// fused scan is tested against. xw (T, B, G): the input projection of every
+// step; h (B, out), c (B, H): the initial state.
+// Returns out (T, B, out), h and c after the last step taken, and with keep_c
+// c_t of every step (T, B, H).
+std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const StackOptions& o,
+                                                        const LayerWeights& w, const Tensor& xw,
+                                                        Tensor h, Tensor c, const Tensor& rec_mask,
+                                                        const std::vector<Tensor>& hold,
+                                                        bool backwards, bool keep_c) {
+  const int64_t T = xw.size(0), G = xw.size(2);
+  const bool lstm = o.kind == CellKind::kLSTM, gru = o.kind == CellKind::kGRU;
+  // one (B, G) slice per step; unbind once (a per-step select would cost a
+  // full-size zero gradient per step in backward)
+  const std::vector<Tensor> xs = xw.unbind(0);
+
+  const Tensor w_hh_t = w.w_hh.t();
+  const Tensor w_hr_t = w.w_hr.defined() ? w.w_hr.t() : Tensor();
+  const bool relu = o.kind == CellKind::kRNNReLU;
+  std::vector<Tensor> outs(T), cs(keep_c ? T : 0);
+  // time is dim 0 of x; t walks it forwards, or backwards for the reverse direction
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = backwards ? T - 1 - s : s;
+    // the recurrent input h_{t-1}, through the variational dropout mask
+    const Tensor hr = rec_mask.defined() ? h * rec_mask : h;
+    if (lstm) {
+      // gates = xw_t + W_hh h_{t-1}, (B, 4H)
+      Tensor gates = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
+                                  : torch::addmm(xs[t], hr, w_hh_t);
+      std::tie(h, c) = lstm_pointwise(gates, c, w.ln_c_weight, w.ln_c_bias);
+      // h_t = W_hr h_t with proj_size
+      if (w_hr_t.defined()) h = torch::mm(h, w_hr_t);
+      if (keep_c) cs[t] = c;
+    } else if (gru) {
+      // hw = W_hh h_{t-1} + b_hh, (B, 3H); with layer_norm LN_hh(W_hh h_{t-1}) + b_hh
+      Tensor hw;
+      if (o.layer_norm) {
+        hw = torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh, w.b_hh);
+      } else {
+        hw = o.bias ? torch::addmm(w.b_hh, hr, w_hh_t) : torch::mm(hr, w_hh_t);
+      }
+      h = gru_pointwise(xs[t], hw, h);
+    } else {
+      // h_t = act(xw_t + W_hh h_{t-1})
+      Tensor pre = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
+                                : torch::addmm(xs[t], hr, w_hh_t);
+      Tensor h_t = rnn_act(pre, relu);
+      h = hold.empty() ? h_t : torch::where(hold[t], h_t, h);
+    }
+    outs[t] = h;
+  }
+
+  return {torch::stack(outs), h, c, keep_c ? torch::stack(cs) : Tensor()};
+}
 
 // What one direction of one layer hands back.
 struct DirectionResult {
@@ -333,51 +395,23 @@ DirectionResult run_direction(const StackOptions& o, const LayerWeights& w, cons
   } else {
     xw = b_x.defined() ? torch::addmm(b_x, xin, w.w_ih.t()) : torch::mm(xin, w.w_ih.t());
   }
-  // one (B, G) slice per step; unbind once (a per-step select would cost a
-  // full-size zero gradient per step in backward)
-  const std::vector<Tensor> xs = xw.view({T, B, G}).unbind(0);
-
-  const Tensor w_hh_t = w.w_hh.t();
-  const Tensor w_hr_t = w.w_hr.defined() ? w.w_hr.t() : Tensor();
-  const bool relu = o.kind == CellKind::kRNNReLU;
-  std::vector<Tensor> outs(T), cs(keep_c ? T : 0);
-  // time is dim 0 of x; t walks it forwards, or backwards for the reverse direction
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = backwards ? T - 1 - s : s;
-    // the recurrent input h_{t-1}, through the variational dropout mask
-    const Tensor hr = rec_mask.defined() ? h * rec_mask : h;
-    if (lstm) {
-      // gates = xw_t + W_hh h_{t-1}, (B, 4H)
-      Tensor gates = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
-                                  : torch::addmm(xs[t], hr, w_hh_t);
-      std::tie(h, c) = lstm_pointwise(gates, c, w.ln_c_weight, w.ln_c_bias);
-      // h_t = W_hr h_t with proj_size
-      if (w_hr_t.defined()) h = torch::mm(h, w_hr_t);
-      if (keep_c) cs[t] = c;
-    } else if (gru) {
-      // hw = W_hh h_{t-1} + b_hh, (B, 3H); with layer_norm LN_hh(W_hh h_{t-1}) + b_hh
-      Tensor hw;
-      if (o.layer_norm) {
-        hw = torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh, w.b_hh);
-      } else {
-        hw = o.bias ? torch::addmm(w.b_hh, hr, w_hh_t) : torch::mm(hr, w_hh_t);
-      }
-      h = gru_pointwise(xs[t], hw, h);
-    } else {
-      // h_t = act(xw_t + W_hh h_{t-1})
-      Tensor pre = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
-                                : torch::addmm(xs[t], hr, w_hh_t);
-      Tensor h_t = rnn_act(pre, relu);
-      h = hold.empty() ? h_t : torch::where(hold[t], h_t, h);
-    }
-    outs[t] = h;
-  }
-
   DirectionResult r;
-  r.out = torch::stack(outs);  // (T, B, out)
-  r.h = h;
-  r.c = c;
-  if (keep_c) r.c_all = torch::stack(cs);  // (T, B, H)
+  const bool fusable = !o.layer_norm && !w.w_hr.defined() && hold.empty();
+  if (fusable && fused_scan_enabled()) {
+    // the whole recurrence as one autograd node (modules/scan.h)
+    auto res = fused_scan(o.kind, xw.view({T, B, G}), h, c, w.w_hh, gru ? w.b_hh : Tensor(),
+                          rec_mask, backwards);
+    const int64_t last = backwards ? 0 : T - 1;
+    r.out = res[0];
+    r.h = r.out[last];
+    if (lstm) {
+      r.c_all = res[1];
+      r.c = r.c_all[last];
+    }
+  } else {
+    std::tie(r.out, r.h, r.c, r.c_all) =
+        step_by_step(o, w, xw.view({T, B, G}), h, c, rec_mask, hold, backwards, keep_c);
+  }
   if (last_index.defined()) {
     // padded batch: the state at each sequence's own last step
     r.h = r.out.view({T * B, P}).index_select(0, last_index);

@@ -1,5 +1,6 @@
 // Tests of the hand-written cells and layers (modules/rnn.h) against torch::nn.
 #include "modules/rnn.h"
+#include "modules/scan.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -434,6 +435,143 @@ TEST(GradCheck, LayerNormLayersWithLengths) {
     expect_gradcheck([&] { return (std::get<0>(gru->forward(x, {}, lens)) * w).sum(); }, inputs,
                      "GRU layer_norm");
   }
+}
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ fused scan ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+// Runs f with the fused scan on or off, restoring the default afterwards.
+template <typename F>
+auto with_fused(bool on, F&& f) {
+  detail::set_fused_scan_enabled(on);
+  auto result = f();
+  detail::set_fused_scan_enabled(true);
+  return result;
+}
+
+// Builds a double-precision training-mode stack of `type` with recurrent dropout.
+std::shared_ptr<torch::nn::Module> make_stack(const std::string& type, bool bias) {
+  if (type == "lstm") {
+    return LSTM(LSTMOptions(3, 5).num_layers(2).bidirectional(true).bias(bias).recurrent_dropout(
+                    0.3))
+        .ptr();
+  }
+  if (type == "gru") {
+    return GRU(GRUOptions(3, 5).num_layers(2).bidirectional(true).bias(bias).recurrent_dropout(0.3))
+        .ptr();
+  }
+  RNNOptions::nonlinearity_t act = torch::kTanh;
+  if (type == "rnn_relu") act = torch::kReLU;
+  return RNN(RNNOptions(3, 5)
+                 .num_layers(2)
+                 .bidirectional(true)
+                 .bias(bias)
+                 .nonlinearity(act)
+                 .recurrent_dropout(0.3))
+      .ptr();
+}
+
+// Output, h_n, c_n of any stack, with the dropout masks drawn from seed 11.
+Result run_stack(torch::nn::Module& m, const std::string& type, const Tensor& x, const Tensor& h0,
+                 const Tensor& c0, const Tensor& lens) {
+  torch::manual_seed(11);
+  if (type == "lstm") {
+    auto [out, hc] = dynamic_cast<LSTMImpl&>(m).forward(x, std::make_tuple(h0, c0), lens);
+    return {out, std::get<0>(hc), std::get<1>(hc)};
+  }
+  if (type == "gru") {
+    auto [out, h] = dynamic_cast<GRUImpl&>(m).forward(x, h0, lens);
+    return {out, h, {}};
+  }
+  auto [out, h] = dynamic_cast<RNNImpl&>(m).forward(x, h0, lens);
+  return {out, h, {}};
+}
+
+TEST(FusedScan, MatchesStepByStepWithDropoutAndLengths) {
+  // The fused scan (one autograd node, hand-written BPTT) against the
+  // step-by-step autograd path, everything else equal: 2 layers, both
+  // directions, recurrent dropout, with and without lengths and biases.
+  for (std::string type : {"rnn_tanh", "rnn_relu", "lstm", "gru"}) {
+    for (bool bias : {true, false}) {
+      for (bool use_lengths : {false, true}) {
+        const std::string what = type + (bias ? "" : " no bias") + (use_lengths ? " lengths" : "");
+        torch::manual_seed(10);
+        auto m = make_stack(type, bias);
+        m->to(torch::kDouble);
+        m->train();
+        const auto d = torch::kDouble;
+        const Tensor x = torch::randn({6, 3, 3}, d);
+        const Tensor h0 = torch::randn({4, 3, 5}, d), c0 = torch::randn({4, 3, 5}, d);
+        const Tensor lens = use_lengths ? torch::tensor({6, 2, 4}, torch::kInt64) : Tensor();
+        const Tensor w = torch::randn({6, 3, 10}, d);
+        std::vector<std::vector<Tensor>> grads;
+        std::vector<Result> results;
+        for (bool fused : {true, false}) {
+          auto xs = x.clone().requires_grad_(true), hs = h0.clone().requires_grad_(true),
+               cs = c0.clone().requires_grad_(true);
+          for (auto& p : m->parameters()) p.mutable_grad() = Tensor();
+          Result r = with_fused(fused, [&] { return run_stack(*m, type, xs, hs, cs, lens); });
+          Tensor loss = (r.out * w).sum() + (r.h * r.h).sum();
+          if (r.c.defined()) loss = loss + (r.c * r.c * r.c).sum();
+          loss.backward();
+          std::vector<Tensor> g{xs.grad(), hs.grad()};
+          if (type == "lstm") g.push_back(cs.grad());
+          for (auto& p : m->parameters()) g.push_back(p.grad());
+          grads.push_back(g);
+          results.push_back(r);
+        }
+        EXPECT_LE(max_abs_diff(results[0].out, results[1].out), 1e-12) << what;
+        EXPECT_LE(max_abs_diff(results[0].h, results[1].h), 1e-12) << what;
+        if (type == "lstm") {
+          EXPECT_LE(max_abs_diff(results[0].c, results[1].c), 1e-12) << what;
+        }
+        ASSERT_EQ(grads[0].size(), grads[1].size());
+        for (size_t k = 0; k < grads[0].size(); ++k) {
+          ASSERT_TRUE(grads[0][k].defined() && grads[1][k].defined()) << what << " grad " << k;
+          EXPECT_LE(max_abs_diff(grads[0][k], grads[1][k]), 1e-10) << what << " grad " << k;
+        }
+      }
+    }
+  }
+}
+
+TEST(FusedScan, GradCheck) {
+  // finite differences through the fused layers themselves (bidirectional,
+  // recurrent dropout with a fixed mask)
+  torch::manual_seed(12);
+  const auto d = torch::kDouble;
+  auto x = torch::randn({4, 2, 3}, d).requires_grad_(true);
+  auto h0 = torch::randn({4, 2, 5}, d).requires_grad_(true);
+  auto c0 = torch::randn({4, 2, 5}, d).requires_grad_(true);
+  const auto w = torch::randn({4, 2, 10}, d);
+  for (std::string type : {"rnn_tanh", "rnn_relu", "lstm", "gru"}) {
+    auto m = make_stack(type, true);
+    m->to(d);
+    m->train();
+    auto inputs = m->parameters();
+    inputs.insert(inputs.end(), {x, h0});
+    if (type == "lstm") inputs.push_back(c0);
+    expect_gradcheck(
+        [&] {
+          Result r = run_stack(*m, type, x, h0, c0, {});
+          Tensor loss = (r.out * w).sum() + r.h.sum();
+          return r.c.defined() ? loss + (r.c * r.c).sum() : loss;
+        },
+        inputs, type + " fused");
+  }
+}
+
+TEST(FusedScan, UsedWhereItApplies) {
+  // The fused path leaves one custom node where the step-by-step path stacks
+  // per-step outputs; layer_norm and proj_size always take the step-by-step path.
+  const auto x = torch::randn({5, 2, 3});
+  auto grad_fn = [&](LSTMOptions o, bool fused) {
+    LSTM lstm(o);
+    return with_fused(fused, [&] { return std::get<0>(lstm(x)).grad_fn()->name(); });
+  };
+  EXPECT_NE(grad_fn(LSTMOptions(3, 4), true), "StackBackward0");
+  EXPECT_EQ(grad_fn(LSTMOptions(3, 4), false), "StackBackward0");
+  EXPECT_EQ(grad_fn(LSTMOptions(3, 4).layer_norm(true), true), "StackBackward0");
+  EXPECT_EQ(grad_fn(LSTMOptions(3, 4).proj_size(2), true), "StackBackward0");
 }
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ extras ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~

@@ -1,0 +1,42 @@
+// The fused recurrence: one direction of one RNN/LSTM/GRU layer as a single
+// autograd node with a hand-written backward (BPTT).
+//
+// The step-by-step layer in rnn.cpp lets autograd record every step's matmul
+// and gate arithmetic. Its backward then computes dL/dW_hh as T small products
+// h_{t-1}^T dgates_t (inner dimension B) and adds T full-size weight gradients.
+// The scan keeps each step's gate gradients instead and computes
+//   dL/dW_hh = sum_t dgates_t^T h_{t-1} = dgates^T H_prev
+// as one (G, T*B) x (T*B, H) product after the loop, the way cuDNN does; per
+// step only dh_{t-1} = dgates_t W_hh remains. The forward writes into
+// preallocated (T, B, .) buffers instead of stacking per-step tensors.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "modules/rnn.h"
+
+namespace rnnlab::detail {
+
+/// Runs one direction of one layer, in time order or (`reverse`) from T-1 down to 0.
+///  xw (T, B, G): W_ih x_t + b for every step, where b = b_ih + b_hh for RNN and
+///     LSTM, b = b_ih for GRU (b_hn sits inside r * (W_hn h + b_hn));
+///  h0 (B, H); c0 (B, H) for LSTM, else undefined;
+///  w_hh (G, H); b_hh (G) for GRU with bias, else undefined;
+///  rec_mask (B, H): variational dropout mask applied to h_{t-1}, or undefined.
+/// Returns {out (T, B, H): h_t of every step} and, for LSTM, also c_t of every
+/// step (T, B, H) as the second element. Differentiable with respect to xw,
+/// h0, c0, w_hh and b_hh (first order only).
+std::vector<torch::Tensor> fused_scan(CellKind kind, const torch::Tensor& xw,
+                                      const torch::Tensor& h0, const torch::Tensor& c0,
+                                      const torch::Tensor& w_hh, const torch::Tensor& b_hh,
+                                      const torch::Tensor& rec_mask, bool reverse);
+
+/// Whether layers use fused_scan where they can (no layer_norm, no proj_size,
+/// no relu state held over padding). On by default; tests and benchmarks turn
+/// it off to compare with the step-by-step autograd path.
+bool fused_scan_enabled();
+void set_fused_scan_enabled(bool on);
+
+}  // namespace rnnlab::detail
