@@ -9,13 +9,30 @@
 #include <cstdio>
 #include <iostream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "datasets/error.h"
 
 namespace fs = std::filesystem;
 
 namespace rnnlab {
 
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  // glibc serves blocks of 32 MiB and more with mmap and unmaps them on free,
+  // so every training step pays page faults (and the kernel's zeroing) for its
+  // large activation buffers again. Keep freed memory in the process instead.
+  // Measured with rnnlab-cells compare, LSTM 64x100x256x512 fwd+bwd: builtin
+  // 451 -> 400 ms, custom 399 -> 347 ms.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {
+  keep_freed_memory();
   try {
     try {
       cli.parse(argc, argv);

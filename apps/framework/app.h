@@ -15,6 +15,11 @@
 
 namespace rnnlab {
 
+/// Makes glibc keep freed memory for reuse instead of returning large blocks
+/// to the kernel (guarded_main calls it; training reallocates the same large
+/// buffers every step).
+void keep_freed_memory();
+
 /// Runs `body`, turning every error into one line "error: ..." on stderr and
 /// an exit code: 0 success, 1 data or runtime error, 2 usage or config error.
 /// CLI11 parse errors and --help are handled here too.
