@@ -149,7 +149,10 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
   try {
     prompt_ids = tokenizer.encode_strict(prompt);
   } catch (const DataError& e) {
-    throw DataError(std::string("prompt: ") + e.what());
+    // The tokenizer names its input "text"; here that input is the prompt.
+    std::string what = e.what();
+    if (what.rfind("text:", 0) == 0) what.erase(0, 4);
+    throw DataError("prompt" + what);
   }
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
