@@ -19,6 +19,17 @@ using torch::autograd::variable_list;
 
 std::atomic<bool> g_fused_scan{true};
 
+// The hand-written backward is not itself differentiable. Autograd runs a
+// backward with grad mode on only for create_graph (double backward, e.g. a
+// gradient penalty); say so instead of returning wrong second derivatives.
+void check_first_order() {
+  if (torch::GradMode::is_enabled()) {
+    throw std::runtime_error(
+        "rnnlab: the fused recurrence has no second derivative (backward with "
+        "create_graph); call rnnlab::detail::set_fused_scan_enabled(false) first");
+  }
+}
+
 // The order a direction takes its steps: t = 0..T-1, or T-1..0 when reversed.
 struct StepOrder {
   int64_t T;
@@ -104,6 +115,7 @@ class RNNScan : public torch::autograd::Function<RNNScan> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_first_order();
     const auto saved = ctx->get_saved_variables();
     const Tensor &out = saved[0], &h0 = saved[1], &w_hh = saved[2], &mask = saved[3];
     const bool relu = ctx->saved_data["relu"].toBool();
@@ -176,6 +188,7 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_first_order();
     const auto saved = ctx->get_saved_variables();
     const Tensor &gates = saved[0], &tanh_c = saved[1], &c_all = saved[2], &out = saved[3],
                  &h0 = saved[4], &c0 = saved[5], &w_hh = saved[6], &mask = saved[7];
@@ -270,6 +283,7 @@ class GRUScan : public torch::autograd::Function<GRUScan> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_first_order();
     const auto saved = ctx->get_saved_variables();
     const Tensor &act = saved[0], &hw = saved[1], &out = saved[2], &h0 = saved[3], &w_hh = saved[4],
                  &b_hh = saved[5], &mask = saved[6];

@@ -574,6 +574,28 @@ TEST(FusedScan, UsedWhereItApplies) {
   EXPECT_EQ(grad_fn(LSTMOptions(3, 4).proj_size(2), true), "StackBackward0");
 }
 
+TEST(FusedScan, DoubleBackwardIsAClearError) {
+  // The hand-written backward has no derivative of its own: create_graph must
+  // fail loudly there, and work on the step-by-step path.
+  torch::manual_seed(2);
+  const auto x = torch::randn({5, 2, 3}, torch::requires_grad());
+  GRU gru(GRUOptions(3, 4));
+  auto second_order = [&] {
+    auto y = std::get<0>(gru(x));
+    auto g = torch::autograd::grad({y.pow(2).sum()}, {x}, {}, /*retain_graph=*/true,
+                                   /*create_graph=*/true);
+    return torch::autograd::grad({g[0].pow(2).sum()}, {x})[0];
+  };
+  try {
+    with_fused(true, second_order);
+    ADD_FAILURE() << "double backward through the fused scan did not throw";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no second derivative"), std::string::npos) << e.what();
+  }
+  detail::set_fused_scan_enabled(true);
+  EXPECT_GT(with_fused(false, second_order).abs().sum().item<double>(), 0);
+}
+
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ extras ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 TEST(Extras, LayerNormLSTMMatchesReference) {
