@@ -151,8 +151,8 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
   } catch (const DataError& e) {
     // The tokenizer names its input "text"; here that input is the prompt.
     std::string what = e.what();
-    if (what.rfind("text:", 0) == 0) what.erase(0, 4);
-    throw DataError("prompt" + what);
+    if (what.rfind("text:", 0) == 0) throw DataError("prompt" + what.substr(4));
+    throw DataError("prompt: " + what);
   }
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
