@@ -64,12 +64,13 @@ class CharTokenizer : public Tokenizer {
     return ids;
   }
 
-  std::vector<int64_t> encode_strict(std::string_view text) const override {
+  std::vector<int64_t> encode_strict(std::string_view text,
+                                     std::string_view source) const override {
     std::vector<int64_t> ids;
     int64_t line = 1, column = 1;
-    for (const auto& ch : split_utf8(text, kTextName)) {
+    for (const auto& ch : split_utf8(text, source)) {
       if (!vocab_.contains(ch)) {
-        throw DataError(std::string(kTextName) + ":" + std::to_string(line) + ": character " +
+        throw DataError(std::string(source) + ":" + std::to_string(line) + ": character " +
                         describe_char(ch) + " at column " + std::to_string(column) +
                         " is not in the vocabulary");
       }
@@ -216,12 +217,13 @@ class WordTokenizer : public Tokenizer {
     return ids;
   }
 
-  std::vector<int64_t> encode_strict(std::string_view text) const override {
+  std::vector<int64_t> encode_strict(std::string_view text,
+                                     std::string_view source) const override {
     std::vector<int64_t> ids;
     for (const auto& word : split(text, split_punctuation_)) {
       int64_t id = id_of(word);
       if (id == Vocab::kUnk && word.surface != "<unk>") {
-        throw DataError(std::string(kTextName) + ":" + std::to_string(word.line) + ": word " +
+        throw DataError(std::string(source) + ":" + std::to_string(word.line) + ": word " +
                         nlohmann::json(word.surface).dump() + " at column " +
                         std::to_string(word.column) + " is not in the vocabulary");
       }
@@ -330,20 +332,23 @@ class SentencePieceTokenizer : public Tokenizer {
 
   std::vector<int64_t> encode(std::string_view text) const override {
     std::vector<int64_t> ids;
-    for_each_piece(text, [&](int id, std::string_view, int64_t, int64_t) { ids.push_back(id); });
+    for_each_piece(text, kTextName,
+                   [&](int id, std::string_view, int64_t, int64_t) { ids.push_back(id); });
     return ids;
   }
 
-  std::vector<int64_t> encode_strict(std::string_view text) const override {
+  std::vector<int64_t> encode_strict(std::string_view text,
+                                     std::string_view source) const override {
     std::vector<int64_t> ids;
-    for_each_piece(text, [&](int id, std::string_view surface, int64_t line, int64_t column) {
-      if (id == Vocab::kUnk) {
-        throw DataError(std::string(kTextName) + ":" + std::to_string(line) + ": " +
-                        nlohmann::json(std::string(surface)).dump() + " at column " +
-                        std::to_string(column) + " is not covered by the sentencepiece model");
-      }
-      ids.push_back(id);
-    });
+    for_each_piece(
+        text, source, [&](int id, std::string_view surface, int64_t line, int64_t column) {
+          if (id == Vocab::kUnk) {
+            throw DataError(std::string(source) + ":" + std::to_string(line) + ": " +
+                            nlohmann::json(std::string(surface)).dump() + " at column " +
+                            std::to_string(column) + " is not covered by the sentencepiece model");
+          }
+          ids.push_back(id);
+        });
     return ids;
   }
 
@@ -368,8 +373,9 @@ class SentencePieceTokenizer : public Tokenizer {
 
   std::vector<std::string> pieces(std::string_view text) const override {
     std::vector<std::string> out;
-    for_each_piece(
-        text, [&](int, std::string_view surface, int64_t, int64_t) { out.emplace_back(surface); });
+    for_each_piece(text, kTextName, [&](int, std::string_view surface, int64_t, int64_t) {
+      out.emplace_back(surface);
+    });
     return out;
   }
 
@@ -399,8 +405,8 @@ class SentencePieceTokenizer : public Tokenizer {
   // Encodes text line by line, calling f(id, surface, line, column) per piece,
   // with <eos> (surface "\n") for each newline. Column counts code points.
   template <typename F>
-  void for_each_piece(std::string_view text, F&& f) const {
-    check_utf8(text, kTextName);
+  void for_each_piece(std::string_view text, std::string_view source, F&& f) const {
+    check_utf8(text, source);
     int64_t line_number = 1;
     std::vector<std::pair<int, int>> spans;
     while (!text.empty()) {

@@ -48,8 +48,10 @@ class Tokenizer {
   /// Ids of `text`; unknown characters/words become <unk> (1).
   virtual std::vector<int64_t> encode(std::string_view text) const = 0;
   /// Like encode, but throws DataError naming the first unknown character or
-  /// word and its line and column.
-  virtual std::vector<int64_t> encode_strict(std::string_view text) const = 0;
+  /// word as "SOURCE:LINE: ... at column C" (source: what the text is, e.g. a
+  /// file name or "prompt").
+  virtual std::vector<int64_t> encode_strict(std::string_view text,
+                                             std::string_view source = "text") const = 0;
   /// Text of `ids`: <pad> and <bos> are dropped, <eos> becomes "\n" (char: dropped),
   /// <unk> becomes "<unk>" (sentencepiece: " ⁇ "). DataError on an id out of range.
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;

@@ -145,15 +145,7 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<int64_t> ids = {data::Vocab::kBos};
-  std::vector<int64_t> prompt_ids;
-  try {
-    prompt_ids = tokenizer.encode_strict(prompt);
-  } catch (const DataError& e) {
-    // The tokenizer names its input "text"; here that input is the prompt.
-    std::string what = e.what();
-    if (what.rfind("text:", 0) == 0) throw DataError("prompt" + what.substr(4));
-    throw DataError("prompt: " + what);
-  }
+  const std::vector<int64_t> prompt_ids = tokenizer.encode_strict(prompt, "prompt");
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
 
