@@ -118,8 +118,11 @@ struct GradflowCurve {
   double train_seconds = 0;
 };
 
-/// Runs the experiment for every cell of `cfg` on `device`.
-std::vector<GradflowCurve> run_gradflow(const GradflowConfig& cfg, torch::Device device);
+/// Runs the experiment for every cell of `cfg` on `device`. With `dir`, the
+/// training lines go through the framework's Progress (log, bar and
+/// metrics.jsonl records tagged with the cell).
+std::vector<GradflowCurve> run_gradflow(const GradflowConfig& cfg, torch::Device device,
+                                        const RunDir* dir = nullptr);
 
 /// CSV: a column t, then one column per cell and phase (rnn_init, rnn_trained...).
 std::string gradflow_csv(const std::vector<GradflowCurve>& curves);

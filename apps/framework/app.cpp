@@ -13,6 +13,7 @@
 #include <malloc.h>
 #endif
 
+#include "apps/framework/experiment.h"
 #include "datasets/error.h"
 
 namespace fs = std::filesystem;
@@ -79,12 +80,11 @@ void load_config(ConfigSchema& schema, const TrainArgs& args) {
   if (!args.resume.empty()) {
     if (!args.config.empty())
       throw UsageError("give either a config file or --resume RUN_DIR, not both");
-    RunDir run = RunDir::open(args.resume);
-    schema.load_file(run.file("config.yaml").string());
-  } else {
-    if (args.config.empty()) throw UsageError("train: a config file is required (see --help)");
-    schema.load_file(args.config);
+    load_run_config(schema, RunDir::open(args.resume), args.sets);
+    return;
   }
+  if (args.config.empty()) throw UsageError("train: a config file is required (see --help)");
+  schema.load_file(args.config);
   for (const auto& s : args.sets) schema.apply_override(s);
   schema.finalize();
 }
@@ -105,21 +105,18 @@ std::string experiment_name(const RunSection& run, const TrainArgs& args) {
   return fs::path(args.config).stem().string();
 }
 
-RunDir start_run(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args) {
-  if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
-  seed_everything(run.seed);
-  if (!args.resume.empty()) {
-    RunDir dir = RunDir::open(args.resume);
-    log_to_file(dir.file("log.txt"));
-    if (!args.sets.empty()) write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
-    return dir;
-  }
+RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args) {
   fs::path path = args.run_dir.empty() ? RunDir::default_path(run.dir, experiment_name(run, args))
                                        : fs::path(args.run_dir);
   RunDir dir = RunDir::create(path);
   write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
   log_to_file(dir.file("log.txt"));
   return dir;
+}
+
+void seed_run(const RunSection& run) {
+  if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
+  seed_everything(run.seed);
 }
 
 torch::Device resolve_device(const std::string& name) {
@@ -134,113 +131,23 @@ void seed_everything(int64_t seed) {
   torch::manual_seed(static_cast<uint64_t>(seed));
 }
 
-std::string data_path(const RunSection& run, const std::string& path) {
-  if (path.empty() || fs::path(path).is_absolute()) return path;
-  return (fs::path(run.data_root) / path).string();
-}
-
-// ---- shared config sections ----
-
-void RunSection::bind(ConfigSchema& s, const std::string& p) {
-  s.add(p + ".name", &name,
-        "experiment name; runs go to <run.dir>/<name>/<timestamp> (default: config file name)");
-  s.add(p + ".dir", &dir, "root folder of run directories");
-  s.add(p + ".data_root", &data_root, "folder that data paths in the config are relative to");
-  s.add(p + ".seed", &seed, "random seed (weights, dropout, shuffling, sampling)")
-      .range(0, INT64_MAX);
-  s.add(p + ".device", &device, "where to train").choices({"auto", "cpu", "cuda"});
-  s.add(p + ".threads", &threads, "intra-op CPU threads (0: libtorch's default)").range(0, 256);
-  s.add(p + ".progress", &progress, "progress display: a bar on a terminal, log lines otherwise")
-      .choices({"auto", "bar", "lines"});
-}
-
-void TrainSection::bind(ConfigSchema& s, const std::string& p) {
-  s.add(p + ".max_steps", &max_steps, "stop after this many updates (0: no limit)")
-      .range(0, INT64_MAX);
-  s.add(p + ".max_epochs", &max_epochs, "stop after this many epochs (0: no limit)")
-      .range(0, INT64_MAX);
-  s.add(p + ".max_minutes", &max_minutes, "stop after this much training time (0: no limit)")
-      .range(0, 1e9);
-  s.add(p + ".log_every", &log_every, "log a training line every N updates").greater(0);
-  s.add(p + ".eval_every", &eval_every, "validate every N updates (0: at the end of each epoch)")
-      .range(0, INT64_MAX);
-  s.add(p + ".early_stop_metric", &early_stop_metric,
-        "validation metric that picks the best checkpoint and drives early stopping");
-  s.add(p + ".early_stop_mode", &early_stop_mode,
-        "whether the metric improves by going down or up (auto: up for accuracy/bleu)")
-      .choices({"auto", "min", "max"});
-  s.add(p + ".patience", &patience, "stop after N validations without improvement (0: never)")
-      .range(0, INT64_MAX);
-  s.add(p + ".clip_norm", &clip_norm, "clip the global gradient norm to this (0: no clipping)")
-      .range(0, 1e9);
-}
-
-void OptimSection::bind(ConfigSchema& s, const std::string& p) {
-  s.add(p + ".name", &name, "optimizer").choices({"sgd", "adam", "adamw"});
-  s.add(p + ".lr", &lr, "peak learning rate").greater(0.0);
-  s.add(p + ".weight_decay", &weight_decay, "L2 penalty (sgd, adam) or decoupled decay (adamw)")
-      .range(0.0, 1.0);
-  s.add(p + ".momentum", &momentum, "sgd momentum").range(0.0, 0.9999);
-  s.add(p + ".beta1", &beta1, "adam/adamw beta1").range(0.0, 0.9999);
-  s.add(p + ".beta2", &beta2, "adam/adamw beta2").range(0.0, 0.99999);
-  s.add(p + ".eps", &eps, "adam/adamw epsilon").greater(0.0);
-  s.add(p + ".schedule", &schedule, "learning-rate schedule after warm-up")
-      .choices({"constant", "step", "cosine", "linear", "plateau"});
-  s.add(p + ".warmup_steps", &warmup_steps, "linear warm-up from 0 over N updates")
-      .range(0, INT64_MAX);
-  s.add(p + ".decay_steps", &decay_steps, "step schedule: decay every N updates").greater(0);
-  s.add(p + ".decay_factor", &decay_factor,
-        "step/plateau schedules: multiply the rate by this at each decay")
-      .range(0.0, 1.0);
-  s.add(p + ".min_lr", &min_lr, "cosine/linear schedules: rate at the last update").range(0.0, 1e3);
-}
-
-void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
-  s.add(p + ".type", &type, "recurrent cell").choices({"lstm", "gru", "rnn"});
-  s.add(p + ".impl", &impl, "hand-written modules (custom) or torch::nn (builtin)")
-      .choices({"custom", "builtin"});
-  s.add(p + ".hidden", &hidden, "hidden units per layer and direction").range(1, 1 << 20);
-  s.add(p + ".layers", &layers, "stacked layers").range(1, 64);
-  s.add(p + ".bidirectional", &bidirectional, "also run a reversed direction");
-  s.add(p + ".dropout", &dropout, "dropout between stacked layers").range(0.0, 0.99);
-  s.add(p + ".nonlinearity", &nonlinearity, "vanilla RNN activation").choices({"tanh", "relu"});
-  s.add(p + ".proj_size", &proj_size, "LSTM: project h to this size (0: off)").range(0, 1 << 20);
-  s.add(p + ".layer_norm", &layer_norm, "custom only: layer normalisation inside the cell");
-  s.add(p + ".recurrent_dropout", &recurrent_dropout,
-        "custom only: variational dropout on h_{t-1}, one mask per sequence")
-      .range(0.0, 0.99);
-}
-
-RecurrentOptions RecurrentSection::options(int64_t input_size) const {
-  return RecurrentOptions(type, input_size, hidden)
-      .impl(impl)
-      .nonlinearity(nonlinearity)
-      .num_layers(layers)
-      .bidirectional(bidirectional)
-      .dropout(dropout)
-      .proj_size(proj_size)
-      .layer_norm(layer_norm)
-      .recurrent_dropout(recurrent_dropout);
-}
-
-void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOptions* t) {
-  s.add(p + ".type", &t->type, "tokenizer").choices({"char", "word", "sentencepiece"});
-  s.add(p + ".lowercase", &t->lowercase, "word: lower-case the text");
-  s.add(p + ".split_punctuation", &t->split_punctuation, "word: split punctuation into tokens");
-  s.add(p + ".min_freq", &t->min_freq,
-        "char/word: drop tokens seen fewer times (they become <unk>)")
-      .range(1, INT64_MAX);
-  s.add(p + ".max_size", &t->max_size,
-        "char/word: keep at most N tokens, specials included (0: all)")
-      .range(0, INT64_MAX);
-  s.add(p + ".spm_model_type", &t->spm_model_type, "sentencepiece: model type")
-      .choices({"unigram", "bpe"});
-  s.add(p + ".spm_vocab_size", &t->spm_vocab_size, "sentencepiece: vocabulary size")
-      .range(8, 1 << 20);
-  s.add(p + ".spm_character_coverage", &t->spm_character_coverage,
-        "sentencepiece: share of characters the model covers")
-      .range(0.5, 1.0);
-  s.add(p + ".spm_model", &t->spm_model, "sentencepiece: load this .model instead of training one");
+std::string data_path(const RunSection& run, const std::string& path, const std::string& key) {
+  if (path.empty()) return path;
+  std::string named = key.empty() ? "" : " (" + key + ")";
+  std::error_code ec;
+  if (fs::path(path).is_absolute()) {
+    if (!fs::exists(path, ec))
+      throw DataError("data file '" + path + "'" + named + " does not exist");
+    return path;
+  }
+  fs::path full = fs::path(run.data_root) / path;
+  if (!fs::exists(full, ec)) {
+    fs::path root = fs::absolute(run.data_root, ec);
+    throw DataError("data file '" + path + "'" + named + " does not exist under run.data_root '" +
+                    run.data_root + "' (resolved against " + root.lexically_normal().string() +
+                    "; scripts/get_data.sh fills data/)");
+  }
+  return full.string();
 }
 
 }  // namespace rnnlab

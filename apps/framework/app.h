@@ -38,8 +38,9 @@ struct TrainArgs {
 /// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.
 CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& description);
 
-/// Reads the config for `args` into the schema's fields: the YAML file (or the
-/// run's config.yaml when resuming), then the --set overrides, then checks.
+/// Reads the config for `args` into the schema's fields: the YAML file (or,
+/// when resuming, the run's config.yaml and the overrides of its earlier
+/// resumptions), then the --set overrides, then checks.
 void load_config(ConfigSchema& schema, const TrainArgs& args);
 
 /// Every key of the schema as a Markdown table: key, type, default, meaning.
@@ -48,9 +49,13 @@ std::string keys_table(const ConfigSchema& schema);
 /// The experiment name: run.name if set, else the config file's stem.
 std::string experiment_name(const RunSection& run, const TrainArgs& args);
 
-/// Creates (or, when resuming, reopens) the run directory, writes config.yaml,
-/// starts log.txt, seeds the RNGs and sets the thread count.
-RunDir start_run(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args);
+/// Creates a new run directory (run.dir/<experiment>/<timestamp>, or
+/// --run-dir), writes config.yaml and starts log.txt; for commands without
+/// training and resume (rnnlab-cells). Training apps use run_experiment().
+RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args);
+
+/// Sets the thread count and seeds every generator from run.seed.
+void seed_run(const RunSection& run);
 
 /// "auto" -> CUDA when available, else CPU. ConfigError for cuda without a GPU.
 torch::Device resolve_device(const std::string& name);
@@ -58,7 +63,9 @@ torch::Device resolve_device(const std::string& name);
 /// Seeds libtorch's CPU (and CUDA) generators.
 void seed_everything(int64_t seed);
 
-/// A data path from the config, relative to run.data_root (absolute paths are kept).
-std::string data_path(const RunSection& run, const std::string& path);
+/// A data path from the config, relative to run.data_root (absolute paths are
+/// kept). DataError when the file does not exist, naming the config `key`,
+/// run.data_root and the directory it was resolved against.
+std::string data_path(const RunSection& run, const std::string& path, const std::string& key = "");
 
 }  // namespace rnnlab

@@ -107,6 +107,12 @@ std::string ConfigSchema::unknown_key_message(const std::string& key,
          ":" + list;
 }
 
+ConfigError ConfigSchema::error(const std::string& key, const std::string& message) const {
+  const ConfigField* f = find(key);
+  std::string where = f && f->source != "default" ? " (" + f->source + ")" : "";
+  return ConfigError("key '" + key + "'" + where + ": " + message);
+}
+
 void ConfigSchema::set_from_node(ConfigField& field, const YAML::Node& node,
                                  const std::string& where) {
   try {

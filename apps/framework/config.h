@@ -19,6 +19,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "datasets/error.h"
+
 namespace rnnlab {
 
 /// One registered config field (type-erased).
@@ -86,6 +88,9 @@ class ConfigSchema {
   const std::vector<std::unique_ptr<ConfigField>>& fields() const { return fields_; }
   /// The field registered under `key`, or nullptr.
   const ConfigField* find(const std::string& key) const;
+  /// A ConfigError about `key` that says where its value came from:
+  /// "key 'optim.lr' (lm.yaml:12): <message>" ("key 'x': ..." for a default).
+  ConfigError error(const std::string& key, const std::string& message) const;
   /// The closest registered key to `key` (edit distance), or "" if none is close.
   std::string suggest(const std::string& key) const;
 

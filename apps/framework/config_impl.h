@@ -1,6 +1,8 @@
 // Template part of config.h: how each C++ type is read from YAML and checked.
 #pragma once
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include <sstream>
@@ -42,7 +44,12 @@ struct Traits<int64_t> : IntegerTraits<int64_t> {};
 template <>
 struct Traits<double> {
   static const char* name() { return "number"; }
-  static double parse(const YAML::Node& n) { return n.as<double>(); }
+  static double parse(const YAML::Node& n) {
+    double v = n.as<double>();
+    // yaml-cpp reads .inf and .nan; no rnnlab setting means anything with them.
+    if (!std::isfinite(v)) throw std::string("got " + n.Scalar() + ", which is not finite");
+    return v;
+  }
 };
 
 template <>

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "apps/framework/gnuplot.h"
 #include "datasets/error.h"
 
 namespace fs = std::filesystem;
@@ -139,8 +140,7 @@ bool RunDir::plot_learning_curve() const {
       "plot " +
       plots + "\n";
   write_file_atomic(file("learning_curve.gp"), script);
-  std::string cmd = "cd '" + path_.string() + "' && gnuplot learning_curve.gp >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
+  return run_gnuplot(file("learning_curve.gp"), path_);
 }
 
 namespace {
@@ -165,6 +165,22 @@ void log_to_file(const fs::path& log_file) {
   auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
   file_sink->set_pattern("[%Y-%m-%d %H:%M:%S] %v");
   logger_instance()->sinks().push_back(file_sink);
+}
+
+LogFile::LogFile(const fs::path& log_file) {
+  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
+  file_sink->set_pattern("[%Y-%m-%d %H:%M:%S] %v");
+  logger_instance()->sinks().push_back(file_sink);
+  sink_ = file_sink;
+}
+
+LogFile::~LogFile() {
+  auto& sinks = logger_instance()->sinks();
+  for (auto it = sinks.begin(); it != sinks.end(); ++it)
+    if (it->get() == sink_.get()) {
+      sinks.erase(it);
+      break;
+    }
 }
 
 }  // namespace rnnlab

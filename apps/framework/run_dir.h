@@ -63,4 +63,17 @@ class RunDir {
 std::shared_ptr<spdlog::logger> logger();
 void log_to_file(const std::filesystem::path& log_file);
 
+/// Adds `log_file` to the logger's outputs for its lifetime (a sub-run's own
+/// log.txt, while the parent's log.txt keeps receiving everything).
+class LogFile {
+ public:
+  explicit LogFile(const std::filesystem::path& log_file);
+  ~LogFile();
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+
+ private:
+  std::shared_ptr<void> sink_;
+};
+
 }  // namespace rnnlab

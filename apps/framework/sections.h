@@ -17,6 +17,7 @@ struct RunSection {
   std::string dir = "runs";  // runs root: runs/<name>/<timestamp>
   std::string data_root = "data";
   int64_t seed = 1;
+  int64_t repeats = 1;            // >1: sub-runs with seeds seed, seed+1, ...
   std::string device = "auto";    // auto | cpu | cuda
   int64_t threads = 0;            // 0 = libtorch's default
   std::string progress = "auto";  // auto | bar | lines
@@ -35,6 +36,8 @@ struct TrainSection {
   int64_t patience = 0;                  // 0 = never stop early
   double clip_norm = 5.0;                // 0 = no clipping
   void bind(ConfigSchema& s, const std::string& prefix = "train");
+  /// Checks across keys (a stop criterion is set); throws ConfigError.
+  void validate(const ConfigSchema& s, const std::string& prefix = "train") const;
 };
 
 /// `optim.*`: optimizer and learning-rate schedule.
@@ -48,10 +51,14 @@ struct OptimSection {
   double eps = 1e-8;
   std::string schedule = "constant";  // constant | step | cosine | linear | plateau
   int64_t warmup_steps = 0;
-  int64_t decay_steps = 1000;  // step: decay every N steps
-  double decay_factor = 0.5;   // step/plateau: multiply the rate by this
-  double min_lr = 0.0;         // cosine/linear: final rate
+  int64_t decay_steps = 1000;    // step: decay every N steps
+  double decay_factor = 0.5;     // step/plateau: multiply the rate by this
+  double min_lr = 0.0;           // cosine/linear: final rate
+  int64_t plateau_patience = 1;  // plateau: validations without improvement before a decay
   void bind(ConfigSchema& s, const std::string& prefix = "optim");
+  /// Checks across keys (a schedule that needs an end has one); throws ConfigError.
+  void validate(const ConfigSchema& s, const TrainSection& train,
+                const std::string& prefix = "optim") const;
 };
 
 /// A recurrent stack (modules/recurrent.h): `<prefix>.type`, `.impl`, `.hidden`...
@@ -67,11 +74,22 @@ struct RecurrentSection {
   bool layer_norm = false;
   double recurrent_dropout = 0.0;
   void bind(ConfigSchema& s, const std::string& prefix);
+  /// Option conflicts (proj_size with gru, layer_norm with builtin...) as
+  /// ConfigError naming the key, before anything is built.
+  void validate(const ConfigSchema& s, const std::string& prefix) const;
   /// Module options for an input of `input_size` features.
   RecurrentOptions options(int64_t input_size) const;
 };
 
 /// Binds the tokenizer options (datasets/tokenizer.h) under `prefix`.
 void bind_tokenizer(ConfigSchema& s, const std::string& prefix, data::TokenizerOptions* t);
+
+/// data::train_tokenizer, with sentencepiece's failures reported against the
+/// config key they come from ("key 'data.tokenizer.spm_vocab_size': ...")
+/// instead of sentencepiece's own source file and line.
+std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
+                                                     const std::string& prefix,
+                                                     const std::vector<std::string>& texts,
+                                                     const std::string& work_dir);
 
 }  // namespace rnnlab

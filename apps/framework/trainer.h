@@ -1,28 +1,35 @@
-// The one training loop every app uses.
+// The training loop every gradient-descent app uses.
 //
 // An app describes its experiment as a Task (model, batches, evaluation), in
 // the manner of fairseq's tasks; the Trainer owns everything else: optimizer,
-// learning-rate schedule, gradient clipping, logging and progress, periodic
-// validation, best/last checkpoints (atomic), early stopping, resume, Ctrl-C
-// and non-finite-loss handling, metrics.jsonl, summary.json and the plot.
+// learning-rate schedule, gradient clipping, periodic validation, resume,
+// Ctrl-C/SIGTERM and non-finite-loss handling. It is assembled from parts a
+// loop of another kind (word2vec's Hogwild trainer, gradflow) reuses alone:
+//   progress.h    log lines, progress bar, metrics.jsonl "train" records
+//   validation.h  early-stop metric and direction, best value, patience, plateau
+//   checkpoint.h  atomic checkpoint files, checked model loads, RNG states
+//   signals.h     SIGINT/SIGTERM -> save and exit (130/143)
+//   run_dir.h     metrics.jsonl, summary.json, learning-curve plot
+//   experiment.h  one run or repeated runs / folds as sub-runs, resume
 #pragma once
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "apps/framework/progress.h"
 #include "apps/framework/run_dir.h"
 #include "apps/framework/sections.h"
+#include "apps/framework/signals.h"
+#include "apps/framework/validation.h"
 #include "datasets/error.h"
 
 namespace rnnlab {
-
-/// Named metric values, e.g. {"loss": 1.52, "ppl": 4.57, "bpc": 2.19}.
-using Metrics = std::map<std::string, double>;
 
 /// The result of one training batch.
 struct StepOutput {
@@ -46,6 +53,9 @@ class Task {
   /// Metrics of a split ("valid" or "test"), in eval mode, without gradients.
   /// A split the task does not have returns {}.
   virtual Metrics evaluate(const std::string& split) = 0;
+  /// The metrics evaluate() returns, each with its direction; the config's
+  /// train.early_stop_metric must be one of them (checked before training).
+  virtual std::vector<MetricInfo> metrics() const { return {{"loss", false}}; }
   /// Derived metrics of a mean training loss, e.g. {"ppl": exp(loss)}.
   virtual Metrics loss_metrics(double /*mean_loss*/) const { return {}; }
   /// What the units of StepOutput are called in throughput lines ("chars", "tokens").
@@ -62,16 +72,30 @@ class Task {
 /// Runs the training loop of a task.
 class Trainer {
  public:
+  /// Checks everything that can be checked before training (stop criterion,
+  /// schedule, early-stop metric against task.metrics()) and builds the
+  /// optimizer; writes nothing. ConfigError names the key (and the file and
+  /// line it came from, when `schema` is given).
   Trainer(Task& task, const TrainSection& train, const OptimSection& optim, const RunSection& run,
-          const RunDir& dir);
+          const ConfigSchema* schema = nullptr);
   ~Trainer();
 
-  /// Trains from scratch, or from the run directory's last checkpoint when
-  /// `resume` is true. Returns the summary (also written to summary.json):
-  /// val_* and test_* of the best checkpoint, steps, epochs, wall time...
-  /// Throws Interrupted on Ctrl-C (after saving a checkpoint) and RuntimeError
-  /// on a non-finite loss (the last good checkpoint is kept).
-  nlohmann::json fit(bool resume);
+  /// Shown in the progress bar: which sub-run this is ("seed2 2/3").
+  void set_label(std::string label) { label_ = std::move(label); }
+  /// Lines describing the run (data, model), logged when training starts:
+  /// after a resumed run's checkpoint was loaded, so that a checkpoint that
+  /// does not fit is the only line printed.
+  void set_intro(std::vector<std::string> lines) { intro_ = std::move(lines); }
+  /// Called once a resumed run's checkpoint is loaded and checked (the
+  /// experiment driver records the resumption's overrides then).
+  void on_resumed(std::function<void(int64_t step)> hook) { on_resumed_ = std::move(hook); }
+
+  /// Trains in `dir` from scratch, or from its last checkpoint when `resume`.
+  /// Returns the summary (also written to summary.json): val_* and test_* of
+  /// the best checkpoint, steps, epochs, wall time... Throws Interrupted on
+  /// SIGINT/SIGTERM (after saving a checkpoint) and RuntimeError on a
+  /// non-finite loss or gradient (the last good checkpoint is kept).
+  nlohmann::json fit(const RunDir& dir, bool resume);
 
   /// Learning rate at update `step` (0-based) for the configured schedule.
   static double scheduled_lr(const OptimSection& optim, int64_t step, int64_t total_steps,
@@ -88,15 +112,14 @@ class Trainer {
   const TrainSection& train_;
   const OptimSection& optim_;
   const RunSection& run_;
-  const RunDir& dir_;
+  const RunDir* dir_ = nullptr;
+  std::string label_;
+  std::vector<std::string> intro_;
+  std::function<void(int64_t)> on_resumed_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<BestTracker> tracker_;
+  std::unique_ptr<Progress> progress_;
   std::unique_ptr<State> s_;
-};
-
-/// Thrown when SIGINT stopped a run after its checkpoint was saved (exit 130).
-class Interrupted : public Error {
- public:
-  explicit Interrupted(const std::string& message) : Error(message, 130) {}
 };
 
 /// Builds the configured optimizer over `params`.

@@ -2,6 +2,7 @@
 #include "apps/lm/lm_task.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 #include <torch/nn/functional/loss.h>
 
 #include <unistd.h>
@@ -50,6 +51,24 @@ void LMConfig::bind(ConfigSchema& s) {
   run.bind(s);
   train.bind(s);
   optim.bind(s);
+}
+
+void LMConfig::validate(const ConfigSchema& s) const {
+  if (data.train.empty() == data.text.empty())
+    throw s.error(data.train.empty() ? "data.train" : "data.text",
+                  "set exactly one of data.train (a text file) and data.text (inline text)");
+  model.rnn.validate(s, "model.rnn");
+  if (model.rnn.bidirectional)
+    throw s.error("model.rnn.bidirectional",
+                  "a language model predicts the next token; a reversed direction would read it "
+                  "first (use it in classifiers and encoders)");
+  int64_t out = model.rnn.proj_size > 0 ? model.rnn.proj_size : model.rnn.hidden;
+  if (model.tie_weights && out != model.embedding)
+    throw s.error("model.tie_weights",
+                  "tied weights need model.embedding (" + std::to_string(model.embedding) +
+                      ") equal to the recurrent output size (" + std::to_string(out) + ")");
+  train.validate(s);
+  optim.validate(s, train);
 }
 
 // ---- data layout ----
@@ -184,7 +203,7 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   const auto& d = cfg.data;
   if (d.train.empty() == d.text.empty())
     throw ConfigError("set exactly one of data.train (a text file) and data.text (inline text)");
-  std::string train_file = d.text.empty() ? data_path(cfg.run, d.train) : "data.text";
+  std::string train_file = d.text.empty() ? data_path(cfg.run, d.train, "data.train") : "data.text";
   std::string text;
   if (d.text.empty()) {
     text = data::read_text_file(train_file);
@@ -194,8 +213,8 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   }
   std::vector<std::string> parts = split_by_fraction(text, d.valid.empty() ? d.valid_fraction : 0.0,
                                                      d.test.empty() ? d.test_fraction : 0.0);
-  if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid));
-  if (!d.test.empty()) parts[2] = data::read_text_file(data_path(cfg.run, d.test));
+  if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
+  if (!d.test.empty()) parts[2] = data::read_text_file(data_path(cfg.run, d.test, "data.test"));
 
   if (!tokenizer_dir.empty()) {
     tokenizer_ = data::load_tokenizer(tokenizer_dir);
@@ -203,8 +222,13 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
     // Trained on the training split only; sentencepiece needs a scratch folder.
     fs::path scratch =
         fs::temp_directory_path() / ("rnnlab-tokenizer-" + std::to_string(::getpid()));
-    tokenizer_ = data::train_tokenizer(d.tokenizer, {parts[0]}, scratch.string());
     std::error_code ec;
+    try {
+      tokenizer_ = train_tokenizer_for(d.tokenizer, "data.tokenizer", {parts[0]}, scratch.string());
+    } catch (...) {
+      fs::remove_all(scratch, ec);
+      throw;
+    }
     fs::remove_all(scratch, ec);
   }
 
@@ -250,6 +274,10 @@ Metrics LMTask::evaluate(const std::string& split) {
   return evaluate_stream(model_, split == "test" ? test_ : valid_, device_);
 }
 
+std::vector<MetricInfo> LMTask::metrics() const {
+  return {{"loss", false}, {"ppl", false}, {"bpc", false}};
+}
+
 Metrics LMTask::loss_metrics(double mean_loss) const {
   return {{"ppl", std::exp(mean_loss)},
           {"bpc", mean_loss / std::log(2.0) / train_chars_per_token_}};
@@ -275,6 +303,59 @@ void LMTask::load_state(torch::serialize::InputArchive& archive) {
   torch::Tensor h, c;
   if (archive.try_read("hidden_h", h)) hidden_.h = h.to(device_);
   if (archive.try_read("hidden_c", c)) hidden_.c = c.to(device_);
+}
+
+// ---- the job ----
+
+LMJob::LMJob(const LMConfig& cfg, const ConfigSchema& schema, const fs::path& resume_dir)
+    : cfg_(cfg), device_(resolve_device(cfg.run.device)) {
+  task_ = std::make_unique<LMTask>(
+      cfg, resume_dir.empty() ? "" : (resume_dir / "tokenizer").string(), device_);
+  // The sample's prompt must be readable before hours of training, not after.
+  if (cfg.sample.length > 0) {
+    try {
+      task_->tokenizer().encode_strict(cfg.sample.prompt, "prompt");
+    } catch (const DataError& e) {
+      throw schema.error("sample.prompt",
+                         std::string(e.what()) + " (the sample after training could not start)");
+    }
+  }
+  trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
+}
+
+void LMJob::save_assets(const RunDir& dir) {
+  task_->save_tokenizer(dir.file("tokenizer"));
+}
+
+nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& label,
+                          const std::function<void(int64_t)>& on_resumed) {
+  const LMConfig& cfg = cfg_;
+  int64_t n_params = 0;
+  for (const auto& p : task_->model().parameters()) n_params += p.numel();
+  trainer_->set_intro(
+      {fmt::format("{} tokenizer, vocabulary {}; {} train / {} valid / {} test tokens; {} batches "
+                   "of {}x{} per "
+                   "epoch",
+                   task_->tokenizer().type(), task_->tokenizer().vocab_size(),
+                   task_->tokens("train"), task_->tokens("valid"), task_->tokens("test"),
+                   task_->batches_per_epoch(), cfg.data.batch_size, cfg.data.bptt),
+       fmt::format("model: {} {} x{} hidden {} ({}), {} parameters, device {}, seed {}",
+                   cfg.model.rnn.impl, cfg.model.rnn.type, cfg.model.rnn.layers,
+                   cfg.model.rnn.hidden, cfg.model.tie_weights ? "tied" : "untied", n_params,
+                   device_.str(), cfg.run.seed)});
+  trainer_->set_label(label);
+  if (on_resumed) trainer_->on_resumed(on_resumed);
+  nlohmann::json summary = trainer_->fit(dir, resume);
+  for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})
+    if (summary.contains(key)) logger()->info("{} {:.4f}", key, summary[key].get<double>());
+  if (cfg.sample.length > 0) {
+    std::string text =
+        generate(task_->lm(), task_->tokenizer(), cfg.sample.prompt, cfg.sample.length,
+                 cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device_);
+    write_file_atomic(dir.file("sample.txt"), text + "\n");
+    logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
+  }
+  return summary;
 }
 
 }  // namespace rnnlab::lm

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/framework/app.h"
+#include "apps/framework/experiment.h"
 #include "apps/framework/trainer.h"
 #include "datasets/tokenizer.h"
 #include "modules/language_model.h"
@@ -49,6 +50,11 @@ struct LMConfig {
   } sample;
 
   void bind(ConfigSchema& s);
+  /// Checks across keys, before any data is read: exactly one of data.train
+  /// and data.text, a recurrent stack that suits a language model (not
+  /// bidirectional: it would see the token it predicts), tied weights of
+  /// matching sizes, the shared sections' checks. ConfigError naming the key.
+  void validate(const ConfigSchema& s) const;
 };
 
 /// A token stream laid out for truncated BPTT.
@@ -110,6 +116,7 @@ class LMTask : public Task {
   void start_epoch(int64_t epoch) override;
   StepOutput train_step(int64_t index) override;
   Metrics evaluate(const std::string& split) override;
+  std::vector<MetricInfo> metrics() const override;
   Metrics loss_metrics(double mean_loss) const override;
   std::string unit_name() const override;
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
@@ -131,6 +138,25 @@ class LMTask : public Task {
   double train_chars_per_token_ = 1.0;
   LanguageModel model_{nullptr};
   RecurrentState hidden_;  // carried across training batches
+};
+
+/// One language-model run: the task, checked against the config (the sample
+/// prompt against the vocabulary too), its trainer, and the sample at the end.
+class LMJob : public Job {
+ public:
+  /// Reads the data and builds the model; `resume_dir` ("" for a new run) is
+  /// where the tokenizer is loaded from when resuming.
+  LMJob(const LMConfig& cfg, const ConfigSchema& schema, const std::filesystem::path& resume_dir);
+  void save_assets(const RunDir& dir) override;
+  nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
+                     const std::function<void(int64_t)>& on_resumed) override;
+  LMTask& task() { return *task_; }
+
+ private:
+  const LMConfig& cfg_;
+  torch::Device device_;
+  std::unique_ptr<LMTask> task_;
+  std::unique_ptr<Trainer> trainer_;
 };
 
 }  // namespace rnnlab::lm

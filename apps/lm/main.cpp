@@ -7,6 +7,8 @@
 
 #include <iostream>
 
+#include "apps/framework/checkpoint.h"
+#include "apps/framework/experiment.h"
 #include "apps/lm/inspect.h"
 #include "apps/lm/lm_task.h"
 #include "datasets/error.h"
@@ -28,40 +30,14 @@ int train(const TrainArgs& args) {
     return 0;
   }
   load_config(schema, args);
+  cfg.validate(schema);
   if (args.print_config) {
     std::cout << schema.to_yaml();
     return 0;
   }
-  torch::Device device = resolve_device(cfg.run.device);
-  bool resume = !args.resume.empty();
-  // Data first, so that bad data fails before a run directory is created.
-  LMTask task(cfg, resume ? (fs::path(args.resume) / "tokenizer").string() : "", device);
-  RunDir dir = start_run(schema, cfg.run, args);
-  if (!resume) task.save_tokenizer(dir.file("tokenizer"));
-  logger()->info("run directory: {}", dir.path().string());
-  int64_t n_params = 0;
-  for (const auto& p : task.model().parameters()) n_params += p.numel();
-  logger()->info(
-      "{} tokenizer, vocabulary {}; {} train / {} valid / {} test tokens; {} batches "
-      "of {}x{} per epoch",
-      task.tokenizer().type(), task.tokenizer().vocab_size(), task.tokens("train"),
-      task.tokens("valid"), task.tokens("test"), task.batches_per_epoch(), cfg.data.batch_size,
-      cfg.data.bptt);
-  logger()->info("model: {} {} x{} hidden {} ({}), {} parameters, device {}", cfg.model.rnn.impl,
-                 cfg.model.rnn.type, cfg.model.rnn.layers, cfg.model.rnn.hidden,
-                 cfg.model.tie_weights ? "tied" : "untied", n_params, device.str());
-
-  Trainer trainer(task, cfg.train, cfg.optim, cfg.run, dir);
-  nlohmann::json summary = trainer.fit(resume);
-  for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})
-    if (summary.contains(key)) logger()->info("{} {:.4f}", key, summary[key].get<double>());
-
-  if (cfg.sample.length > 0) {
-    std::string text = generate(task.lm(), task.tokenizer(), cfg.sample.prompt, cfg.sample.length,
-                                cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device);
-    write_file_atomic(dir.file("sample.txt"), text + "\n");
-    logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
-  }
+  run_experiment(schema, cfg.run, args, [&](const fs::path& resume_dir) {
+    return std::make_unique<LMJob>(cfg, schema, resume_dir);
+  });
   return 0;
 }
 
@@ -76,28 +52,16 @@ struct LoadedRun {
 
 /// `custom`: build the hand-written recurrent stack whatever the run used (the
 /// parameter names are the same, so the checkpoint loads into either).
-std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, bool custom = false) {
+std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun,
+                                    bool custom = false) {
   auto run = std::make_unique<LoadedRun>();
-  RunDir dir = RunDir::open(run_dir);
   run->cfg.bind(run->schema);
-  run->schema.load_file(dir.file("config.yaml").string());
-  run->schema.finalize();
-  run->tokenizer = data::load_tokenizer(dir.file("tokenizer").string());
-  run->device = resolve_device(run->cfg.run.device);
+  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
+  run->tokenizer = data::load_tokenizer((trained.dir / "tokenizer").string());
+  run->device = trained.device;
   if (custom) run->cfg.model.rnn.impl = "custom";
   run->model = build_model(run->cfg, run->tokenizer->vocab_size());
-  fs::path ckpt = dir.file("checkpoint_best.pt");
-  if (!fs::exists(ckpt)) ckpt = dir.file("checkpoint_last.pt");
-  if (!fs::exists(ckpt))
-    throw DataError("run directory '" + run_dir + "' has no checkpoint (checkpoint_best.pt)");
-  torch::serialize::InputArchive archive, model;
-  try {
-    archive.load_from(ckpt.string());
-    archive.read("model", model);
-    run->model->load(model);
-  } catch (const c10::Error&) {
-    throw DataError("checkpoint '" + ckpt.string() + "' is unreadable or does not fit the model");
-  }
+  load_model_from(*run->model, trained.checkpoint);
   run->model->to(run->device);
   return run;
 }
@@ -115,7 +79,13 @@ int main(int argc, char** argv) {
   int64_t length = 500, top_k = 0, seed = 1;
   double temperature = 0.8;
   CLI::App* gen_cmd = cli.add_subcommand("generate", "print text sampled from a trained model");
+  std::string subrun;
+  auto add_subrun = [&](CLI::App* cmd) {
+    cmd->add_option("--subrun", subrun,
+                    "of repeated runs or folds, use this sub-run (default: the best one)");
+  };
   gen_cmd->add_option("--run", gen_run, "run directory of a trained model")->required();
+  add_subrun(gen_cmd);
   gen_cmd->add_option("--prompt", prompt, "text to continue");
   gen_cmd->add_option("--length", length, "tokens to generate")->check(CLI::Range(0, 1 << 24));
   gen_cmd->add_option("--temperature", temperature, "0: greedy; higher: more random")
@@ -128,6 +98,7 @@ int main(int argc, char** argv) {
   CLI::App* eval_cmd =
       cli.add_subcommand("eval", "perplexity and bits per character of a text file");
   eval_cmd->add_option("--run", eval_run, "run directory of a trained model")->required();
+  add_subrun(eval_cmd);
   eval_cmd->add_option("--text", eval_text, "UTF-8 text file to score")->required();
 
   std::string ins_run, ins_text, ins_out;
@@ -135,6 +106,7 @@ int main(int argc, char** argv) {
   CLI::App* ins_cmd = cli.add_subcommand(
       "inspect", "colour a text by each unit's activation and rank units by simple features");
   ins_cmd->add_option("--run", ins_run, "run directory of a trained model")->required();
+  add_subrun(ins_cmd);
   ins_cmd->add_option("--text", ins_text, "UTF-8 text file to read")->required();
   ins_cmd->add_option("--out", ins_out, "HTML page to write (default: RUN/inspect.html)");
   ins_cmd->add_option("--top", ins_top, "units listed per feature")->check(CLI::Range(1, 1000));
@@ -143,7 +115,7 @@ int main(int argc, char** argv) {
 
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*ins_cmd) {
-      auto run = load_run(ins_run, /*custom=*/true);
+      auto run = load_run(ins_run, subrun, /*custom=*/true);
       std::string text = data::read_text_file(ins_text);
       if (static_cast<int64_t>(text.size()) > ins_max_chars) {
         size_t cut = static_cast<size_t>(ins_max_chars);
@@ -169,14 +141,14 @@ int main(int argc, char** argv) {
     }
     if (*train_cmd) return train(train_args);
     if (*gen_cmd) {
-      auto run = load_run(gen_run);
+      auto run = load_run(gen_run, subrun);
       std::cout << generate(run->model, *run->tokenizer, prompt, length, temperature, top_k, seed,
                             run->device)
                 << std::endl;
       return 0;
     }
     if (*eval_cmd) {
-      auto run = load_run(eval_run);
+      auto run = load_run(eval_run, subrun);
       std::string text = data::read_text_file(eval_text);
       StreamBatches s = layout_text(*run->tokenizer, text, run->cfg.data.eval_batch_size,
                                     run->cfg.data.bptt, eval_text);

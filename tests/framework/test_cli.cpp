@@ -115,7 +115,7 @@ TEST(Cli, InterruptSavesACheckpointAndResumeFinishes) {
                   " --set train.max_steps=1000000 --set train.eval_every=100000 --run-dir " + run);
   EXPECT_EQ(r.code, 130) << r.output;
   EXPECT_NE(r.output.find("checkpoint saved"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("error: interrupted at update"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: stopped by SIGINT at update"), std::string::npos) << r.output;
   EXPECT_TRUE(std::filesystem::exists(run + "/checkpoint_last.pt"));
   // Resume with a reachable end: --set applies on top of the saved config.
   r = run_command(kLm + " train --resume " + run +

@@ -27,7 +27,7 @@ TEST(Slow, QuickstartLearnsTinyShakespeare) {
   seed_everything(cfg.run.seed);
   lm::LMTask task(cfg, "", torch::kCPU);
   RunDir dir = RunDir::create(tmp.path / "run");
-  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run, dir).fit(false);
+  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run).fit(dir, false);
   EXPECT_LT(summary["val_loss"].get<double>(), 1.9);
   EXPECT_LT(summary["val_bpc"].get<double>(), 2.75);
 }

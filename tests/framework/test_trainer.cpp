@@ -81,9 +81,9 @@ TEST(Trainer, RegressionLearnsAndWritesTheRunDirectory) {
   s.train.log_every = 10;
   s.optim.lr = 0.05;
   RunDir dir = RunDir::create(tmp.path / "run");
-  Trainer trainer(task, s.train, s.optim, s.run, dir);
+  Trainer trainer(task, s.train, s.optim, s.run);
   double before = task.evaluate("valid").at("loss");
-  nlohmann::json summary = trainer.fit(false);
+  nlohmann::json summary = trainer.fit(dir, false);
   EXPECT_LT(summary["val_loss"].get<double>(), 0.01 * before);
   EXPECT_EQ(summary["steps"].get<int64_t>(), 120);
   EXPECT_EQ(summary["parameters"].get<int64_t>(), 5);
@@ -109,7 +109,7 @@ TEST(Trainer, EarlyStoppingAfterPatience) {
   s.train.max_epochs = 100;
   s.train.patience = 3;
   RunDir dir = RunDir::create(tmp.path / "run");
-  nlohmann::json summary = Trainer(task, s.train, s.optim, s.run, dir).fit(false);
+  nlohmann::json summary = Trainer(task, s.train, s.optim, s.run).fit(dir, false);
   EXPECT_EQ(summary["steps"].get<int64_t>(), 16);  // best at epoch 1, then 3 stalls
   EXPECT_EQ(summary["best_step"].get<int64_t>(), 4);
   EXPECT_NE(summary["stop_reason"].get<std::string>().find("early stop"), std::string::npos);
@@ -123,9 +123,9 @@ TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheCheckpoint) {
   s.train.max_steps = 100;
   s.train.eval_every = 2;
   RunDir dir = RunDir::create(tmp.path / "run");
-  Trainer trainer(task, s.train, s.optim, s.run, dir);
+  Trainer trainer(task, s.train, s.optim, s.run);
   try {
-    trainer.fit(false);
+    trainer.fit(dir, false);
     FAIL() << "expected a RuntimeError";
   } catch (const RuntimeError& e) {
     EXPECT_NE(std::string(e.what()).find("training loss is nan at update 7"), std::string::npos)
@@ -139,7 +139,7 @@ TEST(Trainer, NeedsAStoppingRule) {
   RegressionTask task;
   Sections s;
   RunDir dir = RunDir::create(tmp.path / "run");
-  EXPECT_THROW(Trainer(task, s.train, s.optim, s.run, dir), ConfigError);
+  EXPECT_THROW(Trainer(task, s.train, s.optim, s.run), ConfigError);
 }
 
 TEST(RunDirectory, AtomicWritesAndNoOverwrite) {
@@ -182,7 +182,7 @@ nlohmann::json train_lm(const lm::LMConfig& cfg, const fs::path& run, bool resum
     write_file_atomic(dir.file("config.yaml"), "{}\n");
     task.save_tokenizer(dir.file("tokenizer"));
   }
-  return Trainer(task, cfg.train, cfg.optim, cfg.run, dir).fit(resume);
+  return Trainer(task, cfg.train, cfg.optim, cfg.run).fit(dir, resume);
 }
 
 TEST(LanguageModel, BatchifyShiftsTargetsAndKeepsStreamsContiguous) {
@@ -299,7 +299,7 @@ TEST(LanguageModel, HelloToyLearnsToContinueHello) {
   seed_everything(cfg.run.seed);
   lm::LMTask task(cfg, "", torch::kCPU);
   RunDir dir = RunDir::create(tmp.path / "run");
-  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run, dir).fit(false);
+  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run).fit(dir, false);
   EXPECT_LT(summary["val_loss"].get<double>(), 0.1);
   // Greedy continuation: after "h" comes "ello", then the next "hello".
   std::string text = lm::generate(task.lm(), task.tokenizer(), "h", 17, 0.0, 0, 1, torch::kCPU);

@@ -1,0 +1,249 @@
+// One run or sub-runs, resume, and opening trained runs (see experiment.h).
+#include "apps/framework/experiment.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "apps/framework/results.h"
+#include "apps/framework/signals.h"
+#include "datasets/error.h"
+
+namespace fs = std::filesystem;
+
+namespace rnnlab {
+
+namespace {
+
+// Seeds and threads before a job is built, so that its weights follow run.seed.
+std::unique_ptr<Job> prepare(const RunSection& run, const MakeJob& make_job,
+                             const fs::path& resume_dir) {
+  if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
+  seed_everything(run.seed);
+  return make_job(resume_dir);
+}
+
+fs::path new_run_path(const RunSection& run, const TrainArgs& args) {
+  return args.run_dir.empty() ? RunDir::default_path(run.dir, experiment_name(run, args))
+                              : fs::path(args.run_dir);
+}
+
+nlohmann::json read_summary(const fs::path& file) {
+  auto j = nlohmann::json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw DataError("'" + file.string() + "' is not JSON");
+  return j;
+}
+
+bool is_parent(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir / "summary.json", ec))
+    return read_summary(dir / "summary.json").contains("runs");
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory() && fs::exists(e.path() / "config.yaml")) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<SubRun> repeat_subruns(const RunSection& run) {
+  std::vector<SubRun> out;
+  for (int64_t k = 0; k < run.repeats; ++k) {
+    int64_t seed = run.seed + k;
+    out.push_back(
+        {"seed" + std::to_string(seed), {"run.seed=" + std::to_string(seed), "run.repeats=1"}});
+  }
+  return out;
+}
+
+void load_run_config(ConfigSchema& schema, const RunDir& dir,
+                     const std::vector<std::string>& extra_sets) {
+  schema.load_file(dir.file("config.yaml").string());
+  fs::path resumed = dir.file("resumed.yaml");
+  if (fs::exists(resumed)) {
+    YAML::Node entries;
+    try {
+      entries = YAML::LoadFile(resumed.string());
+    } catch (const YAML::Exception& e) {
+      throw DataError(resumed.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    for (const auto& entry : entries)
+      for (const auto& set : entry["set"]) schema.apply_override(set.as<std::string>());
+  }
+  for (const auto& s : extra_sets) schema.apply_override(s);
+  schema.finalize();
+}
+
+void record_resumption(const RunDir& dir, const std::vector<std::string>& sets, int64_t step) {
+  fs::path file = dir.file("resumed.yaml");
+  std::string text = fs::exists(file) ? read_file(file) : "";
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  YAML::Emitter e;
+  e << YAML::BeginSeq << YAML::BeginMap;
+  e << YAML::Key << "time" << YAML::Value << stamp;
+  e << YAML::Key << "step" << YAML::Value << step;
+  e << YAML::Key << "set" << YAML::Value << YAML::Flow << sets;
+  e << YAML::EndMap << YAML::EndSeq;
+  write_file_atomic(file, text + e.c_str() + "\n");
+}
+
+nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const TrainArgs& args,
+                              const MakeJob& make_job, std::vector<SubRun> subruns) {
+  bool resume = !args.resume.empty();
+  if (subruns.empty() && run.repeats > 1) subruns = repeat_subruns(run);
+
+  // ---- one run ----
+  if (subruns.empty()) {
+    if (resume) {
+      RunDir dir = RunDir::open(args.resume);
+      auto job = prepare(run, make_job, dir.path());
+      LogFile log(dir.file("log.txt"));
+      return job->run(dir, true, "",
+                      [&](int64_t step) { record_resumption(dir, args.sets, step); });
+    }
+    auto job = prepare(run, make_job, "");
+    RunDir dir = RunDir::create(new_run_path(run, args));
+    write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
+    LogFile log(dir.file("log.txt"));
+    logger()->info("run directory: {}", dir.path().string());
+    job->save_assets(dir);
+    return job->run(dir, false, "", {});
+  }
+
+  // ---- sub-runs in a parent directory ----
+  std::string parent_yaml = schema.to_yaml();
+  std::vector<std::string> names;
+  for (const auto& sub : subruns) names.push_back(sub.name);
+  std::unique_ptr<Job> first;
+  std::unique_ptr<RunDir> parent;
+  if (resume) {
+    parent = std::make_unique<RunDir>(RunDir::open(args.resume));
+  } else {
+    // The first sub-run's job is built before anything is written.
+    for (const auto& s : subruns.front().sets) schema.apply_override(s);
+    schema.finalize();
+    first = prepare(run, make_job, "");
+    parent = std::make_unique<RunDir>(RunDir::create(new_run_path(run, args)));
+    write_file_atomic(parent->file("config.yaml"), parent_yaml);
+  }
+  LogFile parent_log(parent->file("log.txt"));
+  logger()->info("run directory: {} ({} sub-runs: {})", parent->path().string(), names.size(),
+                 fmt::format("{}", fmt::join(names, ", ")));
+  bool recorded = !resume;
+  auto record_parent = [&] {
+    if (!recorded) record_resumption(*parent, args.sets, -1);
+    recorded = true;
+  };
+
+  std::vector<std::pair<std::string, nlohmann::json>> done;
+  auto write_parent_summary = [&] {
+    nlohmann::json summary = aggregate_summaries(done);
+    summary["runs"] = names;
+    summary["runs_finished"] = done.size();
+    parent->write_summary(summary);
+    return summary;
+  };
+  nlohmann::json summary;
+  for (size_t k = 0; k < subruns.size(); ++k) {
+    const SubRun& sub = subruns[k];
+    fs::path sdir = parent->path() / sub.name;
+    std::string label = fmt::format("{} {}/{}", sub.name, k + 1, subruns.size());
+    if (resume && fs::exists(sdir / "summary.json")) {
+      logger()->info("sub-run {}: finished before, skipped", label);
+      done.emplace_back(sub.name, read_summary(sdir / "summary.json"));
+      continue;
+    }
+    for (const auto& s : sub.sets) schema.apply_override(s);
+    schema.finalize();
+    bool sub_resume = resume && fs::exists(sdir / "checkpoint_last.pt");
+    if (resume && !sub_resume && fs::exists(sdir)) {
+      // Started, but stopped before its first checkpoint: nothing to keep.
+      logger()->info("sub-run {}: no checkpoint yet, starting it again", label);
+      fs::remove_all(sdir);
+    }
+    std::unique_ptr<Job> job =
+        first ? std::move(first) : prepare(run, make_job, sub_resume ? sdir : "");
+    logger()->info("=== sub-run {} (seed {}) ===", label, run.seed);
+    try {
+      nlohmann::json s;
+      if (sub_resume) {
+        RunDir dir = RunDir::open(sdir);
+        LogFile log(dir.file("log.txt"));
+        s = job->run(dir, true, label, [&](int64_t step) {
+          record_resumption(dir, args.sets, step);
+          record_parent();
+        });
+      } else {
+        record_parent();
+        RunDir dir = RunDir::create(sdir);
+        write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
+        LogFile log(dir.file("log.txt"));
+        job->save_assets(dir);
+        s = job->run(dir, false, label, {});
+      }
+      done.emplace_back(sub.name, s);
+    } catch (const Interrupted& e) {
+      // Resume the whole experiment, not only this sub-run.
+      throw Interrupted(fmt::format("stopped during sub-run {}; continue with: train --resume {}",
+                                    label, parent->path().string()),
+                        e.exit_code() - 128);
+    }
+    summary = write_parent_summary();
+  }
+  summary = write_parent_summary();
+  for (const auto& [key, value] : summary.items())
+    if (key.size() > 5 && key.compare(key.size() - 5, 5, "_mean") == 0 &&
+        (key.rfind("val_", 0) == 0 || key.rfind("test_", 0) == 0)) {
+      std::string base = key.substr(0, key.size() - 5);
+      logger()->info("{} over {} runs: {:.4f} ± {:.4f} (min {:.4f}, max {:.4f})", base, done.size(),
+                     value.get<double>(), summary[base + "_std"].get<double>(),
+                     summary[base + "_min"].get<double>(), summary[base + "_max"].get<double>());
+    }
+  return summary;
+}
+
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const std::string& path,
+                            const std::string& subrun) {
+  RunDir top = RunDir::open(path);
+  fs::path chosen = top.path();
+  if (!subrun.empty()) {
+    chosen = top.path() / subrun;
+    if (!fs::exists(chosen / "config.yaml"))
+      throw UsageError("run '" + path + "' has no sub-run '" + subrun + "'");
+  } else if (is_parent(top.path())) {
+    // The finished sub-run with the best early-stop metric.
+    std::vector<fs::path> subs;
+    for (const auto& e : fs::directory_iterator(top.path()))
+      if (e.is_directory() && fs::exists(e.path() / "summary.json")) subs.push_back(e.path());
+    std::sort(subs.begin(), subs.end());
+    if (subs.empty()) throw DataError("run '" + path + "' has no finished sub-run yet");
+    double best = NAN;
+    for (const auto& s : subs) {
+      nlohmann::json sm = read_summary(s / "summary.json");
+      std::string key = sm.value("best_metric", "val_loss");
+      if (!sm.contains(key) || !sm[key].is_number()) continue;
+      double v = sm[key].get<double>();
+      bool higher = sm.value("best_metric_higher_is_better", false);
+      if (std::isnan(best) || (higher ? v > best : v < best)) best = v, chosen = s;
+    }
+    if (chosen == top.path()) chosen = subs.front();
+    logger()->info("{}: using sub-run {}", path, chosen.filename().string());
+  }
+  RunDir dir = RunDir::open(chosen);
+  load_run_config(schema, dir);
+  TrainedRun out;
+  out.dir = chosen;
+  out.checkpoint = dir.file("checkpoint_best.pt");
+  if (!fs::exists(out.checkpoint)) out.checkpoint = dir.file("checkpoint_last.pt");
+  if (!fs::exists(out.checkpoint))
+    throw DataError("run directory '" + chosen.string() +
+                    "' has no checkpoint (checkpoint_best.pt)");
+  out.device = resolve_device(run.device);
+  return out;
+}
+
+}  // namespace rnnlab

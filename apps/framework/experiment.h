@@ -1,0 +1,99 @@
+// Running an experiment: one run, or repeated runs and folds as sub-runs of a
+// parent run directory, with resume; and opening a trained run again.
+//
+// A single run:           RUN/config.yaml, log.txt, metrics.jsonl, summary.json, checkpoints...
+// Repeated runs / folds:  RUN/config.yaml, log.txt (everything), summary.json (mean, std, min,
+//                         max of every numeric metric of the finished sub-runs, and their names),
+//                         RUN/<sub>/ a complete run directory each (seed1/, seed2/... or
+//                         fold01/...)
+//
+// A run's config.yaml is written once, when the run is created, and never
+// rewritten. Each --resume appends an entry to resumed.yaml (its --set
+// overrides and the update it resumed at), only after the checkpoint was
+// loaded and checked against the model; the run's config is config.yaml with
+// those overrides applied in order.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "apps/framework/app.h"
+#include "apps/framework/run_dir.h"
+
+namespace rnnlab {
+
+/// One training run an app has set up: data read, model built, every check
+/// done, nothing written yet.
+class Job {
+ public:
+  virtual ~Job() = default;
+  /// Writes the files a new run directory needs besides checkpoints (the
+  /// tokenizer...), before training starts.
+  virtual void save_assets(const RunDir& /*dir*/) {}
+  /// Trains in `dir` (from its last checkpoint when `resume`) and returns the
+  /// summary. `label` names the sub-run for the progress display ("" for a
+  /// single run); `on_resumed(step)` must be called once a resumed checkpoint
+  /// has been loaded and checked (Trainer::on_resumed does it).
+  virtual nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
+                             const std::function<void(int64_t)>& on_resumed) = 0;
+};
+
+/// A sub-run: its directory name and the overrides that make its config
+/// ("run.seed=3"; a fold: "data.fold=4"). Each sub-run's config.yaml is the
+/// parent's config with these applied, so it reproduces the sub-run alone.
+struct SubRun {
+  std::string name;
+  std::vector<std::string> sets;
+};
+
+/// The sub-runs of `run.repeats` = N > 1: seed<k> for k = seed .. seed+N-1.
+std::vector<SubRun> repeat_subruns(const RunSection& run);
+
+/// Builds the job of one run. The RNGs are already seeded with run.seed and
+/// the thread count set, so weights built here follow the seed. `resume_dir`
+/// is the run directory being resumed ("" for a new run): load saved assets
+/// (the tokenizer) from it instead of making them.
+using MakeJob = std::function<std::unique_ptr<Job>(const std::filesystem::path& resume_dir)>;
+
+/// Runs what the config describes, from `args` (train CONFIG / --resume RUN,
+/// --run-dir, --set; the schema is already loaded with load_config()):
+///  - one run, when run.repeats is 1 and `subruns` is empty;
+///  - otherwise `subruns` (or repeat_subruns()) one after another in a parent
+///    directory; the parent summary.json is rewritten after each.
+/// The first job is built (and so every check made) before any directory is
+/// created. --resume of a parent skips finished sub-runs, resumes the one that
+/// has a checkpoint and starts the others. Returns the (parent) summary.
+nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const TrainArgs& args,
+                              const MakeJob& make_job, std::vector<SubRun> subruns = {});
+
+/// Reads a run's config into `schema`: config.yaml, then the overrides of each
+/// resumption recorded in resumed.yaml, then `extra_sets`; then finalize().
+void load_run_config(ConfigSchema& schema, const RunDir& dir,
+                     const std::vector<std::string>& extra_sets = {});
+
+/// Appends a resumption (its overrides and the update it resumed at) to
+/// `dir`/resumed.yaml, atomically.
+void record_resumption(const RunDir& dir, const std::vector<std::string>& sets, int64_t step);
+
+/// A trained run opened for inference (generate, eval, predict, translate).
+struct TrainedRun {
+  std::filesystem::path dir;         ///< the (sub-)run whose model is loaded
+  std::filesystem::path checkpoint;  ///< checkpoint_best.pt, else checkpoint_last.pt
+  torch::Device device = torch::kCPU;
+};
+
+/// Opens `path` for inference: for a parent of repeated runs or folds, picks
+/// the finished sub-run with the best early-stop metric (or `subrun` when
+/// given); reads its config into `schema` (load_run_config); picks its best
+/// checkpoint; resolves run.device. The app then loads its tokenizer from
+/// `dir`, builds its model from the config and calls load_model_from(model,
+/// checkpoint), which checks every tensor against the model.
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const std::string& path,
+                            const std::string& subrun = "");
+
+}  // namespace rnnlab

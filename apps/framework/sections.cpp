@@ -1,0 +1,185 @@
+// The config sections every app shares (see sections.h): their keys, help
+// texts and the checks that need more than one key.
+#include "apps/framework/sections.h"
+
+#include <cstdint>
+#include <regex>
+
+namespace rnnlab {
+
+void RunSection::bind(ConfigSchema& s, const std::string& p) {
+  s.add(p + ".name", &name,
+        "experiment name; runs go to <run.dir>/<name>/<timestamp> (default: config file name)");
+  s.add(p + ".dir", &dir, "root folder of run directories");
+  s.add(p + ".data_root", &data_root, "folder that data paths in the config are relative to");
+  s.add(p + ".seed", &seed,
+        "random seed: decides every random draw (weights, dropout, data order, sampling)")
+      .range(0, INT64_MAX);
+  s.add(p + ".repeats", &repeats,
+        "run the experiment N times with seeds seed, seed+1, ... as sub-runs RUN/seed<k>/; "
+        "summary.json gets every metric's mean, std, min and max")
+      .range(1, 1000);
+  s.add(p + ".device", &device, "where to train").choices({"auto", "cpu", "cuda"});
+  s.add(p + ".threads", &threads, "intra-op CPU threads (0: libtorch's default)").range(0, 256);
+  s.add(p + ".progress", &progress, "progress display: a bar on a terminal, log lines otherwise")
+      .choices({"auto", "bar", "lines"});
+}
+
+void TrainSection::bind(ConfigSchema& s, const std::string& p) {
+  s.add(p + ".max_steps", &max_steps, "stop after this many updates (0: no limit)")
+      .range(0, INT64_MAX);
+  s.add(p + ".max_epochs", &max_epochs, "stop after this many epochs (0: no limit)")
+      .range(0, INT64_MAX);
+  s.add(p + ".max_minutes", &max_minutes, "stop after this much training time (0: no limit)")
+      .range(0, 1e9);
+  s.add(p + ".log_every", &log_every, "log a training line every N updates").greater(0);
+  s.add(p + ".eval_every", &eval_every, "validate every N updates (0: at the end of each epoch)")
+      .range(0, INT64_MAX);
+  s.add(p + ".early_stop_metric", &early_stop_metric,
+        "validation metric that picks the best checkpoint and drives early stopping");
+  s.add(p + ".early_stop_mode", &early_stop_mode,
+        "whether the metric improves by going down or up (auto: as the app declares it)")
+      .choices({"auto", "min", "max"});
+  s.add(p + ".patience", &patience, "stop after N validations without improvement (0: never)")
+      .range(0, INT64_MAX);
+  s.add(p + ".clip_norm", &clip_norm, "clip the global gradient norm to this (0: no clipping)")
+      .range(0, 1e9);
+}
+
+void OptimSection::bind(ConfigSchema& s, const std::string& p) {
+  s.add(p + ".name", &name, "optimizer").choices({"sgd", "adam", "adamw"});
+  s.add(p + ".lr", &lr, "peak learning rate").greater(0.0);
+  s.add(p + ".weight_decay", &weight_decay, "L2 penalty (sgd, adam) or decoupled decay (adamw)")
+      .range(0.0, 1.0);
+  s.add(p + ".momentum", &momentum, "sgd momentum").range(0.0, 0.9999);
+  s.add(p + ".beta1", &beta1, "adam/adamw beta1").range(0.0, 0.9999);
+  s.add(p + ".beta2", &beta2, "adam/adamw beta2").range(0.0, 0.99999);
+  s.add(p + ".eps", &eps, "adam/adamw epsilon").greater(0.0);
+  s.add(p + ".schedule", &schedule, "learning-rate schedule after warm-up")
+      .choices({"constant", "step", "cosine", "linear", "plateau"});
+  s.add(p + ".warmup_steps", &warmup_steps, "linear warm-up from 0 over N updates")
+      .range(0, INT64_MAX);
+  s.add(p + ".decay_steps", &decay_steps, "step schedule: decay every N updates").greater(0);
+  s.add(p + ".decay_factor", &decay_factor,
+        "step/plateau schedules: multiply the rate by this at each decay")
+      .range(0.0, 1.0);
+  s.add(p + ".plateau_patience", &plateau_patience,
+        "plateau schedule: decay after N validations in a row without improvement")
+      .range(1, INT64_MAX);
+  s.add(p + ".min_lr", &min_lr, "cosine/linear schedules: rate at the last update").range(0.0, 1e3);
+}
+
+void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
+  s.add(p + ".type", &type, "recurrent cell").choices({"lstm", "gru", "rnn"});
+  s.add(p + ".impl", &impl, "hand-written modules (custom) or torch::nn (builtin)")
+      .choices({"custom", "builtin"});
+  s.add(p + ".hidden", &hidden, "hidden units per layer and direction").range(1, 1 << 20);
+  s.add(p + ".layers", &layers, "stacked layers").range(1, 64);
+  s.add(p + ".bidirectional", &bidirectional, "also run a reversed direction");
+  s.add(p + ".dropout", &dropout, "dropout between stacked layers").range(0.0, 0.99);
+  s.add(p + ".nonlinearity", &nonlinearity, "vanilla RNN activation").choices({"tanh", "relu"});
+  s.add(p + ".proj_size", &proj_size, "LSTM: project h to this size (0: off)").range(0, 1 << 20);
+  s.add(p + ".layer_norm", &layer_norm, "custom only: layer normalisation inside the cell");
+  s.add(p + ".recurrent_dropout", &recurrent_dropout,
+        "custom only: variational dropout on h_{t-1}, one mask per sequence")
+      .range(0.0, 0.99);
+}
+
+void TrainSection::validate(const ConfigSchema& s, const std::string& p) const {
+  if (max_steps == 0 && max_epochs == 0 && max_minutes == 0)
+    throw s.error(p + ".max_steps", "no stop criterion: set at least one of " + p + ".max_steps, " +
+                                        p + ".max_epochs, " + p + ".max_minutes");
+}
+
+void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
+                            const std::string& p) const {
+  if ((schedule == "cosine" || schedule == "linear") && train.max_steps == 0 &&
+      train.max_epochs == 0)
+    throw s.error(p + ".schedule", "'" + schedule +
+                                       "' needs train.max_steps or train.max_epochs to know "
+                                       "where it ends");
+}
+
+void RecurrentSection::validate(const ConfigSchema& s, const std::string& p) const {
+  if (proj_size > 0 && type != "lstm")
+    throw s.error(p + ".proj_size", "only an lstm has a projection; " + p + ".type is " + type);
+  if (proj_size >= hidden)
+    throw s.error(p + ".proj_size",
+                  "must be smaller than " + p + ".hidden (" + std::to_string(hidden) + ")");
+  if (nonlinearity != "tanh" && type != "rnn")
+    throw s.error(p + ".nonlinearity",
+                  "only the vanilla rnn has a choice of non-linearity; " + p + ".type is " + type);
+  if (impl == "builtin" && layer_norm)
+    throw s.error(p + ".layer_norm",
+                  "torch::nn has no layer-normalised cells; set " + p + ".impl: custom");
+  if (impl == "builtin" && recurrent_dropout > 0)
+    throw s.error(p + ".recurrent_dropout",
+                  "torch::nn has no recurrent dropout; set " + p + ".impl: custom");
+  if (dropout > 0 && layers == 1)
+    throw s.error(p + ".dropout", "dropout between stacked layers needs " + p +
+                                      ".layers >= 2 (it would do nothing)");
+}
+
+RecurrentOptions RecurrentSection::options(int64_t input_size) const {
+  return RecurrentOptions(type, input_size, hidden)
+      .impl(impl)
+      .nonlinearity(nonlinearity)
+      .num_layers(layers)
+      .bidirectional(bidirectional)
+      .dropout(dropout)
+      .proj_size(proj_size)
+      .layer_norm(layer_norm)
+      .recurrent_dropout(recurrent_dropout);
+}
+
+void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOptions* t) {
+  s.add(p + ".type", &t->type, "tokenizer").choices({"char", "word", "sentencepiece"});
+  s.add(p + ".lowercase", &t->lowercase, "word: lower-case the text");
+  s.add(p + ".split_punctuation", &t->split_punctuation, "word: split punctuation into tokens");
+  s.add(p + ".min_freq", &t->min_freq,
+        "char/word: drop tokens seen fewer times (they become <unk>)")
+      .range(1, INT64_MAX);
+  s.add(p + ".max_size", &t->max_size,
+        "char/word: keep at most N tokens, specials included (0: all)")
+      .range(0, INT64_MAX);
+  s.add(p + ".spm_model_type", &t->spm_model_type, "sentencepiece: model type")
+      .choices({"unigram", "bpe"});
+  s.add(p + ".spm_vocab_size", &t->spm_vocab_size, "sentencepiece: vocabulary size")
+      .range(8, 1 << 20);
+  s.add(p + ".spm_character_coverage", &t->spm_character_coverage,
+        "sentencepiece: share of characters the model covers")
+      .range(0.5, 1.0);
+  s.add(p + ".spm_model", &t->spm_model, "sentencepiece: load this .model instead of training one");
+}
+
+std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
+                                                     const std::string& prefix,
+                                                     const std::vector<std::string>& texts,
+                                                     const std::string& work_dir) {
+  try {
+    return data::train_tokenizer(options, texts, work_dir);
+  } catch (const ConfigError& e) {
+    throw ConfigError("key '" + prefix + "': " + e.what());
+  } catch (const DataError& e) {
+    std::string msg = e.what();
+    if (msg.rfind("sentencepiece training failed", 0) != 0) throw;
+    // "trainer_interface.cc(590) [!(...)] Vocabulary size is too high (8000). Please..."
+    // -> "Vocabulary size is too high (8000). Please..."
+    std::string why =
+        std::regex_replace(msg.substr(msg.find(':') + 1),
+                           std::regex(R"(\s*[A-Za-z_]+\.cc\(\d+\)\s*(\[[^\]]*\]\s*)?)"), " ");
+    why = std::regex_replace(why, std::regex(R"(^\s+|\s+$)"), "");
+    std::string key = prefix + ".spm_vocab_size";
+    if (why.find("character_coverage") != std::string::npos)
+      key = prefix + ".spm_character_coverage";
+    else if (why.find("model_type") != std::string::npos)
+      key = prefix + ".spm_model_type";
+    else if (why.find("ocabulary") == std::string::npos &&
+             why.find("vocab_size") == std::string::npos)
+      throw DataError("sentencepiece could not be trained on the training text (" + prefix +
+                      "): " + why);
+    throw ConfigError("key '" + key + "': sentencepiece: " + why);
+  }
+}
+
+}  // namespace rnnlab

@@ -1,0 +1,40 @@
+// Stopping a run cleanly: SIGINT (Ctrl-C) and SIGTERM (what a cluster
+// scheduler sends before it kills a job) only raise a flag; the loop that
+// owns a StopSignals checks it between updates, saves a checkpoint and
+// throws Interrupted. The previous handlers come back when the guard goes out
+// of scope, on every exit path (return, exception).
+#pragma once
+
+#include <csignal>
+#include <string>
+
+#include "datasets/error.h"
+
+namespace rnnlab {
+
+/// Installs the SIGINT and SIGTERM handlers for its lifetime.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  /// The signal that asked to stop (SIGINT or SIGTERM), or 0.
+  static int requested();
+  /// Forgets a request (a new run starts).
+  static void clear();
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+/// Thrown when a signal stopped a run after its checkpoint was saved; exit
+/// code 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports it.
+class Interrupted : public Error {
+ public:
+  Interrupted(const std::string& message, int signal) : Error(message, 128 + signal) {}
+};
+
+}  // namespace rnnlab

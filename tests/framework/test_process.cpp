@@ -1,0 +1,235 @@
+// Promises about processes, tested on the real rnnlab-lm binary: one seed
+// gives one run; kill -9 then --resume ends where an unstopped run ends;
+// SIGTERM saves; a failed resume changes nothing; a checkpoint never loads
+// into the wrong model; config errors come before the run directory exists;
+// repeated runs give a parent summary with mean and std and resume by sub-run.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace rnnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+using test::TempDir;
+using test::write_file;
+
+const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+
+/// A small LM experiment that takes a few seconds, with dropout (so the RNG
+/// state matters) and validation every 20 updates.
+std::string config(const TempDir& dir, const std::string& extra = "") {
+  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(3000));
+  return write_file(dir.file("exp.yaml"),
+                    "data:\n  train: " + corpus +
+                        "\n  batch_size: 8\n  bptt: 32\nmodel:\n  embedding: 16\n  dropout: 0.2\n"
+                        "  rnn:\n    hidden: 96\ntrain:\n  max_steps: 160\n  eval_every: 20\n"
+                        "  log_every: 7\nsample:\n  length: 30\nrun:\n  progress: lines\n"
+                        "  seed: 5\n" +
+                        extra);
+}
+
+/// metrics.jsonl without the fields that measure time.
+std::string metrics_without_time(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line, out;
+  while (std::getline(in, line)) {
+    auto rec = nlohmann::json::parse(line);
+    for (auto it = rec.begin(); it != rec.end();) {
+      const std::string& k = it.key();
+      if (k == "train_seconds" || (k.size() > 8 && k.substr(k.size() - 8) == "_per_sec"))
+        it = rec.erase(it);
+      else
+        ++it;
+    }
+    out += rec.dump() + "\n";
+  }
+  return out;
+}
+
+nlohmann::json summary(const fs::path& run) {
+  return nlohmann::json::parse(test::read_all((run / "summary.json").string()));
+}
+
+void expect_one_line_error(const test::CommandResult& r, int code, const std::string& text) {
+  EXPECT_EQ(r.code, code) << r.output;
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
+}
+
+TEST(Process, SameSeedGivesTheSameRunInTwoProcesses) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  for (const char* run : {"a", "b"})
+    ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + dir.file(run)).code, 0);
+  std::string a = metrics_without_time(dir.path / "a");
+  EXPECT_GT(std::count(a.begin(), a.end(), '\n'), 25);
+  EXPECT_EQ(a, metrics_without_time(dir.path / "b"));
+  EXPECT_EQ(test::read_all(dir.file("a/sample.txt")), test::read_all(dir.file("b/sample.txt")));
+  // Another seed is another run, from the first update on.
+  ASSERT_EQ(
+      run_command(kLm + " train " + cfg + " --set run.seed=6 --run-dir " + dir.file("c")).code, 0);
+  std::string c = metrics_without_time(dir.path / "c");
+  EXPECT_NE(a.substr(0, a.find('\n')), c.substr(0, c.find('\n')));
+}
+
+TEST(Process, KillNineThenResumeEndsLikeAnUnstoppedRun) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + dir.file("straight")).code, 0);
+  // Start the same run, SIGKILL it once its first checkpoint exists, resume.
+  std::string run = dir.file("killed");
+  auto r = run_command("(" + kLm + " train " + cfg + " --run-dir " + run +
+                       " >/dev/null 2>&1 & pid=$!; while [ ! -f " + run +
+                       "/checkpoint_last.pt ]; do sleep 0.02; done; sleep 0.4; kill -9 $pid; "
+                       "wait $pid; echo exit=$?)");
+  ASSERT_NE(r.output.find("exit=137"), std::string::npos) << r.output;
+  ASSERT_FALSE(fs::exists(run + "/summary.json")) << "the run ended before the kill";
+  r = run_command(kLm + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("at update 0 "), std::string::npos) << r.output;
+  EXPECT_EQ(metrics_without_time(run), metrics_without_time(dir.path / "straight"));
+  nlohmann::json a = summary(run), b = summary(dir.path / "straight");
+  EXPECT_EQ(a["val_loss"].get<double>(), b["val_loss"].get<double>());
+  EXPECT_EQ(a["best_step"], b["best_step"]);
+  EXPECT_EQ(test::read_all(run + "/sample.txt"), test::read_all(dir.file("straight/sample.txt")));
+}
+
+TEST(Process, SigtermSavesACheckpointAndExits143) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  auto r =
+      run_command("timeout --preserve-status -s TERM 3 " + kLm + " train " + config(dir) +
+                  " --set train.max_steps=1000000 --set train.eval_every=100000 --run-dir " + run);
+  EXPECT_EQ(r.code, 143) << r.output;
+  EXPECT_NE(r.output.find("error: stopped by SIGTERM at update"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(run + "/checkpoint_last.pt"));
+}
+
+TEST(Process, AFailedResumeChangesNothingAndAGoodOneIsRecorded) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  ASSERT_EQ(
+      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run)
+          .code,
+      0);
+  std::string before = test::read_all(run + "/config.yaml");
+  // A hidden size that does not fit the checkpoint: one line naming the file
+  // and the first mismatching tensor; config.yaml untouched, nothing recorded.
+  auto r = run_command(kLm + " train --resume " + run + " --set model.rnn.hidden=64");
+  expect_one_line_error(r, 1,
+                        "checkpoint '" + run + "/checkpoint_last.pt' does not fit this model");
+  EXPECT_NE(r.output.find("in the file"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_all(run + "/config.yaml"), before);
+  EXPECT_FALSE(fs::exists(run + "/resumed.yaml"));
+  // The run still works, and a resume that fits is recorded beside config.yaml.
+  r = run_command(kLm + " train --resume " + run + " --set train.max_steps=40");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_all(run + "/config.yaml"), before);
+  std::string resumed = test::read_all(run + "/resumed.yaml");
+  EXPECT_NE(resumed.find("train.max_steps=40"), std::string::npos) << resumed;
+  EXPECT_EQ(summary(run)["steps"].get<int64_t>(), 40);
+  r = run_command(kLm + " generate --run " + run + " --length 10");
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST(Process, ACheckpointOfAnotherModelNeverLoads) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  ASSERT_EQ(
+      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run)
+          .code,
+      0);
+  // config.yaml edited from lstm to gru by hand.
+  std::string cfg = test::read_all(run + "/config.yaml");
+  size_t at = cfg.find("type: lstm");
+  ASSERT_NE(at, std::string::npos);
+  write_file(run + "/config.yaml", cfg.replace(at, 10, "type: gru"));
+  for (const std::string& cmd :
+       {" generate --run " + run, " eval --run " + run + " --text " + dir.file("corpus.txt")})
+    expect_one_line_error(run_command(kLm + cmd), 1, "does not fit this model: '");
+}
+
+TEST(Process, ConfigErrorsComeBeforeTheRunDirectory) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  struct Case {
+    std::string set, text;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"model.rnn.bidirectional=true", "key 'model.rnn.bidirectional' (--set)"},
+           {"train.early_stop_metric=val_accuracy", "available: val_loss, val_ppl, val_bpc"},
+           {"sample.prompt=XYZ", "key 'sample.prompt' (--set): prompt:1: character 'X'"},
+           {"optim.lr=.inf", "key 'optim.lr' (--set): expected a number, got .inf"},
+           {"model.rnn.type=gru --set model.rnn.proj_size=8", "key 'model.rnn.proj_size'"},
+           {"model.rnn.impl=builtin --set model.rnn.layer_norm=true", "key 'model.rnn.layer_norm'"},
+           {"train.max_steps=0", "no stop criterion"},
+       }) {
+    auto r =
+        run_command(kLm + " train " + cfg + " --set " + c.set + " --run-dir " + dir.file("run"));
+    expect_one_line_error(r, 2, c.text);
+    EXPECT_FALSE(fs::exists(dir.file("run"))) << c.set;
+  }
+  // A relative data path names run.data_root and where it was resolved.
+  auto r = run_command(kLm + " train " + cfg + " --set data.train=nope.txt --set run.data_root=" +
+                       dir.file("data") + " --run-dir " + dir.file("run"));
+  expect_one_line_error(r, 1, "'nope.txt' (data.train) does not exist under run.data_root");
+  EXPECT_FALSE(fs::exists(dir.file("run")));
+}
+
+TEST(Process, RepeatedRunsGiveMeanAndStdAndResumeBySubRun) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  std::string run = dir.file("rep");
+  auto r = run_command(kLm + " train " + cfg +
+                       " --set run.repeats=3 --set train.max_steps=30 --run-dir " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  nlohmann::json parent = summary(run);
+  EXPECT_EQ(parent["runs"], nlohmann::json({"seed5", "seed6", "seed7"}));
+  EXPECT_EQ(parent["runs_finished"], 3);
+  std::vector<double> losses;
+  for (const char* sub : {"seed5", "seed6", "seed7"})
+    losses.push_back(summary(fs::path(run) / sub)["val_loss"].get<double>());
+  double mean = (losses[0] + losses[1] + losses[2]) / 3;
+  EXPECT_NEAR(parent["val_loss_mean"].get<double>(), mean, 1e-12);
+  EXPECT_GT(parent["val_loss_std"].get<double>(), 0);
+  EXPECT_EQ(parent["val_loss_min"].get<double>(), *std::min_element(losses.begin(), losses.end()));
+  // The sub-run seed6 is the same run as a single run with seed 6.
+  ASSERT_EQ(run_command(kLm + " train " + cfg + " --set run.seed=6 --set train.max_steps=30 " +
+                        "--run-dir " + dir.file("single6"))
+                .code,
+            0);
+  EXPECT_EQ(metrics_without_time(fs::path(run) / "seed6"),
+            metrics_without_time(dir.path / "single6"));
+  // Resume: seed5 is finished and skipped, seed6 resumes from its checkpoint,
+  // seed7 (never checkpointed) starts again.
+  fs::remove(run + "/seed6/summary.json");
+  fs::remove_all(run + "/seed7");
+  fs::remove(run + "/summary.json");
+  r = run_command(kLm + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("sub-run seed5 1/3: finished before, skipped"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  nlohmann::json again = summary(run);
+  EXPECT_EQ(again["runs_finished"], 3);
+  EXPECT_DOUBLE_EQ(again["val_loss_mean"].get<double>(), parent["val_loss_mean"].get<double>());
+  // Inference on the parent uses the sub-run with the best val_loss.
+  r = run_command(kLm + " generate --run " + run + " --length 5");
+  EXPECT_EQ(r.code, 0) << r.output;
+  size_t best = std::min_element(losses.begin(), losses.end()) - losses.begin();
+  EXPECT_NE(r.output.find("using sub-run seed" + std::to_string(5 + best)), std::string::npos)
+      << r.output;
+}
+
+}  // namespace
+}  // namespace rnnlab
