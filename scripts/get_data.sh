@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Fills data/ (git-ignored) with the datasets rnnlab's experiments use.
 #
-#   scripts/get_data.sh                  all known datasets
+#   scripts/get_data.sh                  what the experiments need: every dataset with a
+#                                        public source; the large mirror-only sets
+#                                        (wiki-corpus, 57 MB) only if a mirror has them,
+#                                        otherwise a note says where they must come from
+#   scripts/get_data.sh --all            every dataset; a missing one is an error
 #   scripts/get_data.sh tinyshakespeare  just the named ones
 #   scripts/get_data.sh --list           print the known names
 #
@@ -26,6 +30,8 @@ mirror=${RNNLAB_DATA_MIRROR:-$root/../shared/data}
 sums=$root/scripts/data.sha256
 known=(tinyshakespeare mr sst2 multi30k ptb wikitext-2 wiki-corpus analogy wordsim353 simlex999
   rarewords)
+# Sets with no public source of their own: only a mirror has them.
+mirror_only=(wiki-corpus)
 
 gh=https://raw.githubusercontent.com
 
@@ -122,7 +128,21 @@ if [ "${1:-}" = --list ]; then
   printf '%s\n' "${known[@]}"
   exit 0
 fi
-[ $# -gt 0 ] || set -- "${known[@]}"
+if [ "${1:-}" = --all ]; then
+  set -- "${known[@]}"
+elif [ $# -eq 0 ]; then
+  # Everything, except mirror-only sets that no mirror has: those are noted, not failed.
+  for name in "${known[@]}"; do
+    if printf '%s\n' "${mirror_only[@]}" | grep -qx -- "$name" &&
+      ! grep "  $name/" "$sums" | { ok=1; while read -r _ path; do
+        [ -f "$mirror/$path" ] || [ -f "$data_dir/$path" ] || ok=0; done; [ $ok = 1 ]; }; then
+      echo "$name: skipped (mirror only; set RNNLAB_DATA_MIRROR to a copy of ../shared/data," \
+        "or see $name/README.md there for how it was built; needed by experiments/word2vec)"
+      continue
+    fi
+    set -- "$@" "$name"
+  done
+fi
 for name in "$@"; do
   if ! printf '%s\n' "${known[@]}" | grep -qx -- "$name"; then
     echo "get_data.sh: unknown dataset '$name' (known: ${known[*]})" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rnnlab needs to build and run, only those missing.
 # Non-interactive and idempotent; runs apt-get as root, or through sudo otherwise.
+# Works on a minimal Debian 12 image (nothing assumed beyond apt and dpkg).
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,8 @@ packages=(
   libfmt-dev libspdlog-dev  # formatting and logging
   nlohmann-json3-dev      # metrics.jsonl, summary.json, vocabularies
   gnuplot-nox             # learning-curve plots
+  ca-certificates curl    # scripts/get_data.sh downloads over https
+  unzip gzip              # ... and unpacks what it downloads
 )
 
 missing=()

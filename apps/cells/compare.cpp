@@ -15,6 +15,8 @@
 #include <sstream>
 
 #include "apps/cells/common.h"
+#include "apps/framework/experiment.h"
+#include "apps/framework/signals.h"
 #include "datasets/error.h"
 #include "modules/recurrent.h"
 #include "modules/rnn.h"
@@ -284,54 +286,84 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
   return out;
 }
 
+namespace {
+
+/// One comparison as a run of the framework, so that run.repeats measures it
+/// N times (seeds seed, seed+1, ...) and the parent summary has the spread.
+class CompareJob : public Job {
+ public:
+  explicit CompareJob(const CompareConfig& cfg)
+      : cfg_(cfg), device_(resolve_device(cfg.run.device)) {}
+
+  nlohmann::json run(const RunDir& dir, bool, const std::string& label,
+                     const std::function<void(int64_t)>&) override {
+    const CompareConfig& cfg = cfg_;
+    auto t0 = Clock::now();
+    logger()->info(
+        "compare{}: {} on {}, {} layer(s){}, {} intra-op thread(s), {} warm-up runs, then at least "
+        "{} timed runs and {} s per implementation",
+        label.empty() ? "" : " (" + label + ")", cfg.compare.dtype, device_.str(),
+        cfg.compare.layers, cfg.compare.bidirectional ? " bidirectional" : "",
+        torch::get_num_threads(), cfg.compare.warmup, cfg.compare.repeats, cfg.compare.min_seconds);
+    StopSignals signals;
+    StopSignals::clear();
+    std::vector<CompareRow> rows = run_compare(cfg, device_, [&](const CompareRow& r) {
+      logger()->info(
+          "{} {}: max diff output {:.1e} grad {:.1e} : fwd {:.2f} / {:.2f} ms ({:.2f}x) : fwd+bwd "
+          "{:.2f} / {:.2f} ms ({:.2f}x) : {} runs : {:.0f}s",
+          r.cell, r.shape, r.max_abs_diff_output, r.max_abs_diff_grad, r.fwd_ms_custom,
+          r.fwd_ms_builtin, r.fwd_ratio, r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio,
+          r.runs, seconds_since(t0));
+      if (int sig = StopSignals::requested())
+        throw Interrupted(
+            "stopped by signal " + std::to_string(sig) + " after " + r.cell + " " + r.shape, sig);
+    });
+    std::string table = compare_table(rows);
+    std::cout << table << std::flush;
+    write_file_atomic(dir.file("compare.txt"), table);
+    write_file_atomic(dir.file("compare.csv"), compare_csv(rows));
+    write_file_atomic(dir.file("compare.json"), compare_json(rows).dump(2) + "\n");
+
+    nlohmann::json summary;
+    double worst_out = 0, worst_grad = 0, worst_ratio = 0;
+    for (const auto& r : rows) {
+      worst_out = std::max(worst_out, r.max_abs_diff_output);
+      worst_grad = std::max(worst_grad, r.max_abs_diff_grad);
+      worst_ratio = std::max(worst_ratio, r.fwdbwd_ratio);
+      std::string id = r.cell + "_" + r.shape;
+      summary["fwdbwd_ratio_" + id] = r.fwdbwd_ratio;
+      summary["fwdbwd_ms_custom_" + id] = r.fwdbwd_ms_custom;
+      summary["fwdbwd_ms_builtin_" + id] = r.fwdbwd_ms_builtin;
+    }
+    summary["max_abs_diff_output"] = worst_out;
+    summary["max_abs_diff_grad"] = worst_grad;
+    summary["max_fwdbwd_ratio"] = worst_ratio;
+    summary["custom_at_most_builtin"] = worst_ratio <= 1.0;
+    summary["rows"] = rows.size();
+    summary["seed"] = cfg.run.seed;
+    summary["threads"] = torch::get_num_threads();
+    summary["wall_seconds"] = seconds_since(t0);
+    dir.write_summary(summary);
+    logger()->info(
+        "worst fwd+bwd ratio custom/builtin {:.2f}; wrote compare.csv, compare.json in {} "
+        "({:.0f}s)",
+        worst_ratio, dir.path().string(), seconds_since(t0));
+    return summary;
+  }
+
+ private:
+  const CompareConfig& cfg_;
+  torch::Device device_;
+};
+
+}  // namespace
+
 int compare_command(const TrainArgs& args) {
   CompareConfig cfg;
   ConfigSchema schema;
   if (!prepare("compare", cfg, schema, args)) return 0;
-  torch::Device device = resolve_device(cfg.run.device);
-  seed_run(cfg.run);
-  RunDir dir = create_run_dir(schema, cfg.run, args);
-  auto t0 = Clock::now();
-  logger()->info("run directory: {}", dir.path().string());
-  logger()->info(
-      "compare: {} on {}, {} layer(s){}, {} intra-op thread(s), {} warm-up runs, then at least {} "
-      "timed runs and {} s per implementation",
-      cfg.compare.dtype, device.str(), cfg.compare.layers,
-      cfg.compare.bidirectional ? " bidirectional" : "", torch::get_num_threads(),
-      cfg.compare.warmup, cfg.compare.repeats, cfg.compare.min_seconds);
-  std::vector<CompareRow> rows = run_compare(cfg, device, [&](const CompareRow& r) {
-    logger()->info(
-        "{} {}: max diff output {:.1e} grad {:.1e} : fwd {:.2f} / {:.2f} ms ({:.2f}x) : fwd+bwd "
-        "{:.2f} / {:.2f} ms ({:.2f}x) : {} runs : {:.0f}s",
-        r.cell, r.shape, r.max_abs_diff_output, r.max_abs_diff_grad, r.fwd_ms_custom,
-        r.fwd_ms_builtin, r.fwd_ratio, r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio,
-        r.runs, seconds_since(t0));
-  });
-  std::string table = compare_table(rows);
-  std::cout << table << std::flush;
-  write_file_atomic(dir.file("compare.txt"), table);
-  write_file_atomic(dir.file("compare.csv"), compare_csv(rows));
-  write_file_atomic(dir.file("compare.json"), compare_json(rows).dump(2) + "\n");
-
-  nlohmann::json summary;
-  double worst_out = 0, worst_grad = 0, worst_ratio = 0;
-  for (const auto& r : rows) {
-    worst_out = std::max(worst_out, r.max_abs_diff_output);
-    worst_grad = std::max(worst_grad, r.max_abs_diff_grad);
-    worst_ratio = std::max(worst_ratio, r.fwdbwd_ratio);
-    summary["fwdbwd_ratio_" + r.cell + "_" + r.shape] = r.fwdbwd_ratio;
-  }
-  summary["max_abs_diff_output"] = worst_out;
-  summary["max_abs_diff_grad"] = worst_grad;
-  summary["max_fwdbwd_ratio"] = worst_ratio;
-  summary["custom_at_most_builtin"] = worst_ratio <= 1.0;
-  summary["rows"] = rows.size();
-  summary["threads"] = torch::get_num_threads();
-  summary["wall_seconds"] = seconds_since(t0);
-  dir.write_summary(summary);
-  logger()->info(
-      "worst fwd+bwd ratio custom/builtin {:.2f}; wrote compare.csv, compare.json in {} ({:.0f}s)",
-      worst_ratio, dir.path().string(), seconds_since(t0));
+  run_experiment(schema, cfg.run, args,
+                 [&](const std::filesystem::path&) { return std::make_unique<CompareJob>(cfg); });
   return 0;
 }
 

@@ -66,6 +66,9 @@ void GradflowConfig::bind(ConfigSchema& s) {
 void GradflowConfig::validate(const ConfigSchema& s) const {
   check_names(gradflow.cells, {"rnn", "lstm", "gru"}, "gradflow.cells",
               where_of(s, "gradflow.cells"));
+  if (run.repeats != 1)
+    throw s.error("run.repeats",
+                  "gradflow runs once (its curves are one measurement); use run.seed instead");
 }
 
 namespace {

@@ -28,6 +28,11 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// "nan" whatever its sign bit ("-nan" reads like a different problem), "inf", "-inf".
+std::string non_finite(double v) {
+  return std::isnan(v) ? "nan" : fmt::format("{}", v);
+}
+
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSection& o,
@@ -266,15 +271,15 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
       throw RuntimeError(fmt::format(
           "training loss is {} at update {} (epoch {}); stopped, {}; a lower optim.lr or "
           "train.clip_norm may help",
-          loss, s.step + 1, s.epoch + 1, last_good()));
+          non_finite(loss), s.step + 1, s.epoch + 1, last_good()));
     out.loss.backward();
     // The norm is computed (and checked) even without clipping: an infinite
     // limit never scales the gradients.
     double limit = train_.clip_norm > 0 ? train_.clip_norm : INFINITY;
     s.grad_norm = torch::nn::utils::clip_grad_norm_(params, limit);
     if (!std::isfinite(s.grad_norm))
-      throw RuntimeError(fmt::format("gradient norm is {} at update {}; stopped, {}", s.grad_norm,
-                                     s.step + 1, last_good()));
+      throw RuntimeError(fmt::format("gradient norm is {} at update {}; stopped, {}",
+                                     non_finite(s.grad_norm), s.step + 1, last_good()));
     optimizer_->step();
     ++s.step, ++s.batch;
     double dt = seconds_since(t0);

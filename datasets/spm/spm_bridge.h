@@ -1,7 +1,8 @@
 // C ABI of librnnlab_spm.so, the only code in rnnlab that links sentencepiece.
 //
 // sentencepiece (Debian 0.1.97) carries its own protobuf 3.14 and cannot share a
-// link namespace with libtorch's protobuf 3.21 (see ../shared/NOTES.md, fact 1).
+// link namespace with libtorch's protobuf 3.21: linked into one executable, the
+// process segfaults before main() or aborts at the first sentencepiece call.
 // rnnlab_data therefore loads this library with dlmopen(LM_ID_NEWLM, ...) and
 // talks to it only through these functions: plain ints, chars and buffers the
 // caller owns; no C++ object, exception or allocation crosses the boundary.

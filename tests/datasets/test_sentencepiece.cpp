@@ -1,5 +1,5 @@
 // Tests of the sentencepiece tokenizer (unigram and BPE) and the regression test
-// for NOTES.md fact 1: sentencepiece and libtorch used in one process.
+// for the bridge's reason to exist: sentencepiece and libtorch used in one process.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -198,7 +198,7 @@ TEST(SentencePieceBridge, LibraryPath) {
   EXPECT_TRUE(std::filesystem::exists(path));
 }
 
-// NOTES.md fact 1: linking sentencepiece next to libtorch crashed before main or
+// Linking sentencepiece next to libtorch crashed before main or
 // at the first call. The bridge is loaded with dlmopen; use libtorch before and
 // after training, loading and encoding with sentencepiece in this process.
 TEST(SentencePieceWithTorch, TorchBeforeAndAfterSentencePiece) {
