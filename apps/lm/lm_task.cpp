@@ -62,11 +62,6 @@ void LMConfig::validate(const ConfigSchema& s) const {
     throw s.error("model.rnn.bidirectional",
                   "a language model predicts the next token; a reversed direction would read it "
                   "first (use it in classifiers and encoders)");
-  int64_t out = model.rnn.proj_size > 0 ? model.rnn.proj_size : model.rnn.hidden;
-  if (model.tie_weights && out != model.embedding)
-    throw s.error("model.tie_weights",
-                  "tied weights need model.embedding (" + std::to_string(model.embedding) +
-                      ") equal to the recurrent output size (" + std::to_string(out) + ")");
   train.validate(s);
   optim.validate(s, train);
 }

@@ -52,8 +52,8 @@ struct LMConfig {
   void bind(ConfigSchema& s);
   /// Checks across keys, before any data is read: exactly one of data.train
   /// and data.text, a recurrent stack that suits a language model (not
-  /// bidirectional: it would see the token it predicts), tied weights of
-  /// matching sizes, the shared sections' checks. ConfigError naming the key.
+  /// bidirectional: it would see the token it predicts), the shared
+  /// sections' checks. ConfigError naming the key.
   void validate(const ConfigSchema& s) const;
 };
 

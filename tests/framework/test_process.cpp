@@ -173,6 +173,8 @@ TEST(Process, ConfigErrorsComeBeforeTheRunDirectory) {
            {"model.rnn.type=gru --set model.rnn.proj_size=8", "key 'model.rnn.proj_size'"},
            {"model.rnn.impl=builtin --set model.rnn.layer_norm=true", "key 'model.rnn.layer_norm'"},
            {"train.max_steps=0", "no stop criterion"},
+           {"data.tokenizer.type=sentencepiece --set data.tokenizer.spm_vocab_size=100000",
+            "key 'data.tokenizer.spm_vocab_size': sentencepiece: Vocabulary size too high"},
        }) {
     auto r =
         run_command(kLm + " train " + cfg + " --set " + c.set + " --run-dir " + dir.file("run"));
