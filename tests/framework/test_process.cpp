@@ -89,7 +89,7 @@ TEST(Process, KillNineThenResumeEndsLikeAnUnstoppedRun) {
   std::string run = dir.file("killed");
   auto r = run_command("(" + kLm + " train " + cfg + " --run-dir " + run +
                        " >/dev/null 2>&1 & pid=$!; while [ ! -f " + run +
-                       "/checkpoint_last.pt ]; do sleep 0.02; done; sleep 0.4; kill -9 $pid; "
+                       "/checkpoint_last.pt ]; do sleep 0.02; done; sleep 0.2; kill -9 $pid; "
                        "wait $pid; echo exit=$?)");
   ASSERT_NE(r.output.find("exit=137"), std::string::npos) << r.output;
   ASSERT_FALSE(fs::exists(run + "/summary.json")) << "the run ended before the kill";
