@@ -7,6 +7,7 @@
 namespace rnnlab {
 namespace {
 
+using test::expect_one_line_error;
 using test::run_command;
 using test::TempDir;
 using test::write_file;
@@ -22,14 +23,6 @@ std::string tiny_config(const TempDir& dir, const std::string& corpus,
                         "    hidden: 16\ntrain:\n  max_steps: 20\n  eval_every: 10\n"
                         "sample:\n  length: 20\nrun:\n  progress: lines\n" +
                         extra);
-}
-
-/// The one line an error prints (the output must be exactly one line).
-void expect_one_line_error(const test::CommandResult& r, int code, const std::string& text) {
-  EXPECT_EQ(r.code, code) << r.output;
-  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
 }
 
 TEST(Cli, HelpListsSubcommands) {

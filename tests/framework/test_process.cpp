@@ -17,6 +17,7 @@ namespace rnnlab {
 namespace {
 
 namespace fs = std::filesystem;
+using test::expect_one_line_error;
 using test::run_command;
 using test::TempDir;
 using test::write_file;
@@ -58,11 +59,13 @@ nlohmann::json summary(const fs::path& run) {
   return nlohmann::json::parse(test::read_all((run / "summary.json").string()));
 }
 
-void expect_one_line_error(const test::CommandResult& r, int code, const std::string& text) {
-  EXPECT_EQ(r.code, code) << r.output;
-  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
+/// A finished 20-update run in DIR/run; returns its path.
+std::string short_run(const TempDir& dir) {
+  std::string run = dir.file("run");
+  auto r =
+      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return run;
 }
 
 TEST(Process, SameSeedGivesTheSameRunInTwoProcesses) {
@@ -117,11 +120,7 @@ TEST(Process, SigtermSavesACheckpointAndExits143) {
 
 TEST(Process, AFailedResumeChangesNothingAndAGoodOneIsRecorded) {
   TempDir dir;
-  std::string run = dir.file("run");
-  ASSERT_EQ(
-      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run)
-          .code,
-      0);
+  std::string run = short_run(dir);
   std::string before = test::read_all(run + "/config.yaml");
   // A hidden size that does not fit the checkpoint: one line naming the file
   // and the first mismatching tensor; config.yaml untouched, nothing recorded.
@@ -144,11 +143,7 @@ TEST(Process, AFailedResumeChangesNothingAndAGoodOneIsRecorded) {
 
 TEST(Process, ACheckpointOfAnotherModelNeverLoads) {
   TempDir dir;
-  std::string run = dir.file("run");
-  ASSERT_EQ(
-      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run)
-          .code,
-      0);
+  std::string run = short_run(dir);
   // config.yaml edited from lstm to gru by hand.
   std::string cfg = test::read_all(run + "/config.yaml");
   size_t at = cfg.find("type: lstm");

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -54,6 +56,15 @@ inline CommandResult run_command(const std::string& command) {
   int status = ::pclose(pipe);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+/// Checks that a command failed with exit code `code` and printed exactly one
+/// line, "error: ..." containing `text` (GoogleTest expectations).
+inline void expect_one_line_error(const CommandResult& r, int code, const std::string& text) {
+  EXPECT_EQ(r.code, code) << r.output;
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
 }
 
 /// A small English corpus with enough structure to learn from quickly.
