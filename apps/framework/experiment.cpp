@@ -95,6 +95,11 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
                               const MakeJob& make_job, std::vector<SubRun> subruns) {
   bool resume = !args.resume.empty();
   if (subruns.empty() && run.repeats > 1) subruns = repeat_subruns(run);
+  fs::path path = resume ? fs::path(args.resume) : new_run_path(run, args);
+  std::error_code ec;
+  if (!resume && fs::exists(path, ec) && !fs::is_empty(path, ec))  // before the data is read
+    throw UsageError("run directory '" + path.string() +
+                     "' already exists and is not empty; use --resume to continue it");
 
   // ---- one run ----
   if (subruns.empty()) {
@@ -106,7 +111,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
                       [&](int64_t step) { record_resumption(dir, args.sets, step); });
     }
     auto job = prepare(run, make_job, "");
-    RunDir dir = RunDir::create(new_run_path(run, args));
+    RunDir dir = RunDir::create(path);
     write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
     LogFile log(dir.file("log.txt"));
     logger()->info("run directory: {}", dir.path().string());
@@ -127,7 +132,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     for (const auto& s : subruns.front().sets) schema.apply_override(s);
     schema.finalize();
     first = prepare(run, make_job, "");
-    parent = std::make_unique<RunDir>(RunDir::create(new_run_path(run, args)));
+    parent = std::make_unique<RunDir>(RunDir::create(path));
     write_file_atomic(parent->file("config.yaml"), parent_yaml);
   }
   LogFile parent_log(parent->file("log.txt"));
