@@ -1,0 +1,286 @@
+// Lock-free word2vec training (see hogwild.h).
+#include "apps/word2vec/hogwild.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+namespace rnnlab::w2v {
+
+namespace {
+
+constexpr int kExpTableSize = 1000;
+constexpr float kMaxExp = 6.0f;
+constexpr int64_t kNoiseTableSize = 10'000'000;
+constexpr int64_t kWordsPerUpdate = 10'000;  // a thread publishes its count this often
+constexpr int kLossEvery = 16;               // the loss is estimated on 1 window in 16
+
+// word2vec.c's sigmoid table: sigmoid(x) for x in [-6, 6] in 1000 steps.
+struct SigmoidTable {
+  float v[kExpTableSize + 1];
+  SigmoidTable() {
+    for (int i = 0; i <= kExpTableSize; ++i) {
+      float e = std::exp((static_cast<float>(i) / kExpTableSize * 2 - 1) * kMaxExp);
+      v[i] = e / (e + 1);
+    }
+  }
+};
+const SigmoidTable kSigmoid;
+
+uint64_t mix(uint64_t x) {  // splitmix64
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// One window's update, written as three small matrix products (see hogwild.h):
+//   rows:    n row pointers into syn0 (skip-gram: the context words), or one
+//            row `h` (CBOW: the mean of the context rows)
+//   targets: T rows of syn1neg, label 1 for the first (the centre word), 0 after
+// Returns the summed loss of the pairs when `loss` is set (else 0).
+// Compiled twice (AVX2+FMA and baseline) and chosen at run time.
+__attribute__((target_clones("arch=haswell", "default"))) double window_update(
+    float* const* rows, int n, float* syn1, const int32_t* targets, int T, int64_t D, float alpha,
+    float* G, float* neu, bool loss) {
+  double total = 0;
+  // S = X Y^T, G = (L - sigmoid(S)) alpha                                (n, T)
+  for (int c = 0; c < n; ++c) {
+    const float* x = rows[c];
+    for (int t = 0; t < T; ++t) {
+      const float* y = syn1 + targets[t] * D;
+      float f = 0;
+      for (int64_t d = 0; d < D; ++d) f += x[d] * y[d];
+      float label = t == 0 ? 1.0f : 0.0f;
+      // (written so that a NaN, from a run that diverged, reads as 0 and never
+      // indexes the table)
+      float s = 0.0f;
+      if (f >= kMaxExp)
+        s = 1.0f;
+      else if (f > -kMaxExp)
+        s = kSigmoid.v[static_cast<int>((f + kMaxExp) * (kExpTableSize / kMaxExp / 2))];
+      G[c * T + t] = (label - s) * alpha;
+      if (loss) {
+        // -log sigmoid(f) for the centre word, -log sigmoid(-f) for a negative
+        float z = t == 0 ? f : -f;
+        total += z > 0 ? std::log1p(std::exp(-z)) : -z + std::log1p(std::exp(z));
+      }
+    }
+  }
+  // neu = G Y (with the old Y)                                          (n, D)
+  for (int c = 0; c < n; ++c) {
+    float* e = neu + c * D;
+    std::fill(e, e + D, 0.0f);
+    for (int t = 0; t < T; ++t) {
+      const float* y = syn1 + targets[t] * D;
+      float g = G[c * T + t];
+      for (int64_t d = 0; d < D; ++d) e[d] += g * y[d];
+    }
+  }
+  // Y += G^T X                                                          (T, D)
+  for (int t = 0; t < T; ++t) {
+    float* y = syn1 + targets[t] * D;
+    for (int c = 0; c < n; ++c) {
+      const float* x = rows[c];
+      float g = G[c * T + t];
+      for (int64_t d = 0; d < D; ++d) y[d] += g * x[d];
+    }
+  }
+  return total;
+}
+
+// Adds `e` to every row (skip-gram: each row its own; CBOW: the same to all).
+__attribute__((target_clones("arch=haswell", "default"))) void add_rows(float* const* rows, int n,
+                                                                        const float* e,
+                                                                        int64_t stride, int64_t D) {
+  for (int c = 0; c < n; ++c) {
+    float* x = rows[c];
+    const float* ec = e + c * stride;
+    for (int64_t d = 0; d < D; ++d) x[d] += ec[d];
+  }
+}
+
+}  // namespace
+
+HogwildTrainer::HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg,
+                               const data::WordVocab& vocab, const data::EncodedCorpus& corpus,
+                               HogwildOptions options)
+    : syn0_(std::move(syn0)), syn1neg_(std::move(syn1neg)), corpus_(corpus), o_(options) {
+  if (syn0_.scalar_type() != torch::kFloat || !syn0_.is_contiguous() || !syn0_.device().is_cpu() ||
+      syn0_.dim() != 2 || !syn1neg_.sizes().equals(syn0_.sizes()) ||
+      syn1neg_.scalar_type() != torch::kFloat || !syn1neg_.is_contiguous())
+    throw std::invalid_argument(
+        "HogwildTrainer: syn0 and syn1neg must be contiguous (V, D) float CPU tensors");
+  if (syn0_.size(0) != vocab.size())
+    throw std::invalid_argument("HogwildTrainer: syn0 has " + std::to_string(syn0_.size(0)) +
+                                " rows, the vocabulary " + std::to_string(vocab.size()));
+  if (o_.negative < 1 || o_.window < 1 || o_.threads < 1 || o_.epochs < 1)
+    throw std::invalid_argument("HogwildTrainer: negative, window, threads, epochs must be >= 1");
+  x_ = syn0_.data_ptr<float>();
+  y_ = syn1neg_.data_ptr<float>();
+  dim_ = syn0_.size(1);
+  keep_ = data::keep_probabilities(vocab, o_.sample);
+
+  // word2vec.c's unigram table: word i fills a share count_i^0.75 / Z of it.
+  noise_table_.resize(static_cast<size_t>(kNoiseTableSize));
+  double z = 0;
+  for (int64_t c : vocab.counts) z += std::pow(static_cast<double>(c), 0.75);
+  int64_t i = 0;
+  double cum = std::pow(static_cast<double>(vocab.counts[0]), 0.75) / z;
+  for (int64_t a = 0; a < kNoiseTableSize; ++a) {
+    noise_table_[static_cast<size_t>(a)] = static_cast<int32_t>(i);
+    if (static_cast<double>(a) / kNoiseTableSize > cum && i + 1 < vocab.size()) {
+      ++i;
+      cum += std::pow(static_cast<double>(vocab.counts[static_cast<size_t>(i)]), 0.75) / z;
+    }
+  }
+
+  // Each thread takes a contiguous run of sentences with about 1/threads of the words.
+  int64_t words = static_cast<int64_t>(corpus_.ids.size());
+  bounds_.push_back(0);
+  for (int64_t t = 1; t < o_.threads; ++t) {
+    int64_t target = words * t / o_.threads;
+    auto it = std::lower_bound(corpus_.offsets.begin(), corpus_.offsets.end(), target);
+    bounds_.push_back(std::max(bounds_.back(), static_cast<int64_t>(it - corpus_.offsets.begin())));
+  }
+  bounds_.push_back(corpus_.sentences());
+}
+
+double HogwildTrainer::lr_at(int64_t words_done) const {
+  double total = static_cast<double>(o_.epochs) * static_cast<double>(words_per_epoch()) + 1;
+  return std::max(o_.min_lr, o_.lr * (1 - static_cast<double>(words_done) / total));
+}
+
+void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64_t>& words_done,
+                                std::atomic<bool>& stop, double& loss_sum, int64_t& loss_n,
+                                int64_t& examples) {
+  data::Word2VecRandom rng(mix(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL +
+                               static_cast<uint64_t>(thread)));
+  const int64_t D = dim_;
+  const int W = static_cast<int>(o_.window);
+  const int K = static_cast<int>(o_.negative);
+  std::vector<float*> rows(static_cast<size_t>(2 * W));
+  std::vector<int32_t> targets(static_cast<size_t>(K + 1));
+  std::vector<float> G(static_cast<size_t>(2 * W * (K + 1)));
+  std::vector<float> neu(static_cast<size_t>(2 * W * D));
+  std::vector<float> h(static_cast<size_t>(D));
+  float* hrow = h.data();
+  int64_t local_words = 0, window_no = 0;
+  double alpha = lr_at(words_done.load());
+
+  for (int64_t s = bounds_[static_cast<size_t>(thread)];
+       s < bounds_[static_cast<size_t>(thread) + 1] && !stop.load(std::memory_order_relaxed); ++s) {
+    const int32_t* begin = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s)];
+    const int32_t* end = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s) + 1];
+    std::vector<int32_t> sent =
+        o_.sample > 0 ? data::subsample(begin, end, keep_, rng) : std::vector<int32_t>(begin, end);
+    local_words += end - begin;
+    if (local_words >= kWordsPerUpdate) {
+      words_done += local_words;
+      local_words = 0;
+      alpha = lr_at(words_done.load());
+    }
+    const int len = static_cast<int>(sent.size());
+    for (int i = 0; i < len; ++i) {
+      const int32_t w = sent[static_cast<size_t>(i)];
+      const int b = static_cast<int>(data::dynamic_window(W, rng));
+      // The context rows: positions i-b .. i+b except i, inside the sentence.
+      int n = 0;
+      for (int j = std::max(0, i - b); j <= std::min(len - 1, i + b); ++j)
+        if (j != i) rows[static_cast<size_t>(n++)] = x_ + sent[static_cast<size_t>(j)] * D;
+      if (n == 0) continue;
+      // The centre word, then K shared negatives (a draw of the centre word is dropped).
+      int T = 0;
+      targets[static_cast<size_t>(T++)] = w;
+      for (int k = 0; k < K; ++k) {
+        int32_t neg = noise_table_[static_cast<size_t>((rng.next() >> 16) % kNoiseTableSize)];
+        if (neg != w) targets[static_cast<size_t>(T++)] = neg;
+      }
+      bool with_loss = (++window_no % kLossEvery) == 0;
+      double l;
+      if (!o_.cbow) {
+        l = window_update(rows.data(), n, y_, targets.data(), T, D, static_cast<float>(alpha),
+                          G.data(), neu.data(), with_loss);
+        add_rows(rows.data(), n, neu.data(), D, D);
+        if (with_loss) loss_sum += l, loss_n += n * T;
+      } else {
+        // h = mean (or sum) of the context rows; its update goes to every row.
+        std::fill(h.begin(), h.end(), 0.0f);
+        for (int c = 0; c < n; ++c)
+          for (int64_t d = 0; d < D; ++d)
+            h[static_cast<size_t>(d)] += rows[static_cast<size_t>(c)][d];
+        if (o_.cbow_mean)
+          for (auto& v : h) v /= static_cast<float>(n);
+        l = window_update(&hrow, 1, y_, targets.data(), T, D, static_cast<float>(alpha), G.data(),
+                          neu.data(), with_loss);
+        add_rows(rows.data(), n, neu.data(), 0, D);
+        if (with_loss) loss_sum += l, loss_n += T;
+      }
+      ++examples;
+    }
+  }
+  words_done += local_words;
+}
+
+EpochStats HogwildTrainer::train_epoch(int64_t epoch,
+                                       const std::function<bool(const HogwildProgress&)>& report,
+                                       double report_seconds) {
+  auto t0 = std::chrono::steady_clock::now();
+  stopped_ = false;
+  std::atomic<int64_t> words_done{epoch * words_per_epoch()};
+  std::atomic<bool> stop{false}, finished{false};
+  std::vector<double> loss_sum(static_cast<size_t>(o_.threads), 0);
+  std::vector<int64_t> loss_n(static_cast<size_t>(o_.threads), 0),
+      examples(static_cast<size_t>(o_.threads), 0);
+  std::vector<std::thread> workers;
+  for (int64_t t = 0; t < o_.threads; ++t)
+    workers.emplace_back([&, t] {
+      run_worker(epoch, t, words_done, stop, loss_sum[static_cast<size_t>(t)],
+                 loss_n[static_cast<size_t>(t)], examples[static_cast<size_t>(t)]);
+    });
+  // Report from this thread while the workers run.
+  std::thread waiter([&] {
+    for (auto& w : workers) w.join();
+    finished = true;
+  });
+  double last_sum = 0;
+  int64_t last_n = 0;
+  auto last = std::chrono::steady_clock::now();
+  while (!finished) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!report || std::chrono::duration<double>(std::chrono::steady_clock::now() - last).count() <
+                       report_seconds)
+      continue;
+    last = std::chrono::steady_clock::now();
+    // The loss sums are read without a lock: a display value, not a result.
+    double sum = 0;
+    int64_t n = 0;
+    for (size_t t = 0; t < loss_sum.size(); ++t) sum += loss_sum[t], n += loss_n[t];
+    HogwildProgress p;
+    p.words_done = words_done.load();
+    p.words_total = o_.epochs * words_per_epoch();
+    p.lr = lr_at(p.words_done);
+    p.loss = n > last_n ? (sum - last_sum) / static_cast<double>(n - last_n) : 0;
+    last_sum = sum, last_n = n;
+    if (!report(p)) {
+      stop = true;
+      stopped_ = true;
+    }
+  }
+  waiter.join();
+  EpochStats st;
+  st.words = words_done.load() - epoch * words_per_epoch();
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t t = 0; t < loss_sum.size(); ++t) {
+    sum += loss_sum[t], n += loss_n[t];
+    st.examples += examples[t];
+  }
+  st.loss = n > 0 ? sum / static_cast<double>(n) : 0;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace rnnlab::w2v
