@@ -81,7 +81,6 @@ class HogwildTrainer {
   int64_t words_per_epoch() const { return static_cast<int64_t>(corpus_.ids.size()); }
 
  private:
-  struct Worker;
   void run_worker(int64_t epoch, int64_t thread, std::atomic<int64_t>& words_done,
                   std::atomic<bool>& stop, double& loss_sum, int64_t& loss_n, int64_t& examples);
 
