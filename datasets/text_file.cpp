@@ -54,4 +54,15 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
+void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
+  fields.clear();
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) fields.push_back(line.substr(start, i - start));
+  }
+}
+
 }  // namespace rnnlab::data

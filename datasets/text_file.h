@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rnnlab::data {
@@ -16,5 +17,9 @@ std::string read_text_file(const std::string& path);
 /// is removed from each (CRLF files), and a final newline does not add an empty
 /// last line.
 std::vector<std::string> read_lines(const std::string& path);
+
+/// Splits `line` at runs of spaces and tabs into `fields` (cleared first;
+/// the views point into `line`). Empty fields are never produced.
+void split_fields(std::string_view line, std::vector<std::string_view>& fields);
 
 }  // namespace rnnlab::data

@@ -146,10 +146,9 @@ std::vector<float> keep_probabilities(const WordVocab& vocab, double sample) {
   return keep;
 }
 
-std::vector<int32_t> subsample(const int32_t* begin, const int32_t* end,
-                               const std::vector<float>& keep, Word2VecRandom& rng) {
-  std::vector<int32_t> out;
-  out.reserve(static_cast<size_t>(end - begin));
+void subsample(const int32_t* begin, const int32_t* end, const std::vector<float>& keep,
+               Word2VecRandom& rng, std::vector<int32_t>& out) {
+  out.clear();
   for (const int32_t* p = begin; p != end; ++p) {
     float k = keep[static_cast<size_t>(*p)];
     // word2vec.c draws for every word, so the stream of draws does not depend
@@ -157,6 +156,13 @@ std::vector<int32_t> subsample(const int32_t* begin, const int32_t* end,
     double u = rng.uniform();
     if (k >= 1.0f || u < k) out.push_back(*p);
   }
+}
+
+std::vector<int32_t> subsample(const int32_t* begin, const int32_t* end,
+                               const std::vector<float>& keep, Word2VecRandom& rng) {
+  std::vector<int32_t> out;
+  out.reserve(static_cast<size_t>(end - begin));
+  subsample(begin, end, keep, rng, out);
   return out;
 }
 

@@ -82,7 +82,11 @@ struct Word2VecRandom {
 ///   keep = (sqrt(f / sample) + 1) * sample / f, capped at 1.
 std::vector<float> keep_probabilities(const WordVocab& vocab, double sample);
 
-/// Draws the words of one sentence that survive subsampling (in order).
+/// Draws the words of one sentence that survive subsampling (in order) into
+/// `out` (cleared first; a trainer reuses one buffer for every sentence).
+void subsample(const int32_t* begin, const int32_t* end, const std::vector<float>& keep,
+               Word2VecRandom& rng, std::vector<int32_t>& out);
+/// The same, returning a new vector.
 std::vector<int32_t> subsample(const int32_t* begin, const int32_t* end,
                                const std::vector<float>& keep, Word2VecRandom& rng);
 

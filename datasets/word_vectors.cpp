@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "datasets/error.h"
+#include "datasets/text_file.h"
 #include "datasets/utf8.h"
 
 namespace rnnlab::data {
@@ -85,18 +86,6 @@ bool parse_float(std::string_view token, float& out) {
     return false;
   }
   return true;
-}
-
-// Splits `line` at runs of spaces and tabs.
-void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
-  fields.clear();
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) fields.push_back(line.substr(start, i - start));
-  }
 }
 
 // Buffered reading of one file with the file name for errors.

@@ -33,13 +33,7 @@ std::string_view trim(std::string_view s) {
 // Splits at runs of spaces and tabs.
 std::vector<std::string_view> split_blank(std::string_view line) {
   std::vector<std::string_view> fields;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) fields.push_back(line.substr(start, i - start));
-  }
+  data::split_fields(line, fields);
   return fields;
 }
 

@@ -167,6 +167,7 @@ void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64
   std::vector<float> neu(static_cast<size_t>(2 * W * D));
   std::vector<float> h(static_cast<size_t>(D));
   float* hrow = h.data();
+  std::vector<int32_t> sent;  // the current sentence after subsampling, reused
   int64_t local_words = 0, window_no = 0;
   double alpha = lr_at(words_done.load());
 
@@ -174,8 +175,10 @@ void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64
        s < bounds_[static_cast<size_t>(thread) + 1] && !stop.load(std::memory_order_relaxed); ++s) {
     const int32_t* begin = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s)];
     const int32_t* end = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s) + 1];
-    std::vector<int32_t> sent =
-        o_.sample > 0 ? data::subsample(begin, end, keep_, rng) : std::vector<int32_t>(begin, end);
+    if (o_.sample > 0)
+      data::subsample(begin, end, keep_, rng, sent);
+    else
+      sent.assign(begin, end);
     local_words += end - begin;
     if (local_words >= kWordsPerUpdate) {
       words_done += local_words;
