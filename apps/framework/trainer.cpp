@@ -266,7 +266,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     task_.model().train();
     optimizer_->zero_grad();
     StepOutput out = task_.train_step(s.batch);
-    double loss = out.loss.item<double>();
+    double loss = std::isnan(out.reported_loss) ? out.loss.item<double>() : out.reported_loss;
     if (!std::isfinite(loss))
       throw RuntimeError(fmt::format(
           "training loss is {} at update {} (epoch {}); stopped, {}; a lower optim.lr or "
@@ -328,9 +328,13 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   summary["stop_reason"] = stop_reason;
   dir.write_summary(summary);
   dir.plot_learning_curve();
-  logger()->info("finished ({}) after {} updates, {} of training; best val_{} {:.4f} at update {}",
-                 stop_reason, s.step, hms(s.train_seconds), tracker_->metric().name,
-                 tracker_->best(), tracker_->best_step());
+  std::string best_text =
+      tracker_->best_step() < 0
+          ? "no validation split"
+          : fmt::format("best val_{} {:.4f} at update {}", tracker_->metric().name,
+                        tracker_->best(), tracker_->best_step());
+  logger()->info("finished ({}) after {} updates, {} of training; {}", stop_reason, s.step,
+                 hms(s.train_seconds), best_text);
   return summary;
 }
 

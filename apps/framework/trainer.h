@@ -17,6 +17,7 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,8 +34,11 @@ namespace rnnlab {
 
 /// The result of one training batch.
 struct StepOutput {
-  torch::Tensor loss;  ///< scalar: mean loss over the batch's units
-  int64_t units = 0;   ///< units (tokens, characters, examples) the loss averages over
+  torch::Tensor loss;  ///< scalar the gradient is taken of: mean loss over the batch's units
+  int64_t units = 0;   ///< units (tokens, characters, words) of the batch, for throughput
+  /// The mean loss to log, when `loss` is not one (word2vec's SGD steps on a
+  /// sum over pairs); NaN: log `loss`.
+  double reported_loss = NAN;
 };
 
 /// An experiment as the trainer sees it.

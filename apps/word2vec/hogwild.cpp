@@ -153,11 +153,19 @@ double HogwildTrainer::lr_at(int64_t words_done) const {
   return std::max(o_.min_lr, o_.lr * (1 - static_cast<double>(words_done) / total));
 }
 
-void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64_t>& words_done,
-                                std::atomic<bool>& stop, double& loss_sum, int64_t& loss_n,
-                                int64_t& examples) {
-  data::Word2VecRandom rng(mix(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL +
-                               static_cast<uint64_t>(thread)));
+// One worker thread's position and tallies.
+struct HogwildTrainer::Worker {
+  int64_t thread = 0;
+  int64_t next_sentence = 0, local_words = 0, window_no = 0;
+  data::Word2VecRandom rng{0};
+  double alpha = 0;
+  double loss_sum = 0;
+  int64_t loss_n = 0, examples = 0;
+};
+
+void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
+                                std::atomic<bool>& stop) {
+  data::Word2VecRandom& rng = wk.rng;
   const int64_t D = dim_;
   const int W = static_cast<int>(o_.window);
   const int K = static_cast<int>(o_.negative);
@@ -168,11 +176,16 @@ void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64
   std::vector<float> h(static_cast<size_t>(D));
   float* hrow = h.data();
   std::vector<int32_t> sent;  // the current sentence after subsampling, reused
-  int64_t local_words = 0, window_no = 0;
-  double alpha = lr_at(words_done.load());
+  int64_t& local_words = wk.local_words;
+  int64_t& window_no = wk.window_no;
+  double& alpha = wk.alpha;
+  double& loss_sum = wk.loss_sum;
+  int64_t& loss_n = wk.loss_n;
+  int64_t& examples = wk.examples;
 
-  for (int64_t s = bounds_[static_cast<size_t>(thread)];
-       s < bounds_[static_cast<size_t>(thread) + 1] && !stop.load(std::memory_order_relaxed); ++s) {
+  int64_t s = wk.next_sentence;
+  for (; s < bounds_[static_cast<size_t>(wk.thread) + 1] && !stop.load(std::memory_order_relaxed);
+       ++s) {
     const int32_t* begin = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s)];
     const int32_t* end = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s) + 1];
     if (o_.sample > 0)
@@ -224,25 +237,58 @@ void HogwildTrainer::run_worker(int64_t epoch, int64_t thread, std::atomic<int64
       ++examples;
     }
   }
-  words_done += local_words;
+  wk.next_sentence = s;
+  // A finished range publishes its count; a stopped one keeps it in the cursor.
+  if (s == bounds_[static_cast<size_t>(wk.thread) + 1]) {
+    words_done += local_words;
+    local_words = 0;
+  }
 }
 
 EpochStats HogwildTrainer::train_epoch(int64_t epoch,
                                        const std::function<bool(const HogwildProgress&)>& report,
-                                       double report_seconds) {
+                                       double report_seconds, HogwildCursor* cursor) {
   auto t0 = std::chrono::steady_clock::now();
   stopped_ = false;
+  const size_t n_threads = static_cast<size_t>(o_.threads);
+  std::vector<Worker> wk(n_threads);
   std::atomic<int64_t> words_done{epoch * words_per_epoch()};
+  bool resumed = cursor && !cursor->empty();
+  if (resumed) {
+    const HogwildCursor& c = *cursor;
+    bool fits = c.next_sentence.size() == n_threads && c.rng.size() == n_threads &&
+                c.local_words.size() == n_threads && c.window_no.size() == n_threads &&
+                c.alpha.size() == n_threads && c.words_done >= epoch * words_per_epoch() &&
+                c.words_done <= (epoch + 1) * words_per_epoch();
+    for (size_t t = 0; fits && t < n_threads; ++t)
+      fits = c.next_sentence[t] >= bounds_[t] && c.next_sentence[t] <= bounds_[t + 1];
+    if (!fits)
+      throw std::invalid_argument(
+          "HogwildTrainer: the saved position does not fit this corpus, epoch and thread count");
+    words_done = c.words_done;
+  }
+  const int64_t words_at_start = words_done.load();
+  int64_t unpublished_at_start = 0;
+  for (size_t t = 0; t < n_threads; ++t) {
+    Worker& w = wk[t];
+    w.thread = static_cast<int64_t>(t);
+    if (resumed) {
+      w.next_sentence = cursor->next_sentence[t];
+      w.rng.state = cursor->rng[t];
+      w.local_words = cursor->local_words[t];
+      unpublished_at_start += w.local_words;
+      w.window_no = cursor->window_no[t];
+      w.alpha = cursor->alpha[t];
+    } else {
+      w.next_sentence = bounds_[t];
+      w.rng.state = mix(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
+      w.alpha = lr_at(words_done.load());
+    }
+  }
   std::atomic<bool> stop{false}, finished{false};
-  std::vector<double> loss_sum(static_cast<size_t>(o_.threads), 0);
-  std::vector<int64_t> loss_n(static_cast<size_t>(o_.threads), 0),
-      examples(static_cast<size_t>(o_.threads), 0);
   std::vector<std::thread> workers;
-  for (int64_t t = 0; t < o_.threads; ++t)
-    workers.emplace_back([&, t] {
-      run_worker(epoch, t, words_done, stop, loss_sum[static_cast<size_t>(t)],
-                 loss_n[static_cast<size_t>(t)], examples[static_cast<size_t>(t)]);
-    });
+  for (size_t t = 0; t < n_threads; ++t)
+    workers.emplace_back([&, t] { run_worker(wk[t], words_done, stop); });
   // Report from this thread while the workers run.
   std::thread waiter([&] {
     for (auto& w : workers) w.join();
@@ -260,7 +306,7 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
     // The loss sums are read without a lock: a display value, not a result.
     double sum = 0;
     int64_t n = 0;
-    for (size_t t = 0; t < loss_sum.size(); ++t) sum += loss_sum[t], n += loss_n[t];
+    for (const Worker& w : wk) sum += w.loss_sum, n += w.loss_n;
     HogwildProgress p;
     p.words_done = words_done.load();
     p.words_total = o_.epochs * words_per_epoch();
@@ -273,13 +319,32 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
     }
   }
   waiter.join();
+  // Stopped, but every worker may have finished its range before it saw the flag.
+  bool all_done = true;
+  for (size_t t = 0; t < n_threads; ++t)
+    all_done = all_done && wk[t].next_sentence == bounds_[t + 1];
+  if (all_done) stopped_ = false;
+  if (cursor) {
+    *cursor = HogwildCursor{};
+    if (stopped_) {
+      for (const Worker& w : wk) {
+        cursor->next_sentence.push_back(w.next_sentence);
+        cursor->local_words.push_back(w.local_words);
+        cursor->window_no.push_back(w.window_no);
+        cursor->rng.push_back(w.rng.state);
+        cursor->alpha.push_back(w.alpha);
+      }
+      cursor->words_done = words_done.load();
+    }
+  }
   EpochStats st;
-  st.words = words_done.load() - epoch * words_per_epoch();
+  st.words = words_done.load() - words_at_start - unpublished_at_start;
+  for (const Worker& w : wk) st.words += w.local_words;  // counted, not yet published
   double sum = 0;
   int64_t n = 0;
-  for (size_t t = 0; t < loss_sum.size(); ++t) {
-    sum += loss_sum[t], n += loss_n[t];
-    st.examples += examples[t];
+  for (const Worker& w : wk) {
+    sum += w.loss_sum, n += w.loss_n;
+    st.examples += w.examples;
   }
   st.loss = n > 0 ? sum / static_cast<double>(n) : 0;
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -50,6 +50,18 @@ struct EpochStats {
   double seconds = 0;
 };
 
+/// Where a stopped epoch stands, to continue it later exactly (with one
+/// thread, bit for bit): per worker thread the next sentence, its random
+/// generator, its unpublished word count, its learning rate and window count;
+/// and the published word count of the run. Empty: the epoch starts afresh.
+struct HogwildCursor {
+  std::vector<int64_t> next_sentence, local_words, window_no;
+  std::vector<uint64_t> rng;
+  std::vector<double> alpha;
+  int64_t words_done = 0;
+  bool empty() const { return next_sentence.empty(); }
+};
+
 /// Progress of a running epoch, as the reporting callback sees it.
 struct HogwildProgress {
   int64_t words_done = 0;  ///< over the whole run (all epochs)
@@ -70,9 +82,12 @@ class HogwildTrainer {
   /// Trains one epoch (0-based `epoch`: the learning rate decays linearly over
   /// all epochs, as in word2vec.c). `report` is called from the calling
   /// thread about every `report_seconds`; returning false stops the epoch
-  /// early (a signal), which train_epoch reports in `stopped`.
+  /// early (a signal), which train_epoch reports in `stopped`, and
+  /// `*cursor` (when given) then says where the epoch stopped. A non-empty
+  /// `*cursor` on entry continues the epoch from there (it must come from this
+  /// corpus, epoch and thread count; std::invalid_argument otherwise).
   EpochStats train_epoch(int64_t epoch, const std::function<bool(const HogwildProgress&)>& report,
-                         double report_seconds = 0.5);
+                         double report_seconds = 0.5, HogwildCursor* cursor = nullptr);
 
   /// True if the last train_epoch() was stopped by its callback.
   bool stopped() const { return stopped_; }
@@ -81,8 +96,8 @@ class HogwildTrainer {
   int64_t words_per_epoch() const { return static_cast<int64_t>(corpus_.ids.size()); }
 
  private:
-  void run_worker(int64_t epoch, int64_t thread, std::atomic<int64_t>& words_done,
-                  std::atomic<bool>& stop, double& loss_sum, int64_t& loss_n, int64_t& examples);
+  struct Worker;
+  void run_worker(Worker& w, std::atomic<int64_t>& words_done, std::atomic<bool>& stop);
 
   torch::Tensor syn0_, syn1neg_;
   float* x_;  // syn0 data

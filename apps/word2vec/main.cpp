@@ -1,15 +1,18 @@
-// rnnlab-word2vec: word vectors, evaluated as word2vec's users know it.
+// rnnlab-word2vec: word vectors, trained and evaluated as word2vec's users know it.
+//   rnnlab-word2vec train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
 //   rnnlab-word2vec neighbors  --vectors FILE [-k N] WORD...
 //   rnnlab-word2vec analogy    --vectors FILE --questions FILE [--restrict N]
 //   rnnlab-word2vec similarity --vectors FILE --pairs FILE [--score-column C] [--restrict N]
 // FILE is a word2vec text or binary file (detected), from rnnlab, word2vec.c,
-// gensim or fastText. Training (`train`) comes with the rest of the word2vec app.
+// gensim or fastText; a run directory's vectors are RUN/vectors.bin.
 #include <fmt/format.h>
 
 #include <iostream>
 
 #include "apps/framework/app.h"
+#include "apps/framework/experiment.h"
 #include "apps/word2vec/evaluate.h"
+#include "apps/word2vec/train.h"
 #include "datasets/word_vectors.h"
 
 using namespace rnnlab;
@@ -20,12 +23,34 @@ data::WordVectors load(const std::string& path) {
   return data::read_word2vec(path);
 }
 
+int train(const TrainArgs& args) {
+  w2v::W2VConfig cfg;
+  ConfigSchema schema;
+  cfg.bind(schema);
+  if (args.list_keys) {
+    std::cout << keys_table(schema);
+    return 0;
+  }
+  load_config(schema, args);
+  cfg.validate(schema);
+  if (args.print_config) {
+    std::cout << schema.to_yaml();
+    return 0;
+  }
+  run_experiment(schema, cfg.run, args, [&](const std::filesystem::path&) {
+    return std::make_unique<w2v::W2VJob>(cfg, schema);
+  });
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{
-      "rnnlab-word2vec: word vectors (word2vec text or binary files) and their evaluations"};
+  CLI::App cli{"rnnlab-word2vec: skip-gram and CBOW word vectors, trained and evaluated"};
   cli.require_subcommand(1);
+  TrainArgs train_args;
+  CLI::App* train_cmd = add_train_command(
+      cli, train_args, "train skip-gram or CBOW vectors from a YAML config (fast or autograd)");
 
   std::string vectors, questions, pairs;
   std::vector<std::string> words;
@@ -55,6 +80,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 
   return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*train_cmd) return train(train_args);
     if (*nb) {
       data::WordVectors wv = load(vectors);
       // Every word is looked up before anything is printed.
