@@ -1,5 +1,6 @@
 // rnnlab-word2vec: word vectors, trained and evaluated as word2vec's users know it.
 //   rnnlab-word2vec train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
+//   rnnlab-word2vec normalize  --in FILE --out FILE
 //   rnnlab-word2vec neighbors  --vectors FILE [-k N] WORD...
 //   rnnlab-word2vec analogy    --vectors FILE --questions FILE [--restrict N]
 //   rnnlab-word2vec similarity --vectors FILE --pairs FILE [--score-column C] [--restrict N]
@@ -11,8 +12,10 @@
 
 #include "apps/framework/app.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/run_dir.h"
 #include "apps/word2vec/evaluate.h"
 #include "apps/word2vec/train.h"
+#include "datasets/word2vec_corpus.h"
 #include "datasets/word_vectors.h"
 
 using namespace rnnlab;
@@ -52,6 +55,14 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd = add_train_command(
       cli, train_args, "train skip-gram or CBOW vectors from a YAML config (fast or autograd)");
 
+  std::string norm_in, norm_out;
+  CLI::App* norm = cli.add_subcommand(
+      "normalize",
+      "write a corpus as data.normalize reads it (lower case, [a-z0-9] only), so that other "
+      "tools train on identical tokens");
+  norm->add_option("--in", norm_in, "text file")->required();
+  norm->add_option("--out", norm_out, "normalised copy (written atomically)")->required();
+
   std::string vectors, questions, pairs;
   std::vector<std::string> words;
   int64_t k = 10, restrict_vocab = 30000, sim_restrict = 300000, score_column = 3;
@@ -81,6 +92,11 @@ int main(int argc, char** argv) {
 
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
+    if (*norm) {
+      std::string text = read_file(norm_in);
+      write_file_atomic(norm_out, data::normalize_word2vec(text));
+      return 0;
+    }
     if (*nb) {
       data::WordVectors wv = load(vectors);
       // Every word is looked up before anything is printed.
