@@ -252,7 +252,7 @@ Tensor Word2VecImplBase<Derived>::loss(const Tensor& h, const Tensor& target,
     const Tensor on = (torch::arange(L, target.options()).unsqueeze(0) < lengths.unsqueeze(1))
                           .to(h.scalar_type());                               // (B, L)
     const Tensor u = torch::embedding(output_hs, points, -1, false, sparse);  // (B, L, D)
-    const Tensor f = torch::bmm(u, h.unsqueeze(2)).squeeze(2);                // (B, L)
+    const Tensor f = (u * h.unsqueeze(1)).sum(2);                             // (B, L)
     per = per - (F::logsigmoid((1 - 2 * codes) * f) * on).sum(1);
   }
 
@@ -266,7 +266,8 @@ Tensor Word2VecImplBase<Derived>::loss(const Tensor& h, const Tensor& target,
         {torch::ones({B, 1}, h.options()), (negatives != target.unsqueeze(1)).to(h.scalar_type())},
         1);                                                                 // (B, 1+K)
     const Tensor u = torch::embedding(output, targets, -1, false, sparse);  // (B, 1+K, D)
-    const Tensor f = torch::bmm(u, h.unsqueeze(2)).squeeze(2);              // (B, 1+K)
+    // (a broadcast product and a sum: bmm of B tiny matrices is B BLAS calls)
+    const Tensor f = (u * h.unsqueeze(1)).sum(2);  // (B, 1+K)
     per = per - (F::logsigmoid(sign * f) * on).sum(1);
   }
 

@@ -263,8 +263,10 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
     for (size_t t = 0; fits && t < n_threads; ++t)
       fits = c.next_sentence[t] >= bounds_[t] && c.next_sentence[t] <= bounds_[t + 1];
     if (!fits)
-      throw std::invalid_argument(
-          "HogwildTrainer: the saved position does not fit this corpus, epoch and thread count");
+      throw std::invalid_argument("HogwildTrainer: the saved position (" +
+                                  std::to_string(c.words_done) + " words, " +
+                                  std::to_string(c.next_sentence.size()) +
+                                  " threads) does not fit this corpus, epoch and thread count");
     words_done = c.words_done;
   }
   const int64_t words_at_start = words_done.load();

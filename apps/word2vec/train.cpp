@@ -48,7 +48,7 @@ W2VConfig::W2VConfig() {
   train.max_epochs = 5;
   train.clip_norm = 0;
   // A logged step is data.batch_words corpus words: a line per million words.
-  train.log_every = 1000;
+  train.log_every = 5000;
 }
 
 void W2VConfig::bind(ConfigSchema& s) {
@@ -66,7 +66,9 @@ void W2VConfig::bind(ConfigSchema& s) {
         "cut longer lines into sentences of this many words (word2vec.c: 1000)")
       .range(1, 1 << 30);
   s.add("data.batch_words", &data.batch_words,
-        "corpus words per update of the autograd engine, and per logged step of both engines")
+        "corpus words per update of the autograd engine (all pairs of a batch are computed "
+        "from the same weights: large batches train worse), and per logged step of both "
+        "engines")
       .range(1, 1 << 30);
   s.add("model.arch", &model.arch,
         "predict the context from the word, or the word from its "
@@ -376,20 +378,21 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
     try {
       archive.read("position", pos);
       archive.read("train_seconds", secs);
+      // (a fresh tensor per read: reading into a defined tensor set_()s it)
+      auto read = [&](const char* key) {
+        torch::Tensor x;
+        archive.read(key, x);
+        return x;
+      };
       torch::Tensor t;
       if (archive.try_read("cursor_next_sentence", t)) {
         cursor.next_sentence = vec(t);
-        archive.read("cursor_local_words", t);
-        cursor.local_words = vec(t);
-        archive.read("cursor_window_no", t);
-        cursor.window_no = vec(t);
-        archive.read("cursor_rng", t);
-        for (int64_t v : vec(t)) cursor.rng.push_back(static_cast<uint64_t>(v));
-        archive.read("cursor_alpha", t);
-        t = t.to(torch::kDouble).contiguous();
-        cursor.alpha.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-        archive.read("cursor_words_done", t);
-        cursor.words_done = t.item<int64_t>();
+        cursor.local_words = vec(read("cursor_local_words"));
+        cursor.window_no = vec(read("cursor_window_no"));
+        for (int64_t v : vec(read("cursor_rng"))) cursor.rng.push_back(static_cast<uint64_t>(v));
+        torch::Tensor alpha = read("cursor_alpha").to(torch::kDouble).contiguous();
+        cursor.alpha.assign(alpha.data_ptr<double>(), alpha.data_ptr<double>() + alpha.numel());
+        cursor.words_done = read("cursor_words_done").item<int64_t>();
       }
       load_rng_state(archive);
     } catch (const c10::Error& e) {
@@ -428,7 +431,19 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
   double last_loss = 0;
   const double total_words = static_cast<double>(cfg.train.max_epochs * words_per_epoch);
 
+  auto interrupted = [&](int sig) {
+    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    logger()->info("{} in epoch {} after {} words; checkpoint saved", name, epoch + 1,
+                   words_trained);
+    return Interrupted(fmt::format("stopped by {} in epoch {}; continue with: train --resume {}",
+                                   name, epoch + 1, dir.path().string()),
+                       sig);
+  };
   for (; epoch < cfg.train.max_epochs; ++epoch) {
+    if (int sig = StopSignals::requested()) {  // between two epochs
+      save(epoch);
+      throw interrupted(sig);
+    }
     const int64_t words_before = words_trained;
     const double seconds_before = train_seconds;
     auto t0 = Clock::now();
@@ -461,19 +476,13 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
                    win_loss_words > 0 ? win_loss_sum / win_loss_words : last_loss, wps, p.lr, now);
       return StopSignals::requested() == 0;
     };
-    EpochStats st = hw.train_epoch(epoch, report, 0.1, &cursor);
+    EpochStats st = hw.train_epoch(epoch, report, 0.02, &cursor);
     train_seconds = seconds_before + st.seconds;
     words_trained = words_before + st.words;
     progress.clear();
     if (hw.stopped()) {
       save(epoch);
-      int sig = StopSignals::requested();
-      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-      logger()->info("{} in epoch {} after {} words; checkpoint saved", name, epoch + 1,
-                     words_trained);
-      throw Interrupted(fmt::format("stopped by {} in epoch {}; continue with: train --resume {}",
-                                    name, epoch + 1, dir.path().string()),
-                        sig);
+      throw interrupted(StopSignals::requested());
     }
     logger()->info("[epoch {}] loss {:.4f} : {} words/s : {} words : {}", epoch + 1, st.loss,
                    compact_number(static_cast<double>(st.words) / std::max(1e-9, st.seconds)),

@@ -40,7 +40,7 @@ struct W2VConfig {
     int64_t min_count = 5;
     int64_t max_vocab = 0;
     int64_t max_sentence = 1000;
-    int64_t batch_words = 1000;
+    int64_t batch_words = 200;
   } data;
   struct Model {
     std::string arch = "skipgram";  // skipgram | cbow
