@@ -200,7 +200,7 @@ void Word2VecImplBase<Derived>::reset() {
 template <typename Derived>
 void Word2VecImplBase<Derived>::reset_parameters() {
   torch::NoGradGuard no_grad;
-  const double r = 0.5 / static_cast<double>(options.dim());
+  const double r = options.init_range() / static_cast<double>(options.dim());
   input.uniform_(-r, r);
   if (output.defined()) output.zero_();
   if (output_hs.defined()) output_hs.zero_();
@@ -210,7 +210,7 @@ template <typename Derived>
 void Word2VecImplBase<Derived>::pretty_print(std::ostream& stream) const {
   stream << Derived::kName << "(vocab_size=" << options.vocab_size() << ", dim=" << options.dim()
          << ", negative=" << options.negative() << ", hierarchical_softmax=" << std::boolalpha
-         << options.hierarchical_softmax();
+         << options.hierarchical_softmax() << ", init_range=" << options.init_range();
   if (std::is_same<Derived, CBOWImpl>::value) stream << ", cbow_mean=" << options.cbow_mean();
   if (options.sparse()) stream << ", sparse=true";
   stream << ")";

@@ -114,6 +114,9 @@ struct Word2VecOptions {
   /// CBOW: h is the mean of the context vectors (word2vec.c's -cbow 1) when true,
   /// their sum when false. Default: true
   TORCH_ARG(bool, cbow_mean) = true;
+  /// `input` starts uniform in [-init_range / dim, init_range / dim]: word2vec.c
+  /// uses 0.5, gensim and fastText 1. Default: 0.5
+  TORCH_ARG(double, init_range) = 0.5;
   /// Sparse gradients for input, output and output_hs, like
   /// torch::nn::EmbeddingOptions::sparse (plain SGD handles them). Default: false
   TORCH_ARG(bool, sparse) = false;
@@ -128,8 +131,8 @@ class Word2VecImplBase : public torch::nn::Cloneable<Derived> {
   /// Registers `input` (V, D), then `output` (V, D) when negative > 0 and
   /// `output_hs` (V-1, D) when hierarchical_softmax.
   void reset() override;
-  /// input ~ U(-0.5/D, 0.5/D) (syn0); output and output_hs zero (syn1neg, syn1),
-  /// as word2vec.c's InitNet.
+  /// input ~ U(-r/D, r/D) with r = init_range (word2vec.c's InitNet: 0.5);
+  /// output and output_hs zero (syn1neg, syn1).
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 

@@ -19,10 +19,12 @@
 # below min count, and line ends).
 #
 # Usage: scripts/bench_word2vec.sh [--arch skipgram|cbow|both] [--epochs N]
-#          [--threads N] [--lr X] [--corpus FILE] [--out DIR] [--no-autograd]
+#          [--threads N] [--lr X | --lr-skipgram X --lr-cbow X] [--corpus FILE]
+#          [--out DIR] [--no-autograd]
 #          [--autograd-epochs N]
 # Defaults: both architectures, the settings (dim 100, window 5,
-# 5 negatives, sample 1e-4, min count 5, 3 epochs, 2 threads, lr 0.05) on
+# 5 negatives, sample 1e-4, min count 5, 3 epochs, 2 threads; learning rate
+# 0.05 for skip-gram and 0.1 for CBOW, the same for every tool) on
 # data/wiki-corpus/enwiki_extract.txt. The autograd engine is about 15x slower
 # than the hogwild one, so it trains 1 epoch by default (its words/s does not
 # depend on the epochs; its scores then are those of 1 epoch): pass
@@ -36,7 +38,7 @@ ROOT=$PWD
 PY=${PYTHON:-/usr/bin/python3}
 [[ -x $PY ]] || PY=python3
 
-ARCHS="skipgram cbow" EPOCHS=3 THREADS=2 LR=0.05 AUTOGRAD=1 AUTOGRAD_EPOCHS=1
+ARCHS="skipgram cbow" EPOCHS=3 THREADS=2 LR_SG=0.05 LR_CBOW=0.1 AUTOGRAD=1 AUTOGRAD_EPOCHS=1
 CORPUS=data/wiki-corpus/enwiki_extract.txt
 OUT=runs/bench-word2vec/$(date +%Y%m%d-%H%M%S)
 DIM=100 WINDOW=5 NEG=5 SAMPLE=1e-4 MINCOUNT=5
@@ -45,7 +47,9 @@ while [[ $# -gt 0 ]]; do
     --arch) ARCHS=$([[ $2 == both ]] && echo "skipgram cbow" || echo "$2"); shift 2 ;;
     --epochs) EPOCHS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
-    --lr) LR=$2; shift 2 ;;
+    --lr) LR_SG=$2; LR_CBOW=$2; shift 2 ;;
+    --lr-skipgram) LR_SG=$2; shift 2 ;;
+    --lr-cbow) LR_CBOW=$2; shift 2 ;;
     --corpus) CORPUS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-autograd) AUTOGRAD=0; shift ;;
@@ -85,6 +89,7 @@ now() { date +%s.%N; }
 
 for ARCH in $ARCHS; do
   SG=$([[ $ARCH == skipgram ]] && echo 1 || echo 0)
+  LR=$([[ $ARCH == skipgram ]] && echo "$LR_SG" || echo "$LR_CBOW")
   COMMON=(--set "data.corpus=[$NORM]" --set data.normalize=false --set data.min_count=$MINCOUNT
           --set model.arch=$ARCH --set model.dim=$DIM --set model.window=$WINDOW
           --set model.negative=$NEG --set model.sample=$SAMPLE --set train.max_epochs=$EPOCHS
@@ -162,7 +167,8 @@ for name, wps, an, ws, wall in rows:
     ratio = "%.2fx" % (float(wps) / gensim[arch]) if arch in gensim else "-"
     lines.append("| %s | %.0fk | %s | %s %% | %s | %s |" % (name, float(wps) / 1e3, ratio, an, ws, wall))
 note = ("settings: dim $DIM, window $WINDOW, $NEG negatives, sample $SAMPLE, min count $MINCOUNT, "
-        "$EPOCHS epochs, $THREADS threads, lr $LR; corpus $CORPUS (normalised); "
+        "$EPOCHS epochs, $THREADS threads, lr $LR_SG (skip-gram) and $LR_CBOW (CBOW) for every tool; "
+        "corpus $CORPUS (normalised); "
         "analogy restricted to 30k words")
 text = "\n".join(lines) + "\n\n" + note + "\n"
 open(sys.argv[2], "w").write(text)

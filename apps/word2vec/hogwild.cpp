@@ -13,7 +13,6 @@ namespace {
 
 constexpr int kExpTableSize = 1000;
 constexpr float kMaxExp = 6.0f;
-constexpr int64_t kNoiseTableSize = 10'000'000;
 constexpr int64_t kWordsPerUpdate = 10'000;  // a thread publishes its count this often
 constexpr int kLossEvery = 16;               // the loss is estimated on 1 window in 16
 
@@ -36,6 +35,19 @@ uint64_t mix(uint64_t x) {  // splitmix64
   return x ^ (x >> 31);
 }
 
+// x . y with eight partial sums: the compiler keeps the exact order of a plain
+// `f += x[d] * y[d]` and leaves it scalar; this order it vectorises.
+__attribute__((always_inline)) inline float dot(const float* x, const float* y, int64_t D) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += x[d + j] * y[d + j];
+  float f = 0;
+  for (; d < D; ++d) f += x[d] * y[d];
+  for (int j = 0; j < 8; ++j) f += acc[j];
+  return f;
+}
+
 // One window's update, written as three small matrix products (see hogwild.h):
 //   rows:    n row pointers into syn0 (skip-gram: the context words), or one
 //            row `h` (CBOW: the mean of the context rows)
@@ -50,9 +62,7 @@ __attribute__((target_clones("arch=haswell", "default"))) double window_update(
   for (int c = 0; c < n; ++c) {
     const float* x = rows[c];
     for (int t = 0; t < T; ++t) {
-      const float* y = syn1 + targets[t] * D;
-      float f = 0;
-      for (int64_t d = 0; d < D; ++d) f += x[d] * y[d];
+      const float f = dot(x, syn1 + targets[t] * D, D);
       float label = t == 0 ? 1.0f : 0.0f;
       // (written so that a NaN, from a run that diverged, reads as 0 and never
       // indexes the table)
@@ -123,19 +133,33 @@ HogwildTrainer::HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg,
   dim_ = syn0_.size(1);
   keep_ = data::keep_probabilities(vocab, o_.sample);
 
-  // word2vec.c's unigram table: word i fills a share count_i^0.75 / Z of it.
-  noise_table_.resize(static_cast<size_t>(kNoiseTableSize));
+  // The noise distribution P(i) = count_i^0.75 / Z as Walker's alias table
+  // (Vose's construction): V cells of {probability, alias}, one draw = one
+  // uniform cell and one coin. word2vec.c's 1e8-entry table approximates the
+  // same distribution, and a draw from it is a cache miss into 400 MB; the
+  // alias table (8 bytes a word) stays in cache.
+  const size_t V = vocab.counts.size();
+  std::vector<double> scaled(V);
   double z = 0;
   for (int64_t c : vocab.counts) z += std::pow(static_cast<double>(c), 0.75);
-  int64_t i = 0;
-  double cum = std::pow(static_cast<double>(vocab.counts[0]), 0.75) / z;
-  for (int64_t a = 0; a < kNoiseTableSize; ++a) {
-    noise_table_[static_cast<size_t>(a)] = static_cast<int32_t>(i);
-    if (static_cast<double>(a) / kNoiseTableSize > cum && i + 1 < vocab.size()) {
-      ++i;
-      cum += std::pow(static_cast<double>(vocab.counts[static_cast<size_t>(i)]), 0.75) / z;
+  for (size_t w = 0; w < V; ++w)
+    scaled[w] = std::pow(static_cast<double>(vocab.counts[w]), 0.75) / z * static_cast<double>(V);
+  alias_.assign(V, AliasCell{1.0f, 0});
+  std::vector<int32_t> small, large;
+  for (size_t w = 0; w < V; ++w)
+    (scaled[w] < 1.0 ? small : large).push_back(static_cast<int32_t>(w));
+  while (!small.empty() && !large.empty()) {
+    int32_t s = small.back(), l = large.back();
+    small.pop_back();
+    alias_[static_cast<size_t>(s)] = {static_cast<float>(scaled[static_cast<size_t>(s)]), l};
+    scaled[static_cast<size_t>(l)] -= 1.0 - scaled[static_cast<size_t>(s)];
+    if (scaled[static_cast<size_t>(l)] < 1.0) {
+      large.pop_back();
+      small.push_back(l);
     }
   }
+  for (int32_t w : small) alias_[static_cast<size_t>(w)] = {1.0f, w};  // rounding leftovers
+  for (int32_t w : large) alias_[static_cast<size_t>(w)] = {1.0f, w};
 
   // Each thread takes a contiguous run of sentences with about 1/threads of the words.
   int64_t words = static_cast<int64_t>(corpus_.ids.size());
@@ -211,7 +235,7 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
       int T = 0;
       targets[static_cast<size_t>(T++)] = w;
       for (int k = 0; k < K; ++k) {
-        int32_t neg = noise_table_[static_cast<size_t>((rng.next() >> 16) % kNoiseTableSize)];
+        int32_t neg = noise(rng);
         if (neg != w) targets[static_cast<size_t>(T++)] = neg;
       }
       bool with_loss = (++window_no % kLossEvery) == 0;

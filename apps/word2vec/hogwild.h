@@ -105,7 +105,19 @@ class HogwildTrainer {
   int64_t dim_;
   const data::EncodedCorpus& corpus_;
   HogwildOptions o_;
-  std::vector<int32_t> noise_table_;
+  struct AliasCell {
+    float prob;     // keep the cell's own word with this probability
+    int32_t alias;  // else this word
+  };
+  std::vector<AliasCell> alias_;  // the noise distribution, count^0.75
+  /// One draw from the noise distribution: bits 16..47 of one step of the
+  /// generator pick the cell, bits 16..39 of the next the coin.
+  int32_t noise(data::Word2VecRandom& rng) const {
+    uint64_t cell = (((rng.next() >> 16) & 0xFFFFFFFFULL) * alias_.size()) >> 32;
+    float coin = static_cast<float>((rng.next() >> 16) & 0xFFFFFF) / 16777216.0f;
+    const AliasCell& a = alias_[cell];
+    return coin < a.prob ? static_cast<int32_t>(cell) : a.alias;
+  }
   std::vector<float> keep_;
   std::vector<int64_t> bounds_;  // sentence range of each thread
   bool stopped_ = false;

@@ -87,6 +87,9 @@ void W2VConfig::bind(ConfigSchema& s) {
         "(sqrt(f/t)+1)*t/f (0: off)")
       .range(0.0, 1.0);
   s.add("model.cbow_mean", &model.cbow_mean, "cbow: average the context vectors (else sum them)");
+  s.add("model.init_range", &model.init_range,
+        "word vectors start uniform in [-r/dim, r/dim] (word2vec.c: 0.5; gensim and fastText: 1)")
+      .greater(0.0);
   s.add("train.engine", &engine,
         "hogwild: the fast lock-free multi-threaded trainer; autograd: the module's loss, "
         "autograd and the shared trainer")
@@ -140,6 +143,8 @@ void W2VConfig::validate(const ConfigSchema& s) const {
     if (train.patience != 0)
       throw s.error("train.patience", "word2vec has no validation split to stop early on");
   }
+  if (run.device == "cuda")
+    throw s.error("run.device", "word2vec trains on the CPU (both engines); set run.device: cpu");
   if (optim.min_lr > optim.lr)
     throw s.error("optim.min_lr", fmt::format("is above optim.lr ({})", optim.lr));
 }
@@ -153,6 +158,7 @@ Word2VecModel build_model(const W2VConfig& cfg, const data::WordVocab& vocab) {
   o.negative(cfg.model.negative)
       .hierarchical_softmax(cfg.model.hs)
       .cbow_mean(cfg.model.cbow_mean)
+      .init_range(cfg.model.init_range)
       // Sparse gradients (rows of the batch's words only) for plain SGD; the
       // other optimizers, and clipping (libtorch's clip_grad_norm_ scales
       // sparse gradients in a copy), get dense ones.

@@ -50,6 +50,7 @@ struct W2VConfig {
     bool hs = false;
     double sample = 1e-3;
     bool cbow_mean = true;
+    double init_range = 1.0;
   } model;
   struct Eval {
     std::string analogy = "analogy/questions-words.txt";

@@ -599,6 +599,9 @@ TEST(Word2Vec, ParametersInitialisationAndPrinting) {
   EXPECT_GT(ns->input.abs().max().item<double>(), 0.25 / 8);
   EXPECT_EQ(ns->output.abs().max().item<double>(), 0);
   EXPECT_TRUE(ns->input_vectors().is_same(ns->input));
+  SkipGram wide(Word2VecOptions(7, 8).init_range(1.0));  // gensim's and fastText's range
+  EXPECT_LE(wide->input.abs().max().item<double>(), 1.0 / 8);
+  EXPECT_GT(wide->input.abs().max().item<double>(), 0.5 / 8);
   CBOW hs(Word2VecOptions(7, 8).negative(0).hierarchical_softmax(true), tree);
   EXPECT_EQ(hs->named_parameters().keys(), std::vector<std::string>({"input", "output_hs"}));
   EXPECT_EQ(hs->output_hs.sizes(), torch::IntArrayRef({6, 8}));
@@ -608,9 +611,9 @@ TEST(Word2Vec, ParametersInitialisationAndPrinting) {
   std::ostringstream s;
   s << *ns << " " << *hs;
   EXPECT_EQ(s.str(),
-            "rnnlab::SkipGram(vocab_size=7, dim=8, negative=5, hierarchical_softmax=false) "
-            "rnnlab::CBOW(vocab_size=7, dim=8, negative=0, hierarchical_softmax=true, "
-            "cbow_mean=true)");
+            "rnnlab::SkipGram(vocab_size=7, dim=8, negative=5, hierarchical_softmax=false, "
+            "init_range=0.5) rnnlab::CBOW(vocab_size=7, dim=8, negative=0, "
+            "hierarchical_softmax=true, init_range=0.5, cbow_mean=true)");
 
   // a clone keeps the tree and copies the parameters
   auto copy = std::dynamic_pointer_cast<CBOWImpl>(both->clone());
