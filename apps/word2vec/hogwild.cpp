@@ -48,6 +48,11 @@ __attribute__((always_inline)) inline float dot(const float* x, const float* y, 
   return f;
 }
 
+// Asks for the cache lines of a row of D floats.
+inline void prefetch_row(const float* row, int64_t D) {
+  for (int64_t d = 0; d < D; d += 16) __builtin_prefetch(row + d);
+}
+
 // One window's update, written as three small matrix products (see hogwild.h):
 //   rows:    n row pointers into syn0 (skip-gram: the context words), or one
 //            row `h` (CBOW: the mean of the context rows)
@@ -194,7 +199,7 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
   const int W = static_cast<int>(o_.window);
   const int K = static_cast<int>(o_.negative);
   std::vector<float*> rows(static_cast<size_t>(2 * W));
-  std::vector<int32_t> targets(static_cast<size_t>(K + 1));
+  std::vector<int32_t> targets(static_cast<size_t>(K + 1)), next_targets(targets.size());
   std::vector<float> G(static_cast<size_t>(2 * W * (K + 1)));
   std::vector<float> neu(static_cast<size_t>(2 * W * D));
   std::vector<float> h(static_cast<size_t>(D));
@@ -223,21 +228,35 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
       alpha = lr_at(words_done.load());
     }
     const int len = static_cast<int>(sent.size());
-    for (int i = 0; i < len; ++i) {
+    if (len < 2) continue;  // no context word anywhere
+    // Each position's window and targets are drawn one position ahead, and
+    // their rows prefetched, so that the memory latency of the random rows
+    // overlaps the current window's arithmetic.
+    int next_b = 0, next_T = 0;
+    auto plan = [&](int i) {
       const int32_t w = sent[static_cast<size_t>(i)];
-      const int b = static_cast<int>(data::dynamic_window(W, rng));
+      next_b = static_cast<int>(data::dynamic_window(W, rng));
+      next_T = 0;
+      next_targets[static_cast<size_t>(next_T++)] = w;
+      for (int k = 0; k < K; ++k) {  // K shared negatives; a draw of the centre word is dropped
+        int32_t neg = noise(rng);
+        if (neg != w) next_targets[static_cast<size_t>(next_T++)] = neg;
+      }
+      for (int t = 0; t < next_T; ++t)
+        prefetch_row(y_ + next_targets[static_cast<size_t>(t)] * D, D);
+      int right = std::min(len - 1, i + next_b);  // the one context word not in use now
+      if (right != i) prefetch_row(x_ + sent[static_cast<size_t>(right)] * D, D);
+    };
+    plan(0);
+    for (int i = 0; i < len; ++i) {
+      const int b = next_b;
+      const int T = next_T;
+      std::copy(next_targets.begin(), next_targets.begin() + T, targets.begin());
+      if (i + 1 < len) plan(i + 1);
       // The context rows: positions i-b .. i+b except i, inside the sentence.
       int n = 0;
       for (int j = std::max(0, i - b); j <= std::min(len - 1, i + b); ++j)
         if (j != i) rows[static_cast<size_t>(n++)] = x_ + sent[static_cast<size_t>(j)] * D;
-      if (n == 0) continue;
-      // The centre word, then K shared negatives (a draw of the centre word is dropped).
-      int T = 0;
-      targets[static_cast<size_t>(T++)] = w;
-      for (int k = 0; k < K; ++k) {
-        int32_t neg = noise(rng);
-        if (neg != w) targets[static_cast<size_t>(T++)] = neg;
-      }
       bool with_loss = (++window_no % kLossEvery) == 0;
       double l;
       if (!o_.cbow) {
