@@ -25,7 +25,7 @@
 # Defaults: both architectures, the settings (dim 100, window 5,
 # 5 negatives, sample 1e-4, min count 5, 3 epochs, 2 threads; learning rate
 # 0.05 for skip-gram and 0.1 for CBOW, the same for every tool) on
-# data/wiki-corpus/enwiki_extract.txt. The autograd engine is about 15x slower
+# data/wiki-corpus/enwiki_extract.txt. The autograd engine is about 20x slower
 # than the hogwild one, so it trains 1 epoch by default (its words/s does not
 # depend on the epochs; its scores then are those of 1 epoch): pass
 # --autograd-epochs 3 for the full comparison (about 30 more minutes).
