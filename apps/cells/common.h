@@ -33,19 +33,9 @@ void sync(torch::Device device);
 /// command is done (--list-keys, --print-config).
 template <class Config>
 bool prepare(const std::string& name, Config& cfg, ConfigSchema& schema, const TrainArgs& args) {
-  cfg.bind(schema);
-  if (args.list_keys) {
-    std::cout << keys_table(schema);
-    return false;
-  }
-  if (args.config.empty()) throw UsageError(name + ": a config file is required (see --help)");
-  load_config(schema, args);
-  cfg.validate(schema);
-  if (args.print_config) {
-    std::cout << schema.to_yaml();
-    return false;
-  }
-  return true;
+  if (args.config.empty() && !args.list_keys)
+    throw UsageError(name + ": a config file is required (see --help)");
+  return prepare_config(cfg, schema, args);
 }
 
 }  // namespace rnnlab::cells

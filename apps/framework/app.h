@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,27 @@ void load_config(ConfigSchema& schema, const TrainArgs& args);
 
 /// Every key of the schema as a Markdown table: key, type, default, meaning.
 std::string keys_table(const ConfigSchema& schema);
+
+/// The config part of a `train` command, for a Config with bind(ConfigSchema&)
+/// and validate(const ConfigSchema&) const: binds `cfg`, then prints every key
+/// (--list-keys) and returns false, or loads the config (load_config), checks
+/// it (cfg.validate) and prints it and returns false with --print-config;
+/// returns true when training should go on.
+template <class Config>
+bool prepare_config(Config& cfg, ConfigSchema& schema, const TrainArgs& args) {
+  cfg.bind(schema);
+  if (args.list_keys) {
+    std::cout << keys_table(schema);
+    return false;
+  }
+  load_config(schema, args);
+  cfg.validate(schema);
+  if (args.print_config) {
+    std::cout << schema.to_yaml();
+    return false;
+  }
+  return true;
+}
 
 /// The experiment name: run.name if set, else the config file's stem.
 std::string experiment_name(const RunSection& run, const TrainArgs& args);

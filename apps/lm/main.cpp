@@ -24,17 +24,7 @@ namespace {
 int train(const TrainArgs& args) {
   LMConfig cfg;
   ConfigSchema schema;
-  cfg.bind(schema);
-  if (args.list_keys) {
-    std::cout << keys_table(schema);
-    return 0;
-  }
-  load_config(schema, args);
-  cfg.validate(schema);
-  if (args.print_config) {
-    std::cout << schema.to_yaml();
-    return 0;
-  }
+  if (!prepare_config(cfg, schema, args)) return 0;
   run_experiment(schema, cfg.run, args, [&](const fs::path& resume_dir) {
     return std::make_unique<LMJob>(cfg, schema, resume_dir);
   });

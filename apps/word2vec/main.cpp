@@ -29,17 +29,7 @@ data::WordVectors load(const std::string& path) {
 int train(const TrainArgs& args) {
   w2v::W2VConfig cfg;
   ConfigSchema schema;
-  cfg.bind(schema);
-  if (args.list_keys) {
-    std::cout << keys_table(schema);
-    return 0;
-  }
-  load_config(schema, args);
-  cfg.validate(schema);
-  if (args.print_config) {
-    std::cout << schema.to_yaml();
-    return 0;
-  }
+  if (!prepare_config(cfg, schema, args)) return 0;
   run_experiment(schema, cfg.run, args, [&](const std::filesystem::path&) {
     return std::make_unique<w2v::W2VJob>(cfg, schema);
   });
