@@ -1,0 +1,135 @@
+// The recurrent sentence classifier (see classifier.h).
+#include "modules/classifier.h"
+
+#include <torch/nn/init.h>
+
+#include <limits>
+#include <stdexcept>
+
+namespace rnnlab {
+
+namespace {
+
+void check(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument("SentenceClassifier: " + message);
+}
+
+std::string shape(const torch::Tensor& t) {
+  if (!t.defined()) return "an undefined tensor";
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "] " + std::string(c10::toString(t.scalar_type()));
+}
+
+}  // namespace
+
+SentenceClassifierImpl::SentenceClassifierImpl(SentenceClassifierOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void SentenceClassifierImpl::reset() {
+  const auto& o = options;
+  check(o.vocab_size() >= 2 && o.embedding_dim() >= 1 && o.num_classes() >= 2,
+        "vocab_size >= 2, embedding_dim >= 1 and num_classes >= 2 are required");
+  const std::string& p = o.pooling();
+  check(p == "last" || p == "mean" || p == "max" || p == "attention",
+        "pooling must be last, mean, max or attention, got '" + p + "'");
+  const int64_t input = o.embedding_dim() * (o.two_channels() ? 2 : 1);
+  check(o.rnn().input_size() == input, "the encoder's input_size is " +
+                                           std::to_string(o.rnn().input_size()) +
+                                           ", the embedding gives " + std::to_string(input));
+  check(!(o.two_channels() && o.freeze_embedding()),
+        "two_channels already has a frozen channel; freeze_embedding would freeze both");
+
+  // Word vectors ~ U(-0.25, 0.25) (Kim 2014's unknown words), padding row zero.
+  auto make_embedding = [&](const char* name, bool frozen) {
+    auto e = register_module(
+        name, torch::nn::Embedding(
+                  torch::nn::EmbeddingOptions(o.vocab_size(), o.embedding_dim()).padding_idx(0)));
+    torch::NoGradGuard no_grad;
+    e->weight.uniform_(-0.25, 0.25);
+    e->weight[0].zero_();
+    e->weight.set_requires_grad(!frozen);
+    return e;
+  };
+  embedding = make_embedding("embedding", o.freeze_embedding());
+  if (o.two_channels()) static_embedding = make_embedding("static_embedding", true);
+  encoder = register_module("encoder", Recurrent(o.rnn()));
+  const int64_t D = encoder->output_size();
+  if (p == "attention") {
+    attention_proj = register_module("attention_proj", torch::nn::Linear(D, D));
+    attention_score = register_module(
+        "attention_score", torch::nn::Linear(torch::nn::LinearOptions(D, 1).bias(false)));
+  }
+  dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
+  output = register_module("output", torch::nn::Linear(D, o.num_classes()));
+}
+
+void SentenceClassifierImpl::pretty_print(std::ostream& stream) const {
+  stream << "rnnlab::SentenceClassifier(vocab_size=" << options.vocab_size()
+         << ", embedding_dim=" << options.embedding_dim()
+         << ", num_classes=" << options.num_classes() << ", pooling=" << options.pooling()
+         << ", dropout=" << options.dropout() << ", freeze_embedding=" << std::boolalpha
+         << options.freeze_embedding() << ", two_channels=" << options.two_channels() << ")";
+}
+
+void SentenceClassifierImpl::load_embedding(const torch::Tensor& vectors,
+                                            const std::vector<bool>& covered) {
+  check(vectors.dim() == 2 && vectors.size(0) == options.vocab_size() &&
+            vectors.size(1) == options.embedding_dim() &&
+            static_cast<int64_t>(covered.size()) == options.vocab_size(),
+        "load_embedding expects vectors [" + std::to_string(options.vocab_size()) + ", " +
+            std::to_string(options.embedding_dim()) + "] and one flag per word, got " +
+            shape(vectors));
+  torch::NoGradGuard no_grad;
+  torch::Tensor src = vectors.to(embedding->weight.dtype());
+  for (auto* e : {&embedding, &static_embedding}) {
+    if (!*e) continue;
+    for (int64_t i = 1; i < options.vocab_size(); ++i)
+      if (covered[static_cast<size_t>(i)]) (*e)->weight[i].copy_(src[i]);
+  }
+}
+
+torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
+                                              const torch::Tensor& lengths) {
+  check(tokens.dim() == 2 && tokens.scalar_type() == torch::kLong,
+        "expected tokens (T, B) int64, got " + shape(tokens));
+  const int64_t T = tokens.size(0), B = tokens.size(1);
+  check(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == torch::kLong,
+        "expected lengths (" + std::to_string(B) + ") int64, got " + shape(lengths));
+  check(B == 0 || (lengths.min().item<int64_t>() >= 1 && lengths.max().item<int64_t>() <= T),
+        "every length must be in [1, " + std::to_string(T) + "]");
+
+  // x = E[w] (T, B, E), or [E_static[w]; E[w]] (T, B, 2E)
+  torch::Tensor x = embedding(tokens);
+  if (static_embedding) x = torch::cat({static_embedding(tokens), x}, 2);
+  x = dropout(x);
+  // o (T, B, D), final state h (layers * directions, B, out)
+  auto [o, state] = encoder(x, RecurrentState{}, lengths.to(torch::kCPU));
+  const torch::Tensor valid =
+      torch::arange(T, lengths.options()).unsqueeze(1) < lengths.unsqueeze(0);  // (T, B)
+  const std::string& pooling = options.pooling();
+  torch::Tensor p;
+  if (pooling == "last") {
+    // The last layer's directions: rows (layers - 1) * dirs + d of h.
+    const int64_t dirs = options.rnn().bidirectional() ? 2 : 1;
+    const int64_t first = (options.rnn().num_layers() - 1) * dirs;
+    p = dirs == 1 ? state.h[first] : torch::cat({state.h[first], state.h[first + 1]}, 1);
+  } else if (pooling == "mean") {
+    // sum_{t < len} o_t / len
+    p = (o * valid.unsqueeze(2).to(o.scalar_type())).sum(0) /
+        lengths.unsqueeze(1).to(o.scalar_type());
+  } else if (pooling == "max") {
+    p = o.masked_fill(~valid.unsqueeze(2), -std::numeric_limits<double>::infinity()).amax(0);
+  } else {
+    // a_t = softmax_t(v . tanh(W o_t + b)) over valid t;  p = sum_t a_t o_t
+    torch::Tensor scores = attention_score(torch::tanh(attention_proj(o))).squeeze(2);  // (T, B)
+    scores = scores.masked_fill(~valid, -std::numeric_limits<double>::infinity());
+    attention_ = torch::softmax(scores, 0);
+    p = (attention_.unsqueeze(2) * o).sum(0);
+  }
+  return output(dropout(p));
+}
+
+}  // namespace rnnlab

@@ -1,0 +1,99 @@
+// A recurrent sentence classifier (many-to-one): embedding -> recurrent
+// encoder (custom or built-in, through the Recurrent factory) -> pooling over
+// the valid steps -> dropout -> linear. The logits go to a softmax / cross
+// entropy outside the module.
+//
+//   x = E[w_1..w_T]                       (T, B, E)   (two channels: [E_frozen; E_tuned], 2E)
+//   o, h_T = RNN(x, lengths)              o: (T, B, D), D = hidden * directions
+//   p = pool(o, lengths)                  (B, D)
+//       last:      the final state (for a bidirectional encoder, the forward
+//                  direction at the true last step and the backward one at step 1)
+//       mean:      sum_{t < len} o_t / len
+//       max:       max_{t < len} o_t
+//       attention: a_t = softmax_t(v . tanh(W o_t + b)) over t < len;  p = sum_t a_t o_t
+//   logits = U dropout(p) + c             (B, C)
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <ostream>
+#include <string>
+
+#include "modules/recurrent.h"
+
+namespace rnnlab {
+
+/// Options for `SentenceClassifier`.
+///
+/// Example:
+/// ```
+/// SentenceClassifier model(SentenceClassifierOptions(
+///     vocab, 300, 2, RecurrentOptions("lstm", 300, 150).bidirectional(true)).pooling("max"));
+/// ```
+struct SentenceClassifierOptions {
+  SentenceClassifierOptions(int64_t vocab_size, int64_t embedding_dim, int64_t num_classes,
+                            RecurrentOptions rnn)
+      : vocab_size_(vocab_size),
+        embedding_dim_(embedding_dim),
+        num_classes_(num_classes),
+        rnn_(std::move(rnn)) {}
+  /// Words in the vocabulary (row 0 is padding: its vector stays zero).
+  TORCH_ARG(int64_t, vocab_size);
+  /// Size E of a word vector.
+  TORCH_ARG(int64_t, embedding_dim);
+  /// Number of classes C.
+  TORCH_ARG(int64_t, num_classes);
+  /// The encoder; its input_size must be E (2E with two channels).
+  TORCH_ARG(RecurrentOptions, rnn);
+  /// "last", "mean", "max" or "attention". Default: "last"
+  TORCH_ARG(std::string, pooling) = "last";
+  /// Dropout on the pooled vector (and on the embeddings). Default: 0.5
+  TORCH_ARG(double, dropout) = 0.5;
+  /// Keep the embedding fixed (word2vec vectors used as they are). Default: false
+  TORCH_ARG(bool, freeze_embedding) = false;
+  /// Two embedding channels, one frozen and one fine-tuned, concatenated
+  /// (Kim 2014's multichannel). Default: false
+  TORCH_ARG(bool, two_channels) = false;
+};
+
+class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImpl> {
+ public:
+  explicit SentenceClassifierImpl(SentenceClassifierOptions options_);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  /// tokens (T, B) int64, padded with 0; lengths (B) int64, each in [1, T].
+  /// Returns logits (B, C). std::invalid_argument on wrong shapes or lengths.
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& lengths);
+
+  /// Sets the word vectors: row i of `vectors` (V, E) for every word i whose
+  /// `covered[i]` is true, in both channels; the other rows keep their random
+  /// initialisation. Row 0 (padding) stays zero.
+  void load_embedding(const torch::Tensor& vectors, const std::vector<bool>& covered);
+
+  /// The attention weights (T, B) of the last forward pass (attention pooling
+  /// only; zero on padded steps), for `predict --explain`.
+  const torch::Tensor& attention_weights() const { return attention_; }
+
+  SentenceClassifierOptions options;
+  torch::nn::Embedding embedding{nullptr};         ///< fine-tuned (or frozen) channel
+  torch::nn::Embedding static_embedding{nullptr};  ///< frozen channel (two_channels only)
+  Recurrent encoder{nullptr};
+  torch::nn::Linear attention_proj{nullptr};   ///< W, b (attention only)
+  torch::nn::Linear attention_score{nullptr};  ///< v (attention only)
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear output{nullptr};  ///< U, c
+
+ private:
+  torch::Tensor attention_;
+};
+TORCH_MODULE(SentenceClassifier);
+
+}  // namespace rnnlab

@@ -1,0 +1,143 @@
+// SentenceClassifier: shapes for every pooling and implementation, padding
+// that changes nothing, frozen and two-channel embeddings, loaded vectors,
+// attention weights, bad input, and a small task it must learn.
+#include "modules/classifier.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace rnnlab {
+namespace {
+
+SentenceClassifier make(const std::string& pooling, const std::string& impl, bool bidirectional,
+                        int64_t layers = 1, const std::string& type = "lstm", int64_t classes = 3) {
+  return SentenceClassifier(
+      SentenceClassifierOptions(
+          20, 6, classes,
+          RecurrentOptions(type, 6, 5).impl(impl).bidirectional(bidirectional).num_layers(layers))
+          .pooling(pooling)
+          .dropout(0.3));
+}
+
+TEST(SentenceClassifier, PaddingChangesNothing) {
+  // Each sentence scored alone (no padding) equals its row in a padded batch,
+  // for every pooling, both implementations, uni- and bidirectional.
+  torch::manual_seed(0);
+  torch::Tensor tokens =
+      torch::tensor({{3, 4, 5}, {7, 8, 0}, {9, 0, 0}}, torch::kLong).t();  // (T, B)
+  torch::Tensor lengths = torch::tensor({3, 2, 1}, torch::kLong);
+  for (const char* pooling : {"last", "mean", "max", "attention"})
+    for (const char* impl : {"custom", "builtin"})
+      for (bool bi : {false, true}) {
+        SentenceClassifier m = make(pooling, impl, bi, 2, "gru");
+        m->eval();
+        torch::Tensor batch = m(tokens, lengths);
+        ASSERT_EQ(batch.sizes(), torch::IntArrayRef({3, 3}));
+        for (int64_t b = 0; b < 3; ++b) {
+          int64_t len = lengths[b].item<int64_t>();
+          torch::Tensor alone =
+              m(tokens.index({torch::indexing::Slice(0, len), torch::indexing::Slice(b, b + 1)}),
+                torch::tensor({len}, torch::kLong));
+          EXPECT_TRUE(torch::allclose(alone[0], batch[b], 1e-5, 1e-6))
+              << pooling << " " << impl << (bi ? " bidirectional" : "") << " row " << b;
+        }
+      }
+}
+
+TEST(SentenceClassifier, AttentionWeightsAreADistributionOverValidSteps) {
+  torch::manual_seed(1);
+  SentenceClassifier m = make("attention", "custom", true);
+  m->eval();
+  torch::Tensor tokens = torch::tensor({{3, 4, 5, 6}, {7, 8, 0, 0}}, torch::kLong).t();
+  m(tokens, torch::tensor({4, 2}, torch::kLong));
+  torch::Tensor a = m->attention_weights();
+  ASSERT_EQ(a.sizes(), torch::IntArrayRef({4, 2}));
+  EXPECT_TRUE(torch::allclose(a.sum(0), torch::ones({2})));
+  EXPECT_EQ(a[2][1].item<float>(), 0.0f);
+  EXPECT_EQ(a[3][1].item<float>(), 0.0f);
+}
+
+TEST(SentenceClassifier, FrozenTwoChannelAndLoadedEmbeddings) {
+  torch::manual_seed(2);
+  RecurrentOptions rnn("lstm", 12, 5);
+  SentenceClassifier two(SentenceClassifierOptions(20, 6, 2, rnn).two_channels(true));
+  EXPECT_FALSE(two->static_embedding->weight.requires_grad());
+  EXPECT_TRUE(two->embedding->weight.requires_grad());
+  EXPECT_EQ(two->embedding->weight[0].abs().sum().item<float>(), 0.0f);  // padding row
+
+  torch::Tensor vectors = torch::full({20, 6}, 0.5);
+  std::vector<bool> covered(20, false);
+  covered[3] = covered[4] = true;
+  torch::Tensor before = two->embedding->weight[5].clone();
+  two->load_embedding(vectors, covered);
+  EXPECT_TRUE(torch::equal(two->embedding->weight[3], vectors[3]));
+  EXPECT_TRUE(torch::equal(two->static_embedding->weight[4], vectors[4]));
+  EXPECT_TRUE(torch::equal(two->embedding->weight[5], before));
+
+  SentenceClassifier frozen(
+      SentenceClassifierOptions(20, 6, 2, RecurrentOptions("rnn", 6, 5)).freeze_embedding(true));
+  torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
+  frozen(tokens, torch::tensor({2}, torch::kLong)).sum().backward();
+  EXPECT_FALSE(frozen->embedding->weight.grad().defined());
+  EXPECT_TRUE(frozen->output->weight.grad().defined());
+}
+
+TEST(SentenceClassifier, BadInputIsAOneLineError) {
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(
+      message([] {
+        SentenceClassifier(SentenceClassifierOptions(20, 6, 2, RecurrentOptions("lstm", 7, 5)));
+      }).find("input_size is 7, the embedding gives 6"),
+      std::string::npos);
+  EXPECT_NE(
+      message([] {
+        SentenceClassifier(
+            SentenceClassifierOptions(20, 6, 2, RecurrentOptions("lstm", 6, 5)).pooling("sum"));
+      }).find("pooling must be"),
+      std::string::npos);
+  SentenceClassifier m = make("mean", "custom", false);
+  torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
+  EXPECT_NE(message([&] { m(tokens, torch::tensor({3}, torch::kLong)); }).find("every length"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              m(tokens.to(torch::kInt), torch::tensor({2}, torch::kLong));
+            }).find("expected tokens"),
+            std::string::npos);
+}
+
+TEST(SentenceClassifier, LearnsWhetherAWordOccurs) {
+  // Class 1 iff token 2 appears somewhere in a random sentence of 3..8 tokens.
+  torch::manual_seed(3);
+  const int64_t N = 256, T = 8;
+  torch::Tensor lengths = torch::randint(3, T + 1, {N}, torch::kLong);
+  torch::Tensor tokens = torch::randint(3, 20, {T, N}, torch::kLong);
+  torch::Tensor plant = torch::rand({N}) < 0.5;
+  torch::Tensor where = (torch::rand({N}) * lengths.to(torch::kFloat)).to(torch::kLong);
+  for (int64_t b = 0; b < N; ++b) {
+    if (plant[b].item<bool>()) tokens[where[b].item<int64_t>()][b] = 2;
+    for (int64_t t = lengths[b].item<int64_t>(); t < T; ++t) tokens[t][b] = 0;
+  }
+  torch::Tensor labels = (tokens == 2).any(0).to(torch::kLong);
+  SentenceClassifier m = make("max", "custom", true, 1, "lstm", 2);
+  torch::optim::Adam opt(m->parameters(), 0.02);
+  for (int step = 0; step < 150; ++step) {
+    opt.zero_grad();
+    torch::Tensor loss = torch::cross_entropy_loss(m(tokens, lengths), labels);
+    loss.backward();
+    opt.step();
+  }
+  m->eval();
+  double accuracy =
+      (m(tokens, lengths).argmax(1) == labels).to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(accuracy, 0.95);
+}
+
+}  // namespace
+}  // namespace rnnlab
