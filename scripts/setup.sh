@@ -2,6 +2,9 @@
 # Installs the Debian packages rnnlab needs to build and run, only those missing.
 # Non-interactive and idempotent; runs apt-get as root, or through sudo otherwise.
 # Works on a minimal Debian 12 image (nothing assumed beyond apt and dpkg).
+#   scripts/setup.sh           what builds, tests and runs need
+#   scripts/setup.sh --peers   also the tools scripts/bench_word2vec.sh compares
+#                              against: gensim (python3-gensim) and fastText
 set -euo pipefail
 
 packages=(
@@ -18,6 +21,12 @@ packages=(
   ca-certificates curl    # scripts/get_data.sh downloads over https
   unzip gzip              # ... and unpacks what it downloads
 )
+if [ "${1:-}" = "--peers" ]; then
+  packages+=(python3-gensim fasttext)  # benchmark peers, not needed to build or test
+elif [ $# -gt 0 ]; then
+  echo "error: unknown option '$1' (scripts/setup.sh [--peers])" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

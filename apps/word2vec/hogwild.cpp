@@ -244,7 +244,8 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
       }
       for (int t = 0; t < next_T; ++t)
         prefetch_row(y_ + next_targets[static_cast<size_t>(t)] * D, D);
-      int right = std::min(len - 1, i + next_b);  // the one context word not in use now
+      // the rightmost context word of that window (the others are mostly in use now)
+      int right = std::min(len - 1, i + next_b);
       if (right != i) prefetch_row(x_ + sent[static_cast<size_t>(right)] * D, D);
     };
     plan(0);

@@ -160,10 +160,14 @@ TEST(LabeledText, RandomSplit) {
 }
 
 TEST(LabeledText, RealMrAndSst2) {
-  const std::string data = std::string(RNNLAB_SOURCE_DIR) + "/data/";
-  if (!std::filesystem::exists(data + "mr/rt-polarity.pos") ||
-      !std::filesystem::exists(data + "sst2/train.tsv"))
-    GTEST_SKIP() << "MR or SST-2 missing (scripts/get_data.sh)";
+  // The repo's data/ (scripts/get_data.sh), or the local mirror it copies from.
+  std::string data;
+  for (const std::string& root : {std::string(RNNLAB_SOURCE_DIR) + "/data/",
+                                  std::string(RNNLAB_SOURCE_DIR) + "/../shared/data/"})
+    if (data.empty() && std::filesystem::exists(root + "mr/rt-polarity.pos") &&
+        std::filesystem::exists(root + "sst2/train.tsv"))
+      data = root;
+  if (data.empty()) GTEST_SKIP() << "MR or SST-2 missing (scripts/get_data.sh)";
   LabeledTexts mr = read_class_files(
       {{"pos", data + "mr/rt-polarity.pos"}, {"neg", data + "mr/rt-polarity.neg"}});
   EXPECT_EQ(mr.class_counts(), std::vector<int64_t>({5331, 5331}));
