@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "datasets/error.h"
+#include "datasets/seed.h"
 
 namespace rnnlab::data {
 
@@ -306,7 +307,7 @@ Split cross_validation_split(const std::vector<int64_t>& labels, int64_t k, int6
   }
   // The dev part: a seeded share of each class's training examples, drawn
   // with the fold in the seed so that each fold has its own.
-  std::mt19937_64 dev_rng(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(fold + 1)));
+  std::mt19937_64 dev_rng(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(fold) + 1)));
   for (auto& rest : rest_by_class) {
     shuffle(rest, dev_rng);
     size_t n_dev =

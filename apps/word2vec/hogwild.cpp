@@ -1,6 +1,8 @@
 // Lock-free word2vec training (see hogwild.h).
 #include "apps/word2vec/hogwild.h"
 
+#include "datasets/seed.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,13 +29,6 @@ struct SigmoidTable {
   }
 };
 const SigmoidTable kSigmoid;
-
-uint64_t mix(uint64_t x) {  // splitmix64
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // x . y with eight partial sums: the compiler keeps the exact order of a plain
 // `f += x[d] * y[d]` and leaves it scalar; this order it vectorises.
@@ -327,7 +322,8 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
       w.alpha = cursor->alpha[t];
     } else {
       w.next_sentence = bounds_[t];
-      w.rng.state = mix(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
+      w.rng.state =
+          data::splitmix64(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
       w.alpha = lr_at(words_done.load());
     }
   }

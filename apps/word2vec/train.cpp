@@ -14,6 +14,7 @@
 #include "apps/framework/signals.h"
 #include "apps/word2vec/evaluate.h"
 #include "apps/word2vec/hogwild.h"
+#include "datasets/seed.h"
 #include "datasets/word_vectors.h"
 
 namespace fs = std::filesystem;
@@ -21,13 +22,6 @@ namespace fs = std::filesystem;
 namespace rnnlab::w2v {
 
 namespace {
-
-uint64_t mix(uint64_t x) {  // splitmix64
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 int64_t thread_count(const RunSection& run) {
   if (run.threads > 0) return run.threads;
@@ -198,9 +192,9 @@ W2VTask::W2VTask(const W2VConfig& cfg, const data::WordVocab& vocab,
 }
 
 StepOutput W2VTask::train_step(int64_t index) {
-  const uint64_t seed = mix(static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
-                            static_cast<uint64_t>(epoch_) * 7919ULL) ^
-                        mix(static_cast<uint64_t>(index) + 1);
+  const uint64_t seed = data::splitmix64(static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
+                                         static_cast<uint64_t>(epoch_) * 7919ULL) ^
+                        data::splitmix64(static_cast<uint64_t>(index) + 1);
   data::Word2VecRandom rng(seed);
   const int64_t W = cfg_.model.window;
   const bool cbow = static_cast<bool>(model_.cbow);
