@@ -67,6 +67,17 @@ TEST(Word2VecCli, ErrorsAreOneLineWithExitCodes) {
                         "bad.txt:3: expected 3 values after 'woman', got 2");
   expect_one_line_error(run_command(kW2v + " analogy --vectors " + v), 2, "--questions");
   expect_one_line_error(run_command(kW2v), 2, "");
+  expect_one_line_error(run_command(kW2v + " normalize --in " + dir.file("none.txt") + " --out " +
+                                    dir.file("out.txt")),
+                        1, "none.txt");
+}
+
+TEST(Word2VecCli, NormalizeWritesWhatDataNormalizeReads) {
+  TempDir dir;
+  std::string in = write_file(dir.file("in.txt"), "The Café's 2 Cats!\nSecond LINE\n");
+  auto r = run_command(kW2v + " normalize --in " + in + " --out " + dir.file("out.txt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_all(dir.file("out.txt")), "the caf   s 2 cats \nsecond line\n");
 }
 
 }  // namespace
