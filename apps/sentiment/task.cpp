@@ -1,0 +1,485 @@
+// The sentiment task (see task.h).
+#include "apps/sentiment/task.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/nn/functional/loss.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "datasets/batching.h"
+#include "datasets/error.h"
+#include "datasets/vocab.h"
+#include "datasets/word_vectors.h"
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace rnnlab::sentiment {
+
+// ---- config ----
+
+SentimentConfig::SentimentConfig() {
+  data.tokenizer.type = "word";
+  data.tokenizer.split_punctuation = false;  // Kim's cleaning already spaces punctuation out
+  model.rnn.hidden = 150;
+  train.max_epochs = 10;
+  train.patience = 3;
+  train.early_stop_metric = "accuracy";
+  train.log_every = 50;
+  optim.lr = 1e-3;
+}
+
+void SentimentConfig::bind(ConfigSchema& s) {
+  s.add("data.class_files", &data.class_files,
+        "one file per class, one text per line, as \"label=path\" (MR: "
+        "[neg=mr/rt-polarity.neg, pos=mr/rt-polarity.pos])");
+  s.add("data.train", &data.train,
+        "or: a table (TSV/CSV) of text and label, relative to run.data_root");
+  s.add("data.dev", &data.dev,
+        "dev table for early stopping (\"\": data.dev_fraction of the training data)");
+  s.add("data.test", &data.test,
+        "test table (\"\": data.test_fraction of the training data, or no test with 0)");
+  s.add("data.delimiter", &data.delimiter, "table field separator").choices({"tab", "comma"});
+  s.add("data.header", &data.header, "the table's first line names its columns");
+  s.add("data.quoting", &data.quoting, "table fields may be quoted with \" (CSV from spreadsheets)");
+  s.add("data.text_column", &data.text_column, "text column: a header name or a 1-based number");
+  s.add("data.label_column", &data.label_column,
+        "label column: a header name or a 1-based number");
+  s.add("data.folds", &data.folds,
+        "k-fold cross-validation, stratified (0: one split); the folds run as sub-runs "
+        "RUN/fold01..")
+      .range(0, 100);
+  s.add("data.fold", &data.fold,
+        "with data.folds: the fold that is the test part (1..k; 0: every fold, as sub-runs)")
+      .range(0, 100);
+  s.add("data.dev_fraction", &data.dev_fraction,
+        "share of the training part held out (stratified) as dev for early stopping")
+      .range(0.0, 0.5);
+  s.add("data.test_fraction", &data.test_fraction,
+        "without folds or data.test: share held out as test (0: no test)")
+      .range(0.0, 0.5);
+  s.add("data.split_seed", &data.split_seed,
+        "seed of the folds and splits (fixed, so every run.seed sees the same folds)")
+      .range(0, INT64_MAX);
+  s.add("data.clean", &data.clean,
+        "text cleaning before tokenizing: kim (Kim 2014's clean_str: lower case, clitics and "
+        "punctuation split off) or none")
+      .choices({"kim", "none"});
+  s.add("data.max_length", &data.max_length, "truncate texts to this many tokens (0: no limit)")
+      .range(0, 1 << 20);
+  bind_tokenizer(s, "data.tokenizer", &data.tokenizer);
+  s.add("data.batch_size", &data.batch_size, "sentences per training batch").range(1, 1 << 16);
+  s.add("data.eval_batch_size", &data.eval_batch_size, "sentences per batch when evaluating")
+      .range(1, 1 << 16);
+  s.add("model.embedding_dim", &model.embedding_dim,
+        "word vector size (with model.vectors: the file's)")
+      .range(1, 1 << 16);
+  s.add("model.vectors", &model.vectors,
+        "word2vec file (text or binary) to initialise the embedding from, relative to the "
+        "current directory (\"\": random U(-0.25, 0.25))");
+  s.add("model.embedding_mode", &model.embedding_mode,
+        "tune: fine-tune the embedding; freeze: keep it fixed; two_channels: one frozen and one "
+        "tuned copy, concatenated")
+      .choices({"tune", "freeze", "two_channels"});
+  s.add("model.pooling", &model.pooling,
+        "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
+        "or attention")
+      .choices({"last", "mean", "max", "attention"});
+  s.add("model.dropout", &model.dropout, "dropout on the embeddings and the pooled vector")
+      .range(0.0, 0.99);
+  model.rnn.bind(s, "model.rnn");
+  run.bind(s);
+  train.bind(s);
+  optim.bind(s);
+}
+
+void SentimentConfig::validate(const ConfigSchema& s) const {
+  if (data.class_files.empty() == data.train.empty())
+    throw s.error(data.train.empty() ? "data.train" : "data.class_files",
+                  "set exactly one of data.class_files (one file per class) and data.train (a "
+                  "table of text and label)");
+  for (const auto& entry : data.class_files) {
+    auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
+      throw s.error("data.class_files", "entry '" + entry + "' is not of the form label=path");
+  }
+  if (data.class_files.size() == 1)
+    throw s.error("data.class_files", "one file gives one class; a classifier needs two or more");
+  if (data.folds == 1)
+    throw s.error("data.folds", "cross-validation needs at least 2 folds (0: one split)");
+  if (data.folds > 0) {
+    if (data.fold > data.folds)
+      throw s.error("data.fold", "fold " + std::to_string(data.fold) + " of " +
+                                     std::to_string(data.folds) + " does not exist");
+    if (!data.dev.empty() || !data.test.empty())
+      throw s.error(data.dev.empty() ? "data.test" : "data.dev",
+                    "with data.folds the folds make the dev and test parts; leave it empty");
+  } else if (data.fold != 0) {
+    throw s.error("data.fold", "data.fold is a fold of data.folds, which is 0 (one split)");
+  }
+  if (!model.vectors.empty() && data.tokenizer.type != "word")
+    throw s.error("model.vectors",
+                  "word vectors need data.tokenizer.type: word (it is '" + data.tokenizer.type +
+                      "')");
+  if (model.vectors.empty() && model.embedding_mode != "tune")
+    throw s.error("model.embedding_mode",
+                  "'" + model.embedding_mode +
+                      "' keeps an embedding fixed, which needs model.vectors (a fixed random "
+                      "embedding learns nothing)");
+  model.rnn.validate(s, "model.rnn");
+  train.validate(s);
+  optim.validate(s, train);
+}
+
+data::TableOptions SentimentConfig::table_options() const {
+  data::TableOptions t;
+  t.delimiter = data.delimiter == "comma" ? ',' : '\t';
+  t.header = data.header;
+  t.quoting = data.quoting;
+  t.text_column = data.text_column;
+  t.label_column = data.label_column;
+  return t;
+}
+
+std::vector<SubRun> sentiment_subruns(const SentimentConfig& cfg) {
+  std::vector<SubRun> seeds = cfg.run.repeats > 1 ? repeat_subruns(cfg.run) : std::vector<SubRun>{};
+  if (cfg.data.folds == 0 || cfg.data.fold != 0) return seeds;
+  std::vector<SubRun> out;
+  for (int64_t k = 1; k <= cfg.data.folds; ++k) {
+    std::string name = fmt::format("fold{:02d}", k);
+    std::string set = "data.fold=" + std::to_string(k);
+    if (seeds.empty()) out.push_back({name, {set}});
+    for (const auto& s : seeds) {
+      SubRun sub{name + "-" + s.name, s.sets};
+      sub.sets.insert(sub.sets.begin(), set);
+      out.push_back(sub);
+    }
+  }
+  return out;
+}
+
+// ---- data ----
+
+SentimentData load_data(const SentimentConfig& cfg) {
+  const auto& d = cfg.data;
+  SentimentData out;
+  data::LabeledTexts all;
+  data::TableOptions table = cfg.table_options();
+  if (!d.class_files.empty()) {
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& entry : d.class_files) {
+      auto eq = entry.find('=');
+      files.emplace_back(entry.substr(0, eq),
+                         data_path(cfg.run, entry.substr(eq + 1), "data.class_files"));
+    }
+    all = data::read_class_files(files);
+    out.description = fmt::format("{} files", files.size());
+  } else {
+    all = data::read_labeled_table(data_path(cfg.run, d.train, "data.train"), table);
+    out.description = d.train;
+  }
+  const auto seed = static_cast<uint64_t>(d.split_seed);
+  data::Split split;
+  try {
+    if (d.folds > 0) {
+      if (d.fold == 0)
+        throw ConfigError("data.fold is 0 (every fold) in a single run; run the folds as sub-runs");
+      split = data::cross_validation_split(all.labels, d.folds, d.fold - 1, d.dev_fraction, seed);
+      out.description += fmt::format(", fold {}/{}", d.fold, d.folds);
+    } else {
+      split = data::random_split(all.labels, d.dev.empty() ? d.dev_fraction : 0.0,
+                                 d.test.empty() ? d.test_fraction : 0.0, seed);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw DataError(out.description + ": " + e.what());
+  }
+  out.train = all.subset(split.train);
+  out.dev = all.subset(split.dev);
+  out.test = all.subset(split.test);
+  if (!d.dev.empty())
+    out.dev = data::read_labeled_table(data_path(cfg.run, d.dev, "data.dev"), table,
+                                       &all.label_names);
+  if (!d.test.empty())
+    out.test = data::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table,
+                                        &all.label_names);
+  if (out.dev.size() == 0)
+    throw ConfigError("no dev data for early stopping: set data.dev or data.dev_fraction > 0");
+  return out;
+}
+
+std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
+                                 const std::string& text) {
+  std::vector<int64_t> ids = tokenizer.encode(cfg.data.clean == "kim" ? data::kim_clean(text) : text);
+  if (cfg.data.max_length > 0 && static_cast<int64_t>(ids.size()) > cfg.data.max_length)
+    ids.resize(static_cast<size_t>(cfg.data.max_length));
+  return ids;
+}
+
+// ---- model ----
+
+SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes) {
+  const auto& m = cfg.model;
+  const bool two = m.embedding_mode == "two_channels";
+  return SentenceClassifier(
+      SentenceClassifierOptions(vocab_size, m.embedding_dim, classes,
+                                m.rnn.options(m.embedding_dim * (two ? 2 : 1)))
+          .pooling(m.pooling)
+          .dropout(m.dropout)
+          .freeze_embedding(m.embedding_mode == "freeze")
+          .two_channels(two));
+}
+
+int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
+                     const std::string& path) {
+  data::WordVectors wv = data::read_word2vec(path);
+  if (wv.dim() != model->options.embedding_dim())
+    throw DataError(fmt::format(
+        "{}:1: the vectors have {} dimensions, the model's embedding {} (set "
+        "model.embedding_dim: {})",
+        path, wv.dim(), model->options.embedding_dim(), wv.dim()));
+  const int64_t V = tokenizer.vocab_size();
+  torch::Tensor vectors = torch::zeros({V, wv.dim()});
+  std::vector<bool> covered(static_cast<size_t>(V), false);
+  int64_t n = 0;
+  for (int64_t id = data::Vocab::kEos + 1; id < V; ++id) {
+    std::string word = tokenizer.id_to_piece(id);
+    int64_t row = wv.find(word);
+    if (row < 0) {
+      std::string lower = word;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      row = wv.find(lower);
+    }
+    if (row < 0) continue;
+    vectors[id] = wv.vectors[row];
+    covered[static_cast<size_t>(id)] = true;
+    ++n;
+  }
+  model->load_embedding(vectors, covered);
+  return n;
+}
+
+Scores score(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,
+             int64_t classes) {
+  Scores s;
+  s.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(classes, 0));
+  for (size_t i = 0; i < gold.size(); ++i) {
+    ++s.confusion[static_cast<size_t>(gold[i])][static_cast<size_t>(predicted[i])];
+    s.correct += gold[i] == predicted[i];
+  }
+  s.total = static_cast<int64_t>(gold.size());
+  s.accuracy = s.total ? 100.0 * static_cast<double>(s.correct) / static_cast<double>(s.total) : 0;
+  // Macro-F1: the mean over classes of 2 TP / (2 TP + FP + FN); a class with
+  // no gold and no predicted example counts as 0 (as scikit-learn does).
+  double f1_sum = 0;
+  for (int64_t c = 0; c < classes; ++c) {
+    int64_t tp = s.confusion[c][c], fp = 0, fn = 0;
+    for (int64_t o = 0; o < classes; ++o) {
+      if (o == c) continue;
+      fp += s.confusion[o][c];
+      fn += s.confusion[c][o];
+    }
+    int64_t denom = 2 * tp + fp + fn;
+    f1_sum += denom ? 2.0 * static_cast<double>(tp) / static_cast<double>(denom) : 0.0;
+  }
+  s.macro_f1 = classes ? 100.0 * f1_sum / static_cast<double>(classes) : 0;
+  return s;
+}
+
+torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<int64_t>>& ids,
+                       int64_t batch_size, torch::Device device,
+                       std::vector<std::vector<float>>* attention) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto n = static_cast<int64_t>(ids.size());
+  torch::Tensor probs = torch::zeros({n, model->options.num_classes()});
+  if (attention) attention->assign(ids.size(), {});
+  // Batches of similar length waste little on padding: sort by length.
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
+  for (int64_t start = 0; start < n; start += batch_size) {
+    std::vector<int64_t> idx(order.begin() + start,
+                             order.begin() + std::min(n, start + batch_size));
+    data::PaddedBatch b = data::pad_batch(ids, idx);
+    torch::Tensor p = torch::softmax(model->forward(b.tokens.to(device), b.lengths.to(device)), 1)
+                          .to(torch::kCPU);
+    probs.index_copy_(0, torch::tensor(idx, torch::kLong), p);
+    if (attention && model->options.pooling() == "attention") {
+      torch::Tensor a = model->attention_weights().to(torch::kCPU, torch::kFloat);  // (T, B)
+      for (size_t j = 0; j < idx.size(); ++j) {
+        auto len = static_cast<int64_t>(ids[idx[j]].size());
+        torch::Tensor col = a.select(1, static_cast<int64_t>(j)).narrow(0, 0, len).contiguous();
+        (*attention)[idx[j]].assign(col.data_ptr<float>(), col.data_ptr<float>() + len);
+      }
+    }
+  }
+  return probs;
+}
+
+// ---- the task ----
+
+namespace {
+
+/// Encodes texts; an empty result (a text of symbols only) becomes one <unk>.
+std::vector<std::vector<int64_t>> encode_all(const SentimentConfig& cfg,
+                                             const data::Tokenizer& tokenizer,
+                                             const std::vector<std::string>& texts) {
+  std::vector<std::vector<int64_t>> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) {
+    out.push_back(encode_text(cfg, tokenizer, t));
+    if (out.back().empty()) out.back().push_back(data::Vocab::kUnk);
+  }
+  return out;
+}
+
+}  // namespace
+
+SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir,
+                             torch::Device device)
+    : cfg_(cfg), device_(device) {
+  data_ = load_data(cfg);
+  if (!tokenizer_dir.empty()) {
+    tokenizer_ = data::load_tokenizer(tokenizer_dir);
+  } else {
+    // The vocabulary comes from the training part only.
+    std::vector<std::string> texts;
+    texts.reserve(data_.train.texts.size());
+    for (const auto& t : data_.train.texts)
+      texts.push_back(cfg.data.clean == "kim" ? data::kim_clean(t) : t);
+    fs::path scratch =
+        fs::temp_directory_path() / ("rnnlab-tokenizer-" + std::to_string(::getpid()));
+    std::error_code ec;
+    try {
+      tokenizer_ = train_tokenizer_for(cfg.data.tokenizer, "data.tokenizer", texts, scratch.string());
+    } catch (...) {
+      fs::remove_all(scratch, ec);
+      throw;
+    }
+    fs::remove_all(scratch, ec);
+  }
+  train_ids_ = encode_all(cfg, *tokenizer_, data_.train.texts);
+  dev_ids_ = encode_all(cfg, *tokenizer_, data_.dev.texts);
+  test_ids_ = encode_all(cfg, *tokenizer_, data_.test.texts);
+
+  model_ = build_model(cfg, tokenizer_->vocab_size(),
+                       static_cast<int64_t>(data_.train.label_names.size()));
+  // A resumed run takes its weights from the checkpoint; the file is read once.
+  if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
+    covered_ = load_vectors(model_, *tokenizer_, cfg.model.vectors);
+    logger()->info("word vectors {}: {} of {} vocabulary words covered ({:.1f}%)",
+                   cfg.model.vectors, covered_, tokenizer_->vocab_size() - 4,
+                   100.0 * static_cast<double>(covered_) /
+                       static_cast<double>(std::max<int64_t>(1, tokenizer_->vocab_size() - 4)));
+  }
+  model_->to(device_);
+}
+
+void SentimentTask::save_tokenizer(const fs::path& dir) const {
+  fs::create_directories(dir);
+  tokenizer_->save(dir.string());
+}
+
+int64_t SentimentTask::batches_per_epoch() const {
+  return (data_.train.size() + cfg_.data.batch_size - 1) / cfg_.data.batch_size;
+}
+
+void SentimentTask::start_epoch(int64_t epoch) {
+  batches_ = data::make_batches(data_.train.size(), cfg_.data.batch_size, /*shuffle=*/true,
+                                data::epoch_seed(static_cast<uint64_t>(cfg_.run.seed), epoch));
+}
+
+StepOutput SentimentTask::train_step(int64_t index) {
+  const auto& idx = batches_[static_cast<size_t>(index)];
+  data::PaddedBatch b = data::pad_batch(train_ids_, idx);
+  std::vector<int64_t> y;
+  y.reserve(idx.size());
+  for (int64_t i : idx) y.push_back(data_.train.labels[static_cast<size_t>(i)]);
+  torch::Tensor logits = model_->forward(b.tokens.to(device_), b.lengths.to(device_));
+  torch::Tensor loss = F::cross_entropy(logits, torch::tensor(y, torch::kLong).to(device_));
+  return {loss, static_cast<int64_t>(idx.size())};
+}
+
+Metrics SentimentTask::evaluate(const std::string& split) {
+  const bool test = split == "test";
+  const auto& ids = test ? test_ids_ : dev_ids_;
+  const auto& part = test ? data_.test : data_.dev;
+  if (ids.empty()) return {};
+  torch::Tensor probs = classify(model_, ids, cfg_.data.eval_batch_size, device_);
+  torch::Tensor gold = torch::tensor(part.labels, torch::kLong);
+  double loss = F::nll_loss(probs.clamp_min(1e-12).log(), gold).item<double>();
+  torch::Tensor pred = probs.argmax(1).contiguous();
+  std::vector<int64_t> predicted(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+  Scores s = score(part.labels, predicted, probs.size(1));
+  if (test) last_test_ = s;
+  return {{"loss", loss}, {"accuracy", s.accuracy}, {"macro_f1", s.macro_f1}};
+}
+
+std::vector<MetricInfo> SentimentTask::metrics() const {
+  return {{"accuracy", true}, {"macro_f1", true}, {"loss", false}};
+}
+
+void SentimentTask::add_summary(nlohmann::json& summary, double) const {
+  summary["labels"] = data_.train.label_names;
+  if (!last_test_.confusion.empty()) summary["test_confusion"] = last_test_.confusion;
+  summary["train_sentences"] = data_.train.size();
+  summary["dev_sentences"] = data_.dev.size();
+  summary["test_sentences"] = data_.test.size();
+  summary["vocab_size"] = tokenizer_->vocab_size();
+  if (covered_ >= 0) summary["vectors_covered"] = covered_;
+  // The issue's names: dev_accuracy is val_accuracy.
+  if (summary.contains("val_accuracy")) summary["dev_accuracy"] = summary["val_accuracy"];
+}
+
+// ---- the job ----
+
+SentimentJob::SentimentJob(const SentimentConfig& cfg, const ConfigSchema& schema,
+                           const fs::path& resume_dir)
+    : cfg_(cfg), device_(resolve_device(cfg.run.device)) {
+  try {
+    task_ = std::make_unique<SentimentTask>(
+        cfg, resume_dir.empty() ? "" : (resume_dir / "tokenizer").string(), device_);
+  } catch (const ConfigError& e) {
+    throw schema.error(cfg.data.folds > 0 ? "data.fold" : "data.dev_fraction", e.what());
+  }
+  trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
+}
+
+void SentimentJob::save_assets(const RunDir& dir) {
+  task_->save_tokenizer(dir.file("tokenizer"));
+  // predict and eval name the classes as the training data did.
+  write_file_atomic(dir.file("labels.json"),
+                    nlohmann::json(task_->data().train.label_names).dump() + "\n");
+}
+
+nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::string& label,
+                                 const std::function<void(int64_t)>& on_resumed) {
+  const auto& d = task_->data();
+  const auto& m = cfg_.model;
+  int64_t n_params = 0;
+  for (const auto& p : task_->model().parameters()) n_params += p.numel();
+  trainer_->set_intro(
+      {fmt::format("data: {}; classes {}; {} train / {} dev / {} test sentences; vocabulary {} "
+                   "(training part, {} tokenizer, clean {})",
+                   d.description, fmt::join(d.train.label_names, ", "), d.train.size(),
+                   d.dev.size(), d.test.size(), task_->tokenizer().vocab_size(),
+                   task_->tokenizer().type(), cfg_.data.clean),
+       fmt::format("model: embedding {} ({}, {}), {} {}{} x{} hidden {}, {} pooling, dropout {}; "
+                   "{} parameters, device {}, seed {}",
+                   m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
+                   m.rnn.impl, m.rnn.bidirectional ? "bi-" : "", m.rnn.type, m.rnn.layers,
+                   m.rnn.hidden, m.pooling, m.dropout, n_params, device_.str(), cfg_.run.seed)});
+  trainer_->set_label(label);
+  if (on_resumed) trainer_->on_resumed(on_resumed);
+  nlohmann::json summary = trainer_->fit(dir, resume);
+  for (const char* key : {"val_accuracy", "test_accuracy", "test_macro_f1"})
+    if (summary.contains(key)) logger()->info("{} {:.2f}", key, summary[key].get<double>());
+  return summary;
+}
+
+}  // namespace rnnlab::sentiment

@@ -1,0 +1,166 @@
+// rnnlab-sentiment: sentence classification (many-to-one) for the shared
+// trainer.
+//
+// The data are one file per class (MR) or a table of text and label (SST-2,
+// any TSV/CSV). They are split by k-fold cross-validation (each fold one
+// sub-run, "data.fold=k"), by one seeded random split, or by given dev and
+// test files. Texts are cleaned (Kim 2014) and tokenized with a vocabulary of
+// the training part only, then padded into batches with their true lengths.
+// The model is SentenceClassifier (modules/classifier.h), optionally with
+// word2vec vectors in its embedding; training stops early on dev accuracy.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/framework/app.h"
+#include "apps/framework/experiment.h"
+#include "apps/framework/trainer.h"
+#include "datasets/labeled_text.h"
+#include "datasets/tokenizer.h"
+#include "modules/classifier.h"
+
+namespace rnnlab::sentiment {
+
+/// The config of rnnlab-sentiment (experiments/sentiment/*.yaml).
+struct SentimentConfig {
+  RunSection run;
+  TrainSection train;
+  OptimSection optim;
+  struct Data {
+    std::vector<std::string> class_files;  // "label=path", one file per class (MR)
+    std::string train;                     // or a table of text and label
+    std::string dev;                       // "" = a share of the training data
+    std::string test;                      // "" = a share of the training data (or none)
+    std::string delimiter = "tab";         // tab | comma
+    bool header = true;
+    bool quoting = false;
+    std::string text_column = "sentence";
+    std::string label_column = "label";
+    int64_t folds = 0;  // k-fold cross-validation (0: one split)
+    int64_t fold = 0;   // with folds: which fold is the test part (1..k; 0: all, as sub-runs)
+    double dev_fraction = 0.1;
+    double test_fraction = 0.1;
+    int64_t split_seed = 1;
+    std::string clean = "kim";  // kim | none
+    int64_t max_length = 0;     // 0: no truncation
+    data::TokenizerOptions tokenizer;
+    int64_t batch_size = 50;
+    int64_t eval_batch_size = 256;
+  } data;
+  struct Model {
+    int64_t embedding_dim = 300;
+    std::string vectors;                  // word2vec file ("" = random embeddings)
+    std::string embedding_mode = "tune";  // tune | freeze | two_channels
+    std::string pooling = "max";
+    double dropout = 0.5;
+    RecurrentSection rnn;
+  } model;
+
+  SentimentConfig();
+  void bind(ConfigSchema& s);
+  /// Checks across keys, before any data is read. ConfigError naming the key.
+  void validate(const ConfigSchema& s) const;
+  /// The table layout data.* describes.
+  data::TableOptions table_options() const;
+};
+
+/// The sub-runs the config asks for: every fold (fold01..foldK, "data.fold=k")
+/// when data.folds > 0 and data.fold = 0, each repeated with run.repeats
+/// seeds (fold01-seed2...); else the seeds of run.repeats (or none).
+std::vector<SubRun> sentiment_subruns(const SentimentConfig& cfg);
+
+/// The three parts of the data, as the config splits them.
+struct SentimentData {
+  data::LabeledTexts train, dev, test;
+  std::string description;  ///< "MR (2 files), fold 3/10" ...
+};
+
+/// Reads and splits the data (every file error is a one-line DataError).
+SentimentData load_data(const SentimentConfig& cfg);
+
+/// A text as the model reads it: cleaned as the config says, tokenized,
+/// truncated to data.max_length. An empty result is returned as it is.
+std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
+                                 const std::string& text);
+
+/// Builds the model the config describes.
+SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes);
+
+/// Reads the word2vec file `path` and copies the vectors of the vocabulary's
+/// words into the model's embedding (a word missing as written is looked up
+/// lower-cased). Returns the number of vocabulary words covered. DataError
+/// naming the file for a malformed file or a dimension other than the model's.
+int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
+                     const std::string& path);
+
+/// Scores of a classification: accuracy and macro-F1 in percent, the
+/// confusion matrix (rows: true class, columns: predicted).
+struct Scores {
+  double accuracy = 0, macro_f1 = 0;
+  std::vector<std::vector<int64_t>> confusion;
+  int64_t correct = 0, total = 0;
+};
+Scores score(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,
+             int64_t classes);
+
+/// Class probabilities of encoded texts, batched: (N, C). With `attention`,
+/// also each text's attention weights (attention pooling only).
+torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<int64_t>>& ids,
+                       int64_t batch_size, torch::Device device,
+                       std::vector<std::vector<float>>* attention = nullptr);
+
+class SentimentTask : public Task {
+ public:
+  /// Reads, splits and encodes the data and builds the model (before any run
+  /// directory exists). The tokenizer is built from the training part, or
+  /// loaded from `tokenizer_dir` when resuming; so are the vectors.
+  SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir,
+                torch::Device device);
+  void save_tokenizer(const std::filesystem::path& dir) const;
+
+  torch::nn::Module& model() override { return *model_; }
+  int64_t batches_per_epoch() const override;
+  void start_epoch(int64_t epoch) override;
+  StepOutput train_step(int64_t index) override;
+  Metrics evaluate(const std::string& split) override;
+  std::vector<MetricInfo> metrics() const override;
+  std::string unit_name() const override { return "sentences"; }
+  void add_summary(nlohmann::json& summary, double units_per_sec) const override;
+
+  const SentimentData& data() const { return data_; }
+  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+  /// Vocabulary words (specials excluded) that the vectors file covered (-1: no file).
+  int64_t covered() const { return covered_; }
+
+ private:
+  const SentimentConfig& cfg_;
+  torch::Device device_;
+  SentimentData data_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
+  std::vector<std::vector<int64_t>> batches_;
+  SentenceClassifier model_{nullptr};
+  int64_t covered_ = -1;
+  Scores last_test_;
+};
+
+/// One sentiment run: the task and its trainer.
+class SentimentJob : public Job {
+ public:
+  SentimentJob(const SentimentConfig& cfg, const ConfigSchema& schema,
+               const std::filesystem::path& resume_dir);
+  void save_assets(const RunDir& dir) override;
+  nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
+                     const std::function<void(int64_t)>& on_resumed) override;
+
+ private:
+  const SentimentConfig& cfg_;
+  torch::Device device_;
+  std::unique_ptr<SentimentTask> task_;
+  std::unique_ptr<Trainer> trainer_;
+};
+
+}  // namespace rnnlab::sentiment
