@@ -55,11 +55,10 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
     throw DataError(labels.string() + ": not a JSON list of label names (" + e.what() + ")");
   }
   run->device = trained.device;
-  run->model = build_model(run->cfg, run->tokenizer->vocab_size(),
-                           static_cast<int64_t>(run->labels.size()));
+  run->model =
+      build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()));
   load_model_from(*run->model, trained.checkpoint);
   run->model->to(run->device);
-  logger()->info("model: {} ({})", trained.checkpoint.string(), run->cfg.model.rnn.type);
   return run;
 }
 
@@ -67,8 +66,8 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
             bool explain) {
   auto run = load_run(run_dir, subrun);
   if (explain && run->cfg.model.pooling != "attention")
-    throw UsageError("--explain shows attention weights; this run uses " +
-                     run->cfg.model.pooling + " pooling (model.pooling: attention has them)");
+    throw UsageError("--explain shows attention weights; this run uses " + run->cfg.model.pooling +
+                     " pooling (model.pooling: attention has them)");
   if (texts.empty()) {
     std::string line;
     while (std::getline(std::cin, line)) {
@@ -93,12 +92,12 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
     for (size_t j = 0; j < ids.size(); ++j) {
       torch::Tensor p = probs[static_cast<int64_t>(j)];
       auto c = p.argmax().item<int64_t>();
-      std::string line = fmt::format("{}\t{:.4f}", run->labels[static_cast<size_t>(c)],
-                                     p[c].item<double>());
+      std::string line =
+          fmt::format("{}\t{:.4f}", run->labels[static_cast<size_t>(c)], p[c].item<double>());
       if (explain) {
         const std::string& text = texts[where[j]];
-        std::vector<std::string> pieces = run->tokenizer->pieces(
-            run->cfg.data.clean == "kim" ? data::kim_clean(text) : text);
+        std::vector<std::string> pieces =
+            run->tokenizer->pieces(run->cfg.data.clean == "kim" ? data::kim_clean(text) : text);
         std::string words;
         for (size_t k = 0; k < attention[j].size() && k < pieces.size(); ++k)
           words += fmt::format("{}{}:{:.3f}", k ? " " : "", pieces[k], attention[j][k]);

@@ -48,6 +48,7 @@ struct SentimentConfig {
     int64_t max_length = 0;     // 0: no truncation
     data::TokenizerOptions tokenizer;
     int64_t batch_size = 50;
+    bool bucket = true;  // batch sentences of similar length
     int64_t eval_batch_size = 256;
   } data;
   struct Model {
@@ -117,8 +118,7 @@ class SentimentTask : public Task {
   /// Reads, splits and encodes the data and builds the model (before any run
   /// directory exists). The tokenizer is built from the training part, or
   /// loaded from `tokenizer_dir` when resuming; so are the vectors.
-  SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir,
-                torch::Device device);
+  SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir, torch::Device device);
   void save_tokenizer(const std::filesystem::path& dir) const;
 
   torch::nn::Module& model() override { return *model_; }
@@ -141,7 +141,9 @@ class SentimentTask : public Task {
   SentimentData data_;
   std::unique_ptr<data::Tokenizer> tokenizer_;
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
+  std::vector<int64_t> train_lengths_;
   std::vector<std::vector<int64_t>> batches_;
+  std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
   SentenceClassifier model_{nullptr};
   int64_t covered_ = -1;
   Scores last_test_;

@@ -1,0 +1,410 @@
+// rnnlab-sentiment: the scores, the sub-runs of cross-validation, the data
+// split and vocabulary, and the binary as a user runs it: it learns a planted
+// task that needs word order ("not good"), cross-validation writes the mean
+// and std of every fold and --resume skips finished folds, one seed gives one
+// result, predict and eval read the run back, and bad configs and data give
+// one-line errors before a run directory exists.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/sentiment/task.h"
+#include "datasets/word_vectors.h"
+#include "tests/framework/test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace rnnlab {
+namespace {
+
+using sentiment::Scores;
+using sentiment::SentimentConfig;
+using test::expect_one_line_error;
+using test::read_all;
+using test::run_command;
+using test::TempDir;
+using test::write_file;
+
+const std::string kBin = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-sentiment";
+
+// ---- scores ----
+
+TEST(SentimentScore, AccuracyMacroF1AndConfusionByHand) {
+  // gold    0 0 0 1 1 2
+  // pred    0 0 1 1 0 1
+  // confusion rows=gold: [2 1 0] [1 1 0] [0 1 0]
+  Scores s = sentiment::score({0, 0, 0, 1, 1, 2}, {0, 0, 1, 1, 0, 1}, 3);
+  EXPECT_EQ(s.confusion, (std::vector<std::vector<int64_t>>{{2, 1, 0}, {1, 1, 0}, {0, 1, 0}}));
+  EXPECT_EQ(s.correct, 3);
+  EXPECT_DOUBLE_EQ(s.accuracy, 50.0);
+  // F1: class 0: 2*2/(4+1+1) = 2/3; class 1: 2*1/(2+2+1) = 2/5; class 2: 0.
+  EXPECT_NEAR(s.macro_f1, 100.0 * (2.0 / 3 + 2.0 / 5 + 0) / 3, 1e-9);
+}
+
+TEST(SentimentScore, PerfectAndInverted) {
+  Scores p = sentiment::score({0, 1, 1}, {0, 1, 1}, 2);
+  EXPECT_DOUBLE_EQ(p.accuracy, 100.0);
+  EXPECT_DOUBLE_EQ(p.macro_f1, 100.0);
+  Scores q = sentiment::score({0, 1, 1}, {1, 0, 0}, 2);
+  EXPECT_DOUBLE_EQ(q.accuracy, 0.0);
+  EXPECT_DOUBLE_EQ(q.macro_f1, 0.0);
+}
+
+// ---- sub-runs ----
+
+TEST(SentimentSubruns, FoldsSeedsAndBoth) {
+  SentimentConfig cfg;
+  EXPECT_TRUE(sentiment::sentiment_subruns(cfg).empty());
+  cfg.data.folds = 3;
+  auto folds = sentiment::sentiment_subruns(cfg);
+  ASSERT_EQ(folds.size(), 3u);
+  EXPECT_EQ(folds[0].name, "fold01");
+  EXPECT_EQ(folds[2].sets, std::vector<std::string>{"data.fold=3"});
+  cfg.run.repeats = 2;
+  cfg.run.seed = 5;
+  auto both = sentiment::sentiment_subruns(cfg);
+  ASSERT_EQ(both.size(), 6u);
+  EXPECT_EQ(both[1].name, "fold01-seed6");
+  EXPECT_EQ(both[1].sets, (std::vector<std::string>{"data.fold=1", "run.seed=6", "run.repeats=1"}));
+  cfg.data.fold = 2;  // one fold: only its seeds
+  EXPECT_EQ(sentiment::sentiment_subruns(cfg).size(), 2u);
+}
+
+// ---- a planted task ----
+
+// Sentences of neutral words around one sentiment word; "not" just before it
+// flips the label in a third of them, so a bag of words cannot solve it.
+struct Planted {
+  std::string pos, neg;  // one text per line
+};
+Planted planted(int n, unsigned seed) {
+  static const char* good[] = {"good", "great", "fine", "superb", "lovely", "fun"};
+  static const char* bad[] = {"bad", "awful", "dull", "boring", "weak", "poor"};
+  static const char* neutral[] = {"the",  "film", "was",    "a",     "story", "movie",
+                                  "plot", "it",   "really", "quite", "this",  "of"};
+  Planted p;
+  unsigned x = seed;
+  auto next = [&x] {
+    x = x * 1103515245u + 12345u;
+    return (x >> 16) & 0x7FFF;
+  };
+  for (int i = 0; i < n; ++i) {
+    bool positive_word = next() % 2;
+    bool negated = next() % 3 == 0;
+    int before = 1 + static_cast<int>(next() % 4), after = static_cast<int>(next() % 4);
+    std::string line;
+    for (int j = 0; j < before; ++j) line += std::string(neutral[next() % 12]) + " ";
+    if (negated) line += "not ";
+    line += positive_word ? good[next() % 6] : bad[next() % 6];
+    for (int j = 0; j < after; ++j) line += " " + std::string(neutral[next() % 12]);
+    line += next() % 2 ? " ." : " !";
+    (positive_word != negated ? p.pos : p.neg) += line + "\n";
+  }
+  return p;
+}
+
+/// Writes the planted data and a config into `dir`; returns the config path.
+std::string planted_config(const TempDir& dir, const std::string& extra = "", int n = 800) {
+  Planted p = planted(n, 7);
+  write_file(dir.file("pos.txt"), p.pos);
+  write_file(dir.file("neg.txt"), p.neg);
+  return write_file(dir.file("planted.yaml"),
+                    "run:\n  data_root: " + dir.path.string() + "\n  dir: " + dir.file("runs") +
+                        "\n  progress: lines\n"
+                        "data:\n  class_files: [neg=neg.txt, pos=pos.txt]\n"
+                        "  batch_size: 20\n"
+                        "model:\n  embedding_dim: 16\n  dropout: 0.1\n"
+                        "  rnn:\n    type: gru\n    hidden: 24\n    bidirectional: true\n"
+                        "train:\n  max_epochs: 12\n  patience: 0\n  log_every: 1000\n"
+                        "optim:\n  lr: 0.01\n" +
+                        extra);
+}
+
+nlohmann::json summary_of(const std::string& run_dir) {
+  return nlohmann::json::parse(read_all(run_dir + "/summary.json"));
+}
+
+TEST(SentimentTrain, LearnsAPlantedTaskThatNeedsWordOrder) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary_of(run);
+  EXPECT_GT(s["test_accuracy"].get<double>(), 95.0) << s.dump(1);
+  EXPECT_GT(s["test_macro_f1"].get<double>(), 95.0);
+  EXPECT_EQ(s["dev_accuracy"], s["val_accuracy"]);
+  EXPECT_EQ(s["labels"], (nlohmann::json{"neg", "pos"}));
+  // The confusion matrix adds up to the test part.
+  int64_t total = 0;
+  for (const auto& row : s["test_confusion"])
+    for (const auto& v : row) total += v.get<int64_t>();
+  EXPECT_EQ(total, s["test_sentences"].get<int64_t>());
+  EXPECT_EQ(s["train_sentences"].get<int64_t>() + s["dev_sentences"].get<int64_t>() +
+                s["test_sentences"].get<int64_t>(),
+            800);
+  EXPECT_TRUE(fs::exists(run + "/labels.json"));
+  EXPECT_TRUE(fs::exists(run + "/tokenizer"));
+
+  // predict: one line per input line, in order; an empty line stays empty.
+  write_file(dir.file("in.txt"), "the film was not good !\n\nit was really great .\nnot dull\n");
+  auto p =
+      run_command(kBin + " predict --run " + run + " < " + dir.file("in.txt") + " 2>/dev/null");
+  ASSERT_EQ(p.code, 0) << p.output;
+  std::vector<std::string> lines;
+  std::istringstream in(p.output);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u) << p.output;
+  EXPECT_EQ(lines[0].rfind("neg\t", 0), 0u) << p.output;
+  EXPECT_EQ(lines[1], "");
+  EXPECT_EQ(lines[2].rfind("pos\t", 0), 0u) << p.output;
+  EXPECT_EQ(lines[3].rfind("pos\t", 0), 0u) << p.output;
+  double prob = std::stod(lines[2].substr(4));
+  EXPECT_GT(prob, 0.5);
+  EXPECT_LE(prob, 1.0);
+
+  // eval on fresh data from the same process, as class files and as a table.
+  Planted fresh = planted(200, 99);
+  write_file(dir.file("fresh_pos.txt"), fresh.pos);
+  write_file(dir.file("fresh_neg.txt"), fresh.neg);
+  auto e = run_command(kBin + " eval --run " + run + " --class pos=" + dir.file("fresh_pos.txt") +
+                       " --class neg=" + dir.file("fresh_neg.txt") + " 2>/dev/null");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("200 sentences"), std::string::npos) << e.output;
+  EXPECT_NE(e.output.find("macro-F1"), std::string::npos) << e.output;
+  EXPECT_NE(e.output.find("confusion matrix"), std::string::npos) << e.output;
+  double acc = std::stod(e.output.substr(e.output.find("accuracy ") + 9));
+  EXPECT_GT(acc, 90.0) << e.output;
+
+  std::string table = "sentence\tlabel\n";
+  std::istringstream pos(fresh.pos), neg(fresh.neg);
+  for (std::string line; std::getline(pos, line);) table += line + "\tpos\n";
+  for (std::string line; std::getline(neg, line);) table += line + "\tneg\n";
+  write_file(dir.file("fresh.tsv"), table);
+  auto t = run_command(kBin + " eval --run " + run + " --data " + dir.file("fresh.tsv") +
+                       " 2>/dev/null");
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find(e.output.substr(e.output.find("accuracy"))), std::string::npos)
+      << "the table and the class files are the same data:\n"
+      << t.output << "\n"
+      << e.output;
+
+  // An unknown label in the evaluated file, and --explain without attention.
+  write_file(dir.file("bad.tsv"), "sentence\tlabel\ngood film\tpos\nmeh\tneutral\n");
+  expect_one_line_error(run_command(kBin + " eval --run " + run + " --data " + dir.file("bad.tsv")),
+                        1, "bad.tsv:3");
+  expect_one_line_error(run_command(kBin + " predict --run " + run + " --explain good 2>&1"), 2,
+                        "attention");
+}
+
+TEST(SentimentTrain, AttentionExplainsEachWord) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 400);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set model.pooling=attention --set train.max_epochs=4");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto p = run_command(kBin + " predict --run " + run +
+                       " --explain 'the film was not good' 2>/dev/null");
+  ASSERT_EQ(p.code, 0) << p.output;
+  // label, probability, then word:weight for the five words, weights summing to 1.
+  std::vector<std::string> fields;
+  std::istringstream in(p.output.substr(0, p.output.find('\n')));
+  for (std::string f; std::getline(in, f, '\t');) fields.push_back(f);
+  ASSERT_EQ(fields.size(), 3u) << p.output;
+  std::istringstream words(fields[2]);
+  double sum = 0;
+  int n = 0;
+  for (std::string w; words >> w; ++n) sum += std::stod(w.substr(w.rfind(':') + 1));
+  EXPECT_EQ(n, 5) << p.output;
+  EXPECT_NEAR(sum, 1.0, 0.01) << p.output;
+  EXPECT_EQ(fields[2].rfind("the:", 0), 0u) << p.output;
+}
+
+TEST(SentimentTrain, SameSeedSameRunOtherSeedOtherRun) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 300);
+  auto train = [&](const std::string& name, const std::string& sets) {
+    auto r = run_command(kBin + " train " + cfg + " --run-dir " + dir.file(name) +
+                         " --set train.max_epochs=2 " + sets);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return summary_of(dir.file(name));
+  };
+  auto a = train("a", ""), b = train("b", ""), c = train("c", "--set run.seed=2");
+  EXPECT_EQ(a["val_loss"], b["val_loss"]);
+  EXPECT_EQ(a["test_loss"], b["test_loss"]);
+  EXPECT_NE(a["val_loss"], c["val_loss"]);
+  // The split does not follow run.seed (data.split_seed fixes it).
+  EXPECT_EQ(a["test_sentences"], c["test_sentences"]);
+}
+
+TEST(SentimentTrain, CrossValidationAggregatesFoldsAndResumeSkipsFinishedOnes) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 300);
+  std::string run = dir.file("cv");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set data.folds=3 --set train.max_epochs=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary_of(run);
+  EXPECT_EQ(s["runs"], (nlohmann::json{"fold01", "fold02", "fold03"}));
+  EXPECT_EQ(s["runs_finished"], 3);
+  for (const char* key : {"test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean",
+                          "dev_accuracy_mean", "val_accuracy_max"})
+    EXPECT_TRUE(s.contains(key)) << key << " missing: " << s.dump(1);
+  // Each test fold is a third of the data (stratified: each class dealt out
+  // in turn, so a fold may have one more or less), together all of it.
+  int64_t tested = 0;
+  for (const char* f : {"fold01", "fold02", "fold03"}) {
+    auto fs_ = summary_of(run + "/" + f);
+    EXPECT_NEAR(fs_["test_sentences"].get<int64_t>(), 100, 1) << f;
+    tested += fs_["test_sentences"].get<int64_t>();
+    EXPECT_NE(read_all(run + "/" + f + "/config.yaml").find(std::string("fold: ") + f[5]),
+              std::string::npos)
+        << f;
+  }
+  EXPECT_EQ(tested, 300);
+
+  // Resume with fold 3 unfinished: folds 1 and 2 are skipped, 3 is redone.
+  fs::remove(run + "/fold03/summary.json");
+  fs::remove(run + "/fold03/checkpoint_last.pt");
+  auto again = run_command(kBin + " train --resume " + run);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("fold01 1/3: finished before, skipped"), std::string::npos)
+      << again.output;
+  EXPECT_NE(again.output.find("fold03 3/3: no checkpoint yet"), std::string::npos) << again.output;
+  auto s2 = summary_of(run);
+  EXPECT_EQ(s2["runs_finished"], 3);
+  EXPECT_EQ(s2["test_accuracy_mean"], s["test_accuracy_mean"])
+      << "the same seed gives fold 3 again";
+
+  // predict picks the fold with the best dev accuracy.
+  auto p = run_command(kBin + " predict --run " + run + " 'not bad' 2>&1");
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_NE(p.output.find("fold0"), std::string::npos) << p.output;
+}
+
+TEST(SentimentData, VocabularyComesFromTheTrainingPartOnly) {
+  TempDir dir;
+  // Two classes of 10 lines; the word "zebra" only in the last line of each.
+  std::string pos, neg;
+  for (int i = 0; i < 10; ++i) {
+    pos += std::string("good film") + (i == 9 ? " zebra" : "") + "\n";
+    neg += std::string("bad film") + (i == 9 ? " zebra" : "") + "\n";
+  }
+  write_file(dir.file("pos.txt"), pos);
+  write_file(dir.file("neg.txt"), neg);
+  SentimentConfig cfg;
+  cfg.run.data_root = dir.path.string();
+  cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
+  cfg.data.folds = 10;
+  cfg.data.dev_fraction = 0.2;
+  int with_zebra = 0;
+  for (int fold = 1; fold <= 10; ++fold) {
+    cfg.data.fold = fold;
+    sentiment::SentimentTask task(cfg, "", torch::kCPU);
+    const auto& d = task.data();
+    EXPECT_EQ(d.test.size(), 2);
+    EXPECT_EQ(d.train.size() + d.dev.size(), 18);
+    bool in_train = false;
+    for (const auto& t : d.train.texts) in_train |= t.find("zebra") != std::string::npos;
+    auto ids = sentiment::encode_text(cfg, task.tokenizer(), "zebra");
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0] != 1, in_train) << "fold " << fold << ": zebra is known iff it was trained on";
+    with_zebra += in_train;
+  }
+  EXPECT_GT(with_zebra, 0);
+  EXPECT_LT(with_zebra, 10);
+}
+
+TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
+  TempDir dir;
+  write_file(dir.file("pos.txt"), "good film\ngreat film\nGood one\n");
+  write_file(dir.file("neg.txt"), "bad film\nawful film\nbad one\n");
+  // "good" and "film" have vectors; the cleaned text is lower case.
+  torch::Tensor v = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}).view({2, 3});
+  data::write_word2vec(data::make_word_vectors({"good", "film"}, v), dir.file("vec.txt"), false);
+  SentimentConfig cfg;
+  cfg.run.data_root = dir.path.string();
+  cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
+  cfg.data.dev_fraction = 0.34;
+  cfg.data.test_fraction = 0;
+  cfg.model.embedding_dim = 3;
+  cfg.model.vectors = dir.file("vec.txt");
+  cfg.model.embedding_mode = "two_channels";
+  sentiment::SentimentTask task(cfg, "", torch::kCPU);
+  auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
+  int64_t good = sentiment::encode_text(cfg, task.tokenizer(), "good")[0];
+  int64_t film = sentiment::encode_text(cfg, task.tokenizer(), "film")[0];
+  EXPECT_GE(task.covered(), 1);
+  if (good != 1) {
+    EXPECT_TRUE(model.embedding->weight[good].equal(v[0]));
+    EXPECT_TRUE(model.static_embedding->weight[good].equal(v[0]));
+  }
+  EXPECT_TRUE(model.embedding->weight[film].equal(v[1]));
+  EXPECT_FALSE(model.static_embedding->weight.requires_grad());
+
+  cfg.model.embedding_dim = 4;
+  try {
+    sentiment::SentimentTask wrong(cfg, "", torch::kCPU);
+    FAIL() << "a 3-dimensional file loaded into a 4-dimensional embedding";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("vec.txt:1: the vectors have 3 dimensions"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// ---- bad input: one line, the right exit code, no run directory ----
+
+TEST(SentimentErrors, ConfigAndDataErrorsComeBeforeAnyRunDirectory) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 100);
+  auto expect = [&](const std::string& sets, int code, const std::string& text) {
+    std::string run = dir.file("never");
+    auto r = run_command(kBin + " train " + cfg + " --run-dir " + run + " " + sets);
+    SCOPED_TRACE(sets);
+    expect_one_line_error(r, code, text);
+    EXPECT_FALSE(fs::exists(run));
+  };
+  expect("--set model.pooling=avg", 2, "model.pooling");
+  expect("--set data.folds=1", 2, "data.folds");
+  expect("--set data.folds=3 --set data.fold=4", 2, "data.fold");
+  expect("--set data.folds=3 --set data.dev=x.tsv", 2, "data.dev");
+  expect("--set data.train=x.tsv", 2, "exactly one of data.class_files");
+  expect("--set data.class_files=[pos=pos.txt]", 2, "two or more");
+  expect("--set data.class_files=[pos.txt,neg=neg.txt]", 2, "label=path");
+  expect("--set model.embedding_mode=freeze", 2, "model.vectors");
+  expect("--set model.vectors=v.txt --set data.tokenizer.type=char", 2,
+         "data.tokenizer.type: word");
+  expect("--set data.class_files=[pos=pos.txt,neg=missing.txt]", 1, "missing.txt");
+
+  // Data files with faults.
+  write_file(dir.file("empty_line.txt"), "good\n\nbad\n");
+  expect("--set data.class_files=[pos=pos.txt,neg=empty_line.txt]", 1, "empty_line.txt:2");
+  write_file(dir.file("t.tsv"), "sentence\tlabel\ngood film\t1\nbad film\t0\nok\t1\nmeh\t0\n");
+  write_file(dir.file("no_label.tsv"), "sentence\tgrade\ngood film\t1\n");
+  expect("--set data.class_files=[] --set data.train=no_label.tsv", 1, "no_label.tsv:1");
+  write_file(dir.file("one_class.tsv"), "sentence\tlabel\ngood film\t1\nfine\t1\n");
+  expect("--set data.class_files=[] --set data.train=one_class.tsv", 1, "one_class.tsv");
+  write_file(dir.file("dev3.tsv"), "sentence\tlabel\ngood film\t1\nso so\t2\n");
+  expect("--set data.class_files=[] --set data.train=t.tsv --set data.dev=dev3.tsv", 1,
+         "dev3.tsv:3");
+  write_file(dir.file("short.tsv"), "sentence\tlabel\ngood film\t1\nbad film\n");
+  expect("--set data.class_files=[] --set data.train=short.tsv", 1, "short.tsv:3");
+
+  // Word vectors of the wrong size, and a malformed file.
+  data::write_word2vec(data::make_word_vectors({"good", "film"}, torch::ones({2, 3})),
+                       dir.file("v3.txt"), false);
+  expect("--set model.vectors=" + dir.file("v3.txt"), 1, "v3.txt:1: the vectors have 3");
+  write_file(dir.file("broken.txt"), "2 16\ngood 0.1 0.2\n");
+  expect("--set model.vectors=" + dir.file("broken.txt"), 1, "broken.txt:2");
+  expect("--set model.vectors=" + dir.file("none.bin"), 1, "none.bin");
+}
+
+}  // namespace
+}  // namespace rnnlab
