@@ -243,6 +243,25 @@ TEST(SentimentTrain, SameSeedSameRunOtherSeedOtherRun) {
   EXPECT_EQ(a["test_sentences"], c["test_sentences"]);
 }
 
+TEST(SentimentTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 1600);
+  std::string cmd = kBin + " train " + cfg + " --set train.max_epochs=6";
+  std::string straight = dir.file("straight");
+  ASSERT_EQ(run_command(cmd + " --run-dir " + straight).code, 0);
+  std::string run = dir.file("stopped");
+  auto r = run_command("(" + cmd + " --run-dir " + run + " & pid=$!; while [ ! -f " + run +
+                       "/checkpoint_last.pt ]; do sleep 0.01; done; sleep 0.2; kill -TERM $pid; "
+                       "wait $pid; echo exit=$?)");
+  ASSERT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+  ASSERT_FALSE(fs::exists(run + "/summary.json")) << "the run ended before the signal";
+  r = run_command(kBin + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto a = summary_of(straight), b = summary_of(run);
+  for (const char* key : {"val_loss", "test_loss", "test_accuracy", "best_step", "steps"})
+    EXPECT_EQ(a[key], b[key]) << key;
+}
+
 TEST(SentimentTrain, CrossValidationAggregatesFoldsAndResumeSkipsFinishedOnes) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 300);
@@ -286,6 +305,31 @@ TEST(SentimentTrain, CrossValidationAggregatesFoldsAndResumeSkipsFinishedOnes) {
   auto p = run_command(kBin + " predict --run " + run + " 'not bad' 2>&1");
   ASSERT_EQ(p.code, 0) << p.output;
   EXPECT_NE(p.output.find("fold0"), std::string::npos) << p.output;
+}
+
+TEST(SentimentTrain, SentencepieceTokensAndATsvTable) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 400);
+  // The same texts as a TSV table with a header, then trained with subwords.
+  Planted p = planted(400, 7);
+  std::string table = "label\ttext\n";
+  std::istringstream pos(p.pos), neg(p.neg);
+  for (std::string line; std::getline(pos, line);) table += "pos\t" + line + "\n";
+  for (std::string line; std::getline(neg, line);) table += "neg\t" + line + "\n";
+  write_file(dir.file("all.tsv"), table);
+  std::string run = dir.file("spm");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set data.class_files=[] --set data.train=all.tsv"
+                       " --set data.text_column=text --set data.tokenizer.type=sentencepiece"
+                       " --set data.tokenizer.spm_vocab_size=40 --set data.clean=none");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary_of(run);
+  EXPECT_GT(s["test_accuracy"].get<double>(), 90.0) << s.dump(1);
+  EXPECT_EQ(s["vocab_size"], 40);
+  EXPECT_TRUE(fs::exists(run + "/tokenizer/spm.model"));
+  auto pr = run_command(kBin + " predict --run " + run + " 'it was not bad' 2>/dev/null");
+  ASSERT_EQ(pr.code, 0) << pr.output;
+  EXPECT_EQ(pr.output.rfind("pos\t", 0), 0u) << pr.output;
 }
 
 TEST(SentimentData, VocabularyComesFromTheTrainingPartOnly) {
