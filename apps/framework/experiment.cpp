@@ -105,6 +105,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   if (subruns.empty()) {
     if (resume) {
       RunDir dir = RunDir::open(args.resume);
+      RunDirLock lock(dir.path());
       auto job = prepare(run, make_job, dir.path());
       LogFile log(dir.file("log.txt"));
       return job->run(dir, true, "",
@@ -112,6 +113,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     auto job = prepare(run, make_job, "");
     RunDir dir = RunDir::create(path);
+    RunDirLock lock(dir.path());
     write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
     LogFile log(dir.file("log.txt"));
     logger()->info("run directory: {}", dir.path().string());
@@ -135,6 +137,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     parent = std::make_unique<RunDir>(RunDir::create(path));
     write_file_atomic(parent->file("config.yaml"), parent_yaml);
   }
+  RunDirLock lock(parent->path());
   LogFile parent_log(parent->file("log.txt"));
   logger()->info("run directory: {} ({} sub-runs: {})", parent->path().string(), names.size(),
                  fmt::format("{}", fmt::join(names, ", ")));

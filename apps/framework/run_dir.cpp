@@ -1,6 +1,13 @@
 // Run directories: atomic files, metrics.jsonl, summary.json, plots, logging.
 #include "apps/framework/run_dir.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -65,6 +72,30 @@ RunDir RunDir::open(const fs::path& path) {
   if (!fs::is_regular_file(path / "config.yaml", ec))
     throw DataError("'" + path.string() + "' is not a run directory (no config.yaml)");
   return RunDir(path);
+}
+
+RunDirLock::RunDirLock(const fs::path& dir) {
+  fs::path file = dir / ".lock";
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw RuntimeError("cannot create '" + file.string() + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    throw RuntimeError("run directory '" + dir.string() + "' is in use by another process (pid " +
+                       pid + "); wait for it to end or stop it first");
+  }
+  std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+    // The pid is only a courtesy for the message above; the lock holds without it.
+  }
+}
+
+RunDirLock::~RunDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
 fs::path RunDir::default_path(const std::string& runs_root, const std::string& experiment) {

@@ -58,6 +58,22 @@ class RunDir {
   std::filesystem::path path_;
 };
 
+/// An exclusive lock on a run directory for as long as a process trains in
+/// it: flock() on RUN/.lock, released when the object goes or the process
+/// dies (kill -9 included). A second `train --resume` of the same directory,
+/// which would interleave its checkpoints and logs with the first, fails with
+/// RuntimeError "run directory 'RUN' is in use by another process (pid N)".
+class RunDirLock {
+ public:
+  explicit RunDirLock(const std::filesystem::path& dir);
+  ~RunDirLock();
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 /// The process-wide logger: the console (stderr) always, plus `log_file` once
 /// a run directory exists. Lines look like "[2026-11-23 10:00:00] text" in the file.
 std::shared_ptr<spdlog::logger> logger();

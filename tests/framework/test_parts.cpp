@@ -122,6 +122,23 @@ TEST(Checkpoint, LoadChecksNamesShapesAndDtypes) {
   EXPECT_NE(error_of(*same).find(file.string()), std::string::npos);
 }
 
+TEST(RunDirLock, ASecondHolderIsRefusedUntilTheFirstLetsGo) {
+  test::TempDir dir;
+  {
+    RunDirLock first(dir.path);
+    try {
+      RunDirLock second(dir.path);
+      FAIL() << "two locks on one run directory";
+    } catch (const RuntimeError& e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find("is in use by another process (pid " + std::to_string(::getpid())),
+                std::string::npos)
+          << msg;
+    }
+  }
+  RunDirLock again(dir.path);  // released with the first
+}
+
 TEST(StopSignals, CatchesSigtermAndRestoresTheHandlerOnScopeExit) {
   static volatile std::sig_atomic_t previous_ran = 0;
   auto previous = std::signal(SIGTERM, [](int) { previous_ran = 1; });
