@@ -75,12 +75,13 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
       texts.push_back(line);
     }
   }
-  // Texts with no token (empty lines) get an empty output line, in place.
+  // Empty (or blank) lines get an empty output line, in place.
   std::vector<std::vector<int64_t>> ids;
   std::vector<size_t> where;
   for (size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
     std::vector<int64_t> t = encode_text(run->cfg, *run->tokenizer, texts[i]);
-    if (t.empty()) continue;
+    if (t.empty()) t.push_back(data::Vocab::kUnk);  // symbols only: the model's guess for <unk>
     ids.push_back(std::move(t));
     where.push_back(i);
   }

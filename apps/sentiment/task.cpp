@@ -209,7 +209,9 @@ SentimentData load_data(const SentimentConfig& cfg) {
     out.test =
         data::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table, &all.label_names);
   if (out.dev.size() == 0)
-    throw ConfigError("no dev data for early stopping: set data.dev or data.dev_fraction > 0");
+    throw ConfigError(
+        "key 'data.dev_fraction': no dev data for early stopping; set data.dev or "
+        "data.dev_fraction > 0");
   return out;
 }
 
@@ -454,12 +456,8 @@ void SentimentTask::add_summary(nlohmann::json& summary, double) const {
 SentimentJob::SentimentJob(const SentimentConfig& cfg, const ConfigSchema& schema,
                            const fs::path& resume_dir)
     : cfg_(cfg), device_(resolve_device(cfg.run.device)) {
-  try {
-    task_ = std::make_unique<SentimentTask>(
-        cfg, resume_dir.empty() ? "" : (resume_dir / "tokenizer").string(), device_);
-  } catch (const ConfigError& e) {
-    throw schema.error(cfg.data.folds > 0 ? "data.fold" : "data.dev_fraction", e.what());
-  }
+  task_ = std::make_unique<SentimentTask>(
+      cfg, resume_dir.empty() ? "" : (resume_dir / "tokenizer").string(), device_);
   trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
 }
 

@@ -152,18 +152,20 @@ TEST(SentimentTrain, LearnsAPlantedTaskThatNeedsWordOrder) {
   EXPECT_TRUE(fs::exists(run + "/tokenizer"));
 
   // predict: one line per input line, in order; an empty line stays empty.
-  write_file(dir.file("in.txt"), "the film was not good !\n\nit was really great .\nnot dull\n");
+  write_file(dir.file("in.txt"),
+             "the film was not good !\n\nit was really great .\nnot dull\n###\n");
   auto p =
       run_command(kBin + " predict --run " + run + " < " + dir.file("in.txt") + " 2>/dev/null");
   ASSERT_EQ(p.code, 0) << p.output;
   std::vector<std::string> lines;
   std::istringstream in(p.output);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
-  ASSERT_EQ(lines.size(), 4u) << p.output;
+  ASSERT_EQ(lines.size(), 5u) << p.output;
   EXPECT_EQ(lines[0].rfind("neg\t", 0), 0u) << p.output;
   EXPECT_EQ(lines[1], "");
   EXPECT_EQ(lines[2].rfind("pos\t", 0), 0u) << p.output;
   EXPECT_EQ(lines[3].rfind("pos\t", 0), 0u) << p.output;
+  EXPECT_NE(lines[4], "") << "symbols only (no word after cleaning) still get a label";
   double prob = std::stod(lines[2].substr(4));
   EXPECT_GT(prob, 0.5);
   EXPECT_LE(prob, 1.0);
