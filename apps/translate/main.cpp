@@ -1,0 +1,190 @@
+// rnnlab-translate: sequence-to-sequence translation with attention.
+//   rnnlab-translate train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
+//   rnnlab-translate translate --run DIR [--beam K] [--attention-plot OUT.svg]  (stdin -> stdout)
+//   rnnlab-translate eval --run DIR --src FILE --ref FILE [--beam K]
+//   rnnlab-translate score --hyp FILE --ref FILE
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "apps/framework/checkpoint.h"
+#include "apps/framework/experiment.h"
+#include "apps/framework/gnuplot.h"
+#include "apps/translate/bleu.h"
+#include "apps/translate/task.h"
+#include "datasets/error.h"
+#include "datasets/text_file.h"
+
+namespace fs = std::filesystem;
+using namespace rnnlab;
+using namespace rnnlab::translate;
+
+namespace {
+
+int train(const TrainArgs& args) {
+  TranslateConfig cfg;
+  ConfigSchema schema;
+  if (!prepare_config(cfg, schema, args)) return 0;
+  run_experiment(schema, cfg.run, args, [&](const fs::path& resume_dir) {
+    return std::make_unique<TranslateJob>(cfg, schema, resume_dir);
+  });
+  return 0;
+}
+
+struct LoadedRun {
+  TranslateConfig cfg;
+  ConfigSchema schema;
+  Tokenizers tok;
+  Seq2Seq model{nullptr};
+  torch::Device device = torch::kCPU;
+};
+
+std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun) {
+  auto run = std::make_unique<LoadedRun>();
+  run->cfg.bind(run->schema);
+  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
+  run->tok = Tokenizers::load(trained.dir);
+  run->device = trained.device;
+  run->model = build_model(run->cfg, run->tok.src->vocab_size(), run->tok.tgt->vocab_size());
+  load_model_from(*run->model, trained.checkpoint);
+  run->model->to(run->device);
+  return run;
+}
+
+std::vector<std::string> read_stdin_lines() {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+/// A heatmap of one sentence's attention: source tokens across, target
+/// tokens down, drawn by gnuplot into `out` (.svg); the data and script are
+/// kept beside it (out.dat, out.gp).
+void plot_attention(const LoadedRun& run, const std::string& source, const Hypothesis& hyp,
+                    const std::string& out) {
+  std::vector<std::string> src = run.tok.src->pieces(source);
+  std::vector<std::string> tgt;
+  for (int64_t id : hyp.tokens) {
+    std::string piece = run.tok.tgt->id_to_piece(id);
+    const std::string space = "\xE2\x96\x81";  // sentencepiece's word-start mark
+    if (piece.rfind(space, 0) == 0) piece = piece.substr(space.size());
+    tgt.push_back(piece);
+  }
+  tgt.push_back("</s>");
+  fs::path svg = fs::absolute(out);
+  std::string dat = svg.string() + ".dat", gp = svg.string() + ".gp";
+  {
+    std::ofstream d(dat);
+    for (const auto& row : hyp.attention) {
+      for (size_t j = 0; j < src.size() && j < row.size(); ++j) d << (j ? " " : "") << row[j];
+      d << "\n";
+    }
+  }
+  std::string xt, yt;
+  for (size_t j = 0; j < src.size(); ++j)
+    xt += fmt::format("{}{} {}", j ? ", " : "", gnuplot_quote(src[j]), j);
+  for (size_t i = 0; i < tgt.size(); ++i)
+    yt += fmt::format("{}{} {}", i ? ", " : "", gnuplot_quote(tgt[i]), i);
+  std::ofstream g(gp);
+  g << "set terminal svg size " << 200 + 40 * src.size() << "," << 150 + 30 * tgt.size()
+    << " font 'sans,11'\n"
+    << "set output " << gnuplot_quote(svg.string()) << "\n"
+    << "set xtics (" << xt << ") rotate by 45 right\nset ytics (" << yt << ")\n"
+    << "set yrange [" << tgt.size() << "-0.5:-0.5]\nset xrange [-0.5:" << src.size()
+    << "-0.5]\nset cbrange [0:1]\nset palette grey negative\nset xlabel 'source'\n"
+    << "set ylabel 'translation'\nset title 'attention'\n"
+    << "plot " << gnuplot_quote(dat) << " matrix with image pixels notitle\n";
+  g.close();
+  if (!run_gnuplot(gp, svg.parent_path()))
+    throw RuntimeError("gnuplot could not draw " + svg.string() +
+                       " (is it installed?); the data "
+                       "is in " +
+                       dat);
+}
+
+void print_scores(const std::vector<std::string>& hyps, const std::vector<std::string>& refs) {
+  std::cout << fmt::format("BLEU = {:.2f}\nchrF = {:.2f}\n", corpus_bleu(hyps, {refs}).score,
+                           corpus_chrf(hyps, {refs}).score);
+}
+
+void check_same_length(const std::vector<std::string>& a, const std::string& a_name,
+                       const std::vector<std::string>& b, const std::string& b_name) {
+  if (a.size() != b.size())
+    throw DataError("line-aligned files differ in length: " + a_name + " has " +
+                    std::to_string(a.size()) + " lines, " + b_name + " has " +
+                    std::to_string(b.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"rnnlab-translate: sequence-to-sequence translation with attention"};
+  cli.require_subcommand(1);
+  TrainArgs train_args;
+  CLI::App* train_cmd = add_train_command(cli, train_args, "train a translation model");
+
+  std::string subrun, run_dir, attention_plot, src_file, ref_file, hyp_file;
+  int64_t beam = 0;
+  auto add_run = [&](CLI::App* cmd) {
+    cmd->add_option("--run", run_dir, "run directory of a trained model")->required();
+    cmd->add_option("--subrun", subrun, "of repeated runs, use this one (default: best val BLEU)");
+    cmd->add_option("--beam", beam, "beam size (default: the run's decode.beam; 1: greedy)")
+        ->check(CLI::Range(1, 1000));
+  };
+  CLI::App* tr_cmd = cli.add_subcommand(
+      "translate", "translate stdin, one sentence per line, to stdout, one line each");
+  add_run(tr_cmd);
+  tr_cmd->add_option("--attention-plot", attention_plot,
+                     "draw the first sentence's attention as a heatmap into this .svg");
+  CLI::App* eval_cmd = cli.add_subcommand("eval", "translate a file and print BLEU and chrF");
+  add_run(eval_cmd);
+  eval_cmd->add_option("--src", src_file, "source sentences, one per line")->required();
+  eval_cmd->add_option("--ref", ref_file, "reference translations, line-aligned")->required();
+  CLI::App* score_cmd = cli.add_subcommand("score", "BLEU and chrF of given translations");
+  score_cmd->add_option("--hyp", hyp_file, "translations, one per line")->required();
+  score_cmd->add_option("--ref", ref_file, "reference translations, line-aligned")->required();
+
+  return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*train_cmd) return train(train_args);
+    if (*score_cmd) {
+      auto hyps = data::read_lines(hyp_file);
+      auto refs = data::read_lines(ref_file);
+      check_same_length(hyps, hyp_file, refs, ref_file);
+      print_scores(hyps, refs);
+      return 0;
+    }
+    auto run = load_run(run_dir, subrun);
+    DecodeOptions opt = run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam);
+    if (*tr_cmd) {
+      std::vector<std::string> lines = read_stdin_lines();
+      std::vector<Hypothesis> hyps;
+      auto out = translate_texts(run->model, run->tok, lines, opt, run->cfg.data.eval_batch_size,
+                                 run->device, attention_plot.empty() ? nullptr : &hyps);
+      for (const auto& line : out) std::cout << line << "\n";
+      std::cout.flush();
+      if (!attention_plot.empty()) {
+        for (size_t i = 0; i < lines.size(); ++i)
+          if (!hyps[i].attention.empty()) {
+            plot_attention(*run, lines[i], hyps[i], attention_plot);
+            break;
+          }
+      }
+      return 0;
+    }
+    if (*eval_cmd) {
+      auto src = data::read_lines(src_file);
+      auto refs = data::read_lines(ref_file);
+      check_same_length(src, src_file, refs, ref_file);
+      auto hyps = translate_texts(run->model, run->tok, src, opt, run->cfg.data.eval_batch_size,
+                                  run->device);
+      print_scores(hyps, refs);
+      return 0;
+    }
+    return 2;
+  });
+}
