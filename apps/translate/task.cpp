@@ -223,8 +223,9 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
     : cfg_(cfg), device_(device) {
   const auto& d = cfg.data;
   auto read = [&](const std::string& prefix, const std::string& key) {
-    return data::read_parallel(data_path(cfg.run, prefix + "." + d.src, key),
-                               data_path(cfg.run, prefix + "." + d.tgt, key));
+    std::string src = data_path(cfg.run, prefix + "." + d.src, key);  // source first
+    std::string tgt = data_path(cfg.run, prefix + "." + d.tgt, key);
+    return data::read_parallel(src, tgt);
   };
   train_.text = read(d.train, "data.train");
   if (d.limit_train > 0 && d.limit_train < train_.text.size()) {

@@ -1,0 +1,159 @@
+// rnnlab-translate as a user runs it, on a planted language pair (each
+// source word has one target word, and the target reverses the order):
+// training reaches a high BLEU, translate keeps one output line per input
+// line, eval and score print BLEU and chrF, and bad input gives one-line
+// errors before a run directory exists.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "tests/framework/test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace rnnlab {
+namespace {
+
+using test::expect_one_line_error;
+using test::read_all;
+using test::run_command;
+using test::TempDir;
+using test::write_file;
+
+const std::string kBin = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-translate";
+
+/// n pairs of 3-6 words; target word i of a sentence is the translation of
+/// source word (len-1-i).
+std::pair<std::string, std::string> planted(int n, unsigned seed) {
+  static const char* src[] = {"cat", "dog", "red",  "big",   "runs", "eats",
+                              "the", "a",   "tree", "house", "blue", "small"};
+  static const char* tgt[] = {"katze", "hund", "rot",  "gross", "rennt", "isst",
+                              "der",   "ein",  "baum", "haus",  "blau",  "klein"};
+  unsigned x = seed;
+  auto next = [&x] {
+    x = x * 1103515245u + 12345u;
+    return (x >> 16) & 0x7FFF;
+  };
+  std::string s, t;
+  for (int i = 0; i < n; ++i) {
+    int len = 3 + static_cast<int>(next() % 4);
+    std::vector<int> w;
+    for (int j = 0; j < len; ++j) w.push_back(static_cast<int>(next() % 12));
+    for (int j = 0; j < len; ++j) {
+      s += std::string(j ? " " : "") + src[w[j]];
+      t += std::string(j ? " " : "") + tgt[w[len - 1 - j]];
+    }
+    s += "\n";
+    t += "\n";
+  }
+  return {s, t};
+}
+
+std::string fmt_bleu(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "BLEU = %.2f", v);
+  return buf;
+}
+
+std::string planted_config(const TempDir& dir) {
+  auto [trs, trt] = planted(1500, 1);
+  auto [vas, vat] = planted(100, 2);
+  auto [tes, tet] = planted(100, 3);
+  write_file(dir.file("train.xx"), trs);
+  write_file(dir.file("train.yy"), trt);
+  write_file(dir.file("valid.xx"), vas);
+  write_file(dir.file("valid.yy"), vat);
+  write_file(dir.file("test.xx"), tes);
+  write_file(dir.file("test.yy"), tet);
+  return write_file(dir.file("planted.yaml"),
+                    "run:\n  data_root: " + dir.path.string() + "\n  dir: " + dir.file("runs") +
+                        "\n  progress: lines\n"
+                        "data:\n  train: train\n  valid: valid\n  test: test\n  src: xx\n"
+                        "  tgt: yy\n  tokenizer:\n    type: word\n  max_tokens: 400\n"
+                        "model:\n  embedding: 32\n  dropout: 0.0\n  label_smoothing: 0.0\n"
+                        "  encoder: {type: gru, hidden: 32, bidirectional: true}\n"
+                        "  decoder: {type: gru, hidden: 64}\n  attention: bahdanau\n"
+                        "decode:\n  beam: 3\n"
+                        "train:\n  max_epochs: 8\n  patience: 0\n  log_every: 1000\n"
+                        "optim:\n  lr: 0.01\n");
+}
+
+TEST(TranslateTrain, LearnsAPlantedLanguagePairAndTranslatesLineByLine) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = nlohmann::json::parse(read_all(run + "/summary.json"));
+  for (const char* key : {"val_bleu", "test_bleu", "test_chrf", "val_ppl"})
+    ASSERT_TRUE(s.contains(key)) << key << ": " << s.dump(1);
+  EXPECT_GT(s["test_bleu"].get<double>(), 80.0) << s.dump(1);
+  EXPECT_TRUE(fs::exists(run + "/test.hyp"));
+  EXPECT_TRUE(fs::exists(run + "/tokenizer"));
+
+  // The test file's BLEU from `score` equals the summary's.
+  auto sc = run_command(kBin + " score --hyp " + run + "/test.hyp --ref " + dir.file("test.yy"));
+  ASSERT_EQ(sc.code, 0) << sc.output;
+  EXPECT_NE(sc.output.find(fmt_bleu(s["test_bleu"].get<double>())), std::string::npos) << sc.output;
+  EXPECT_NE(sc.output.find("chrF = "), std::string::npos);
+
+  // translate: one line per input line, an empty line stays empty.
+  write_file(dir.file("in.txt"), "the big dog\n\nred cat runs\n");
+  auto t =
+      run_command(kBin + " translate --run " + run + " < " + dir.file("in.txt") + " 2>/dev/null");
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_EQ(t.output, "hund gross der\n\nrennt katze rot\n");
+
+  // eval on the test files gives the test BLEU (same beam).
+  auto e = run_command(kBin + " eval --run " + run + " --src " + dir.file("test.xx") + " --ref " +
+                       dir.file("test.yy") + " 2>/dev/null");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_EQ(e.output.substr(0, e.output.find('\n')), sc.output.substr(0, sc.output.find('\n')));
+
+  // The attention plot (gnuplot may be missing: then one error line).
+  auto p = run_command("echo 'the big dog' | " + kBin + " translate --run " + run +
+                       " --attention-plot " + dir.file("att.svg") + " 2>&1");
+  if (p.code == 0) {
+    EXPECT_TRUE(fs::exists(dir.file("att.svg"))) << p.output;
+  }
+}
+
+TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  auto expect = [&](const std::string& sets, int code, const std::string& text) {
+    std::string run = dir.file("never");
+    SCOPED_TRACE(sets);
+    expect_one_line_error(run_command(kBin + " train " + cfg + " --run-dir " + run + " " + sets),
+                          code, text);
+    EXPECT_FALSE(fs::exists(run));
+  };
+  write_file(dir.file("short.yy"), "hund\nkatze\n");
+  write_file(dir.file("short.xx"), "dog\ncat\nred\n");
+  expect("--set data.train=short", 1, "short.xx has 3 lines, " + dir.file("short.yy") + " has 2");
+  expect("--set data.tgt=xx", 2, "data.tgt");
+  expect("--set model.decoder.type=lstm", 2, "model.decoder.type");
+  expect("--set model.attention=luong_dot --set model.decoder.hidden=48", 2, "luong_dot");
+  expect("--set model.tie_embeddings=true", 2, "model.tie_embeddings");
+  expect("--set model.attention=dot", 2, "model.attention");
+  expect("--set data.valid=nothing", 1, "nothing.xx");
+  expect("--set model.teacher_forcing_end=0.5 --set train.max_epochs=0 --set train.max_minutes=1",
+         2, "model.teacher_forcing_end");
+
+  expect_one_line_error(
+      run_command(kBin + " score --hyp " + dir.file("short.xx") + " --ref " + dir.file("short.yy")),
+      1, "differ in length");
+  // A run directory without its tokenizer.
+  fs::create_directories(dir.file("broken"));
+  write_file(dir.file("broken/config.yaml"), read_all(cfg));
+  auto r = run_command(kBin + " translate --run " + dir.file("broken") + " < /dev/null");
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
+}
+
+}  // namespace
+}  // namespace rnnlab
