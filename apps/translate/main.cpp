@@ -5,6 +5,7 @@
 //   rnnlab-translate score --hyp FILE --ref FILE
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 
@@ -180,9 +181,15 @@ int main(int argc, char** argv) {
       auto src = data::read_lines(src_file);
       auto refs = data::read_lines(ref_file);
       check_same_length(src, src_file, refs, ref_file);
+      auto start = std::chrono::steady_clock::now();
       auto hyps = translate_texts(run->model, run->tok, src, opt, run->cfg.data.eval_batch_size,
                                   run->device);
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       print_scores(hyps, refs);
+      std::cout << fmt::format("decoded {} sentences in {:.1f} s: {:.1f} sentences/s (beam {})\n",
+                               src.size(), seconds, static_cast<double>(src.size()) / seconds,
+                               opt.beam);
       return 0;
     }
     return 2;
