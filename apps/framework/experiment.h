@@ -71,6 +71,25 @@ using MakeJob = std::function<std::unique_ptr<Job>(const std::filesystem::path& 
 nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const TrainArgs& args,
                               const MakeJob& make_job, std::vector<SubRun> subruns = {});
 
+/// The `train` command of an app: its Config (bind, validate, a `run`
+/// section) is read and checked by prepare_config(), then run_experiment()
+/// runs jobs built as AppJob(cfg, schema, resume_dir), with the sub-runs
+/// `subruns(cfg)` returns (none given: those of run.repeats). Returns 0.
+template <class Config, class AppJob>
+int train_command(const TrainArgs& args,
+                  const std::function<std::vector<SubRun>(const Config&)>& subruns = {}) {
+  Config cfg;
+  ConfigSchema schema;
+  if (!prepare_config(cfg, schema, args)) return 0;
+  run_experiment(
+      schema, cfg.run, args,
+      [&](const std::filesystem::path& resume_dir) {
+        return std::make_unique<AppJob>(cfg, schema, resume_dir);
+      },
+      subruns ? subruns(cfg) : std::vector<SubRun>{});
+  return 0;
+}
+
 /// Reads a run's config into `schema`: config.yaml, then the overrides of each
 /// resumption recorded in resumed.yaml, then `extra_sets`; then finalize().
 void load_run_config(ConfigSchema& schema, const RunDir& dir,

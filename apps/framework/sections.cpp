@@ -5,6 +5,11 @@
 #include <cstdint>
 #include <regex>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
 namespace rnnlab {
 
 void RunSection::bind(ConfigSchema& s, const std::string& p) {
@@ -154,10 +159,21 @@ void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOption
 
 std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
                                                      const std::string& prefix,
-                                                     const std::vector<std::string>& texts,
-                                                     const std::string& work_dir) {
+                                                     const std::vector<std::string>& texts) {
+  // sentencepiece trains from files: a folder per call, removed on every way out.
+  static std::atomic<int> calls{0};
+  const std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() /
+      ("rnnlab-tokenizer-" + std::to_string(::getpid()) + "-" + std::to_string(calls++));
+  struct RemoveOnExit {
+    std::filesystem::path path;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } remove_on_exit{scratch};
   try {
-    return data::train_tokenizer(options, texts, work_dir);
+    return data::train_tokenizer(options, texts, scratch.string());
   } catch (const ConfigError& e) {
     throw ConfigError("key '" + prefix + "': " + e.what());
   } catch (const DataError& e) {

@@ -84,12 +84,12 @@ struct RecurrentSection {
 /// Binds the tokenizer options (datasets/tokenizer.h) under `prefix`.
 void bind_tokenizer(ConfigSchema& s, const std::string& prefix, data::TokenizerOptions* t);
 
-/// data::train_tokenizer, with sentencepiece's failures reported against the
-/// config key they come from ("key 'data.tokenizer.spm_vocab_size': ...")
-/// instead of sentencepiece's own source file and line.
+/// data::train_tokenizer on `texts` in a scratch folder of its own (removed
+/// afterwards, on errors too), with sentencepiece's failures reported
+/// against the config key they come from ("key 'data.tokenizer.spm_vocab_size':
+/// ...") instead of sentencepiece's own source file and line.
 std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
                                                      const std::string& prefix,
-                                                     const std::vector<std::string>& texts,
-                                                     const std::string& work_dir);
+                                                     const std::vector<std::string>& texts);
 
 }  // namespace rnnlab

@@ -214,17 +214,8 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   if (!tokenizer_dir.empty()) {
     tokenizer_ = data::load_tokenizer(tokenizer_dir);
   } else {
-    // Trained on the training split only; sentencepiece needs a scratch folder.
-    fs::path scratch =
-        fs::temp_directory_path() / ("rnnlab-tokenizer-" + std::to_string(::getpid()));
-    std::error_code ec;
-    try {
-      tokenizer_ = train_tokenizer_for(d.tokenizer, "data.tokenizer", {parts[0]}, scratch.string());
-    } catch (...) {
-      fs::remove_all(scratch, ec);
-      throw;
-    }
-    fs::remove_all(scratch, ec);
+    // Trained on the training split only.
+    tokenizer_ = train_tokenizer_for(d.tokenizer, "data.tokenizer", {parts[0]});
   }
 
   auto layout = [&](const std::string& part, int64_t batch_size) {

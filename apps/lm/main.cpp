@@ -22,13 +22,7 @@ using namespace rnnlab::lm;
 namespace {
 
 int train(const TrainArgs& args) {
-  LMConfig cfg;
-  ConfigSchema schema;
-  if (!prepare_config(cfg, schema, args)) return 0;
-  run_experiment(schema, cfg.run, args, [&](const fs::path& resume_dir) {
-    return std::make_unique<LMJob>(cfg, schema, resume_dir);
-  });
-  return 0;
+  return train_command<LMConfig, LMJob>(args);
 }
 
 /// A trained model loaded back from its run directory.

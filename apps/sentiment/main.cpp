@@ -19,16 +19,7 @@ using namespace rnnlab::sentiment;
 namespace {
 
 int train(const TrainArgs& args) {
-  SentimentConfig cfg;
-  ConfigSchema schema;
-  if (!prepare_config(cfg, schema, args)) return 0;
-  run_experiment(
-      schema, cfg.run, args,
-      [&](const fs::path& resume_dir) {
-        return std::make_unique<SentimentJob>(cfg, schema, resume_dir);
-      },
-      sentiment_subruns(cfg));
-  return 0;
+  return train_command<SentimentConfig, SentimentJob>(args, sentiment_subruns);
 }
 
 /// A trained classifier loaded back from its run directory.

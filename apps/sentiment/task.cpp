@@ -357,17 +357,7 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
     texts.reserve(data_.train.texts.size());
     for (const auto& t : data_.train.texts)
       texts.push_back(cfg.data.clean == "kim" ? data::kim_clean(t) : t);
-    fs::path scratch =
-        fs::temp_directory_path() / ("rnnlab-tokenizer-" + std::to_string(::getpid()));
-    std::error_code ec;
-    try {
-      tokenizer_ =
-          train_tokenizer_for(cfg.data.tokenizer, "data.tokenizer", texts, scratch.string());
-    } catch (...) {
-      fs::remove_all(scratch, ec);
-      throw;
-    }
-    fs::remove_all(scratch, ec);
+    tokenizer_ = train_tokenizer_for(cfg.data.tokenizer, "data.tokenizer", texts);
   }
   train_ids_ = encode_all(cfg, *tokenizer_, data_.train.texts);
   for (const auto& t : train_ids_) train_lengths_.push_back(static_cast<int64_t>(t.size()));

@@ -24,13 +24,7 @@ using namespace rnnlab::translate;
 namespace {
 
 int train(const TrainArgs& args) {
-  TranslateConfig cfg;
-  ConfigSchema schema;
-  if (!prepare_config(cfg, schema, args)) return 0;
-  run_experiment(schema, cfg.run, args, [&](const fs::path& resume_dir) {
-    return std::make_unique<TranslateJob>(cfg, schema, resume_dir);
-  });
-  return 0;
+  return train_command<TranslateConfig, TranslateJob>(args);
 }
 
 struct LoadedRun {

@@ -238,26 +238,15 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
   if (!resume_dir.empty()) {
     tok_ = Tokenizers::load(resume_dir);
   } else {
-    fs::path scratch = fs::temp_directory_path() / ("rnnlab-spm-" + std::to_string(::getpid()));
-    std::error_code ec;
-    try {
-      if (d.joint_vocab) {
-        std::vector<std::string> both = train_.text.src;
-        both.insert(both.end(), train_.text.tgt.begin(), train_.text.tgt.end());
-        tok_.src =
-            train_tokenizer_for(d.tokenizer, "data.tokenizer", both, (scratch / "j").string());
-        tok_.tgt = tok_.src;
-      } else {
-        tok_.src = train_tokenizer_for(d.tokenizer, "data.tokenizer", train_.text.src,
-                                       (scratch / "s").string());
-        tok_.tgt = train_tokenizer_for(d.tokenizer, "data.tokenizer", train_.text.tgt,
-                                       (scratch / "t").string());
-      }
-    } catch (...) {
-      fs::remove_all(scratch, ec);
-      throw;
+    if (d.joint_vocab) {
+      std::vector<std::string> both = train_.text.src;
+      both.insert(both.end(), train_.text.tgt.begin(), train_.text.tgt.end());
+      tok_.src = train_tokenizer_for(d.tokenizer, "data.tokenizer", both);
+      tok_.tgt = tok_.src;
+    } else {
+      tok_.src = train_tokenizer_for(d.tokenizer, "data.tokenizer", train_.text.src);
+      tok_.tgt = train_tokenizer_for(d.tokenizer, "data.tokenizer", train_.text.tgt);
     }
-    fs::remove_all(scratch, ec);
   }
   auto encode = [&](Split& s) {
     for (const auto& t : s.text.src) s.src.push_back(tok_.src->encode(t));

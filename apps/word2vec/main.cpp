@@ -27,13 +27,7 @@ data::WordVectors load(const std::string& path) {
 }
 
 int train(const TrainArgs& args) {
-  w2v::W2VConfig cfg;
-  ConfigSchema schema;
-  if (!prepare_config(cfg, schema, args)) return 0;
-  run_experiment(schema, cfg.run, args, [&](const std::filesystem::path&) {
-    return std::make_unique<w2v::W2VJob>(cfg, schema);
-  });
-  return 0;
+  return train_command<w2v::W2VConfig, w2v::W2VJob>(args);
 }
 
 }  // namespace

@@ -262,7 +262,8 @@ StepOutput W2VTask::train_step(int64_t index) {
 // ---------------------------------------------------------------------------
 // The job
 
-W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema) : cfg_(cfg) {
+W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::filesystem::path&)
+    : cfg_(cfg) {
   std::vector<std::string> files;
   for (const auto& f : cfg.data.corpus) files.push_back(data_path(cfg.run, f, "data.corpus"));
   // The evaluation files are checked now, not after hours of training.

@@ -123,7 +123,10 @@ class W2VTask : public Task {
 /// writes the vectors and evaluates them.
 class W2VJob : public Job {
  public:
-  W2VJob(const W2VConfig& cfg, const ConfigSchema& schema);
+  /// `resume_dir` is unused: a word2vec run saves nothing besides its
+  /// checkpoints (the vocabulary is rebuilt from the corpus).
+  W2VJob(const W2VConfig& cfg, const ConfigSchema& schema,
+         const std::filesystem::path& resume_dir = {});
   nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
                      const std::function<void(int64_t)>& on_resumed) override;
 
