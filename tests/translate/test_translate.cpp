@@ -122,6 +122,29 @@ TEST(TranslateTrain, LearnsAPlantedLanguagePairAndTranslatesLineByLine) {
   }
 }
 
+TEST(TranslateTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  // Scheduled sampling too: its draws come from the checkpointed generator.
+  std::string cmd =
+      kBin + " train " + cfg + " --set train.max_epochs=4 --set model.teacher_forcing_end=0.7";
+  std::string straight = dir.file("straight");
+  ASSERT_EQ(run_command(cmd + " --run-dir " + straight).code, 0);
+  std::string run = dir.file("stopped");
+  auto r = run_command("(" + cmd + " --run-dir " + run + " & pid=$!; while [ ! -f " + run +
+                       "/checkpoint_last.pt ]; do sleep 0.01; done; sleep 0.3; kill -TERM $pid; "
+                       "wait $pid; echo exit=$?)");
+  ASSERT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+  ASSERT_FALSE(fs::exists(run + "/summary.json")) << "the run ended before the signal";
+  r = run_command(kBin + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto a = nlohmann::json::parse(read_all(straight + "/summary.json"));
+  auto b = nlohmann::json::parse(read_all(run + "/summary.json"));
+  for (const char* key : {"val_loss", "val_bleu", "test_bleu", "test_chrf", "steps"})
+    EXPECT_EQ(a[key], b[key]) << key;
+  EXPECT_EQ(read_all(straight + "/test.hyp"), read_all(run + "/test.hyp"));
+}
+
 TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   TempDir dir;
   std::string cfg = planted_config(dir);
