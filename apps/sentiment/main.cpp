@@ -10,7 +10,6 @@
 #include "apps/framework/experiment.h"
 #include "apps/sentiment/task.h"
 #include "datasets/error.h"
-#include "datasets/vocab.h"
 
 namespace fs = std::filesystem;
 using namespace rnnlab;
@@ -71,9 +70,7 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
   std::vector<size_t> where;
   for (size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
-    std::vector<int64_t> t = encode_text(run->cfg, *run->tokenizer, texts[i]);
-    if (t.empty()) t.push_back(data::Vocab::kUnk);  // symbols only: the model's guess for <unk>
-    ids.push_back(std::move(t));
+    ids.push_back(encode_text(run->cfg, *run->tokenizer, texts[i]));
     where.push_back(i);
   }
   std::vector<std::string> out(texts.size());
@@ -135,10 +132,7 @@ int eval(const std::string& run_dir, const std::string& subrun, const std::strin
     }
   }
   std::vector<std::vector<int64_t>> ids;
-  for (const auto& t : texts.texts) {
-    ids.push_back(encode_text(run->cfg, *run->tokenizer, t));
-    if (ids.back().empty()) ids.back().push_back(data::Vocab::kUnk);
-  }
+  for (const auto& t : texts.texts) ids.push_back(encode_text(run->cfg, *run->tokenizer, t));
   torch::Tensor pred =
       classify(run->model, ids, run->cfg.data.eval_batch_size, run->device).argmax(1).contiguous();
   std::vector<int64_t> predicted(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());

@@ -221,6 +221,7 @@ std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokeniz
       tokenizer.encode(cfg.data.clean == "kim" ? data::kim_clean(text) : text);
   if (cfg.data.max_length > 0 && static_cast<int64_t>(ids.size()) > cfg.data.max_length)
     ids.resize(static_cast<size_t>(cfg.data.max_length));
+  if (ids.empty()) ids.push_back(data::Vocab::kUnk);
   return ids;
 }
 
@@ -330,16 +331,13 @@ torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<
 
 namespace {
 
-/// Encodes texts; an empty result (a text of symbols only) becomes one <unk>.
+/// encode_text of every text.
 std::vector<std::vector<int64_t>> encode_all(const SentimentConfig& cfg,
                                              const data::Tokenizer& tokenizer,
                                              const std::vector<std::string>& texts) {
   std::vector<std::vector<int64_t>> out;
   out.reserve(texts.size());
-  for (const auto& t : texts) {
-    out.push_back(encode_text(cfg, tokenizer, t));
-    if (out.back().empty()) out.back().push_back(data::Vocab::kUnk);
-  }
+  for (const auto& t : texts) out.push_back(encode_text(cfg, tokenizer, t));
   return out;
 }
 

@@ -83,7 +83,8 @@ struct SentimentData {
 SentimentData load_data(const SentimentConfig& cfg);
 
 /// A text as the model reads it: cleaned as the config says, tokenized,
-/// truncated to data.max_length. An empty result is returned as it is.
+/// truncated to data.max_length. A text with no token (symbols only, or
+/// blank) gives one <unk>, so every text can be classified.
 std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
                                  const std::string& text);
 
