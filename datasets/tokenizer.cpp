@@ -259,6 +259,34 @@ class WordTokenizer : public Tokenizer {
   int64_t vocab_size() const override { return vocab_.size(); }
   std::string id_to_piece(int64_t id) const override { return vocab_.token(id); }
 
+  // A copy whose vocabulary also has `words` (those that a text can produce:
+  // no space, no punctuation to split off, already in the key form).
+  std::unique_ptr<WordTokenizer> extended(const std::vector<std::string>& words,
+                                          int64_t* added) const {
+    std::vector<std::string> usable;
+    for (const auto& w : words) {
+      try {
+        if (w.empty() || is_special(w)) continue;
+        auto split_words = split(w, split_punctuation_);  // checks UTF-8 first
+        if (split_words.size() == 1 && split_words[0].surface == w && w == key(w, lowercase_))
+          usable.push_back(w);
+      } catch (const DataError&) {  // not UTF-8: no text has it
+      }
+    }
+    Vocab vocab = vocab_;
+    int64_t n = vocab.extend(usable);
+    if (added) *added = n;
+    return std::make_unique<WordTokenizer>(std::move(vocab), lowercase_, split_punctuation_);
+  }
+
+  // The words extended() added: the last ids, count 0 (a training word has 1 or more).
+  int64_t extension_size() const {
+    int64_t n = 0;
+    for (int64_t id = vocab_.size() - 1; id >= Vocab::kNumSpecials && vocab_.count(id) == 0; --id)
+      ++n;
+    return n;
+  }
+
   void save(const std::string& dir) const override {
     write_config(dir, {{"type", type()},
                        {"version", 1},
@@ -547,6 +575,21 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& options,
   }
   return std::make_unique<WordTokenizer>(Vocab::build(counts, options.min_freq, options.max_size),
                                          options.lowercase, options.split_punctuation);
+}
+
+std::unique_ptr<Tokenizer> extend_vocabulary(const Tokenizer& base,
+                                             const std::vector<std::string>& words,
+                                             int64_t* added) {
+  const auto* word = dynamic_cast<const WordTokenizer*>(&base);
+  if (!word)
+    throw ConfigError("only a word tokenizer's vocabulary can take extra words (this one is '" +
+                      base.type() + "')");
+  return word->extended(words, added);
+}
+
+int64_t extension_size(const Tokenizer& tokenizer) {
+  const auto* word = dynamic_cast<const WordTokenizer*>(&tokenizer);
+  return word ? word->extension_size() : 0;
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {

@@ -78,6 +78,19 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& options,
                                            const std::vector<std::string>& training_texts,
                                            const std::string& work_dir);
 
+/// A word tokenizer with the vocabulary of `base` and, after it, those of
+/// `words` it lacks that a text can produce as one token (no space, nothing
+/// the tokenizer splits off, lower case if it lower-cases), in order, with
+/// count 0. Sets `added` to their number. ConfigError if `base` is not a word
+/// tokenizer.
+std::unique_ptr<Tokenizer> extend_vocabulary(const Tokenizer& base,
+                                             const std::vector<std::string>& words,
+                                             int64_t* added = nullptr);
+
+/// How many words at the end of the vocabulary extend_vocabulary() added (0
+/// for a tokenizer it did not make).
+int64_t extension_size(const Tokenizer& tokenizer);
+
 /// Loads a tokenizer written by Tokenizer::save(dir); DataError if `dir` or one
 /// of its files is missing or malformed.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);

@@ -26,6 +26,16 @@ void Vocab::add(const std::string& token, int64_t count) {
   counts_.push_back(count);
 }
 
+int64_t Vocab::extend(const std::vector<std::string>& tokens) {
+  int64_t added = 0;
+  for (const auto& token : tokens) {
+    if (index_.count(token)) continue;
+    add(token, 0);
+    ++added;
+  }
+  return added;
+}
+
 Vocab Vocab::build(const std::unordered_map<std::string, int64_t>& counts, int64_t min_freq,
                    int64_t max_size) {
   if (max_size < 0 || (max_size > 0 && max_size < kNumSpecials)) {

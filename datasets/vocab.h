@@ -47,6 +47,10 @@ class Vocab {
   int64_t size() const { return static_cast<int64_t>(tokens_.size()); }
   /// Training count of `id` (0 for specials not seen in the counts).
   int64_t count(int64_t id) const;
+  /// Appends the `tokens` that have no id yet, in order, with count 0 (words
+  /// known from elsewhere than the training text, such as a word-vector
+  /// file). Returns how many were added.
+  int64_t extend(const std::vector<std::string>& tokens);
 
   /// Writes the vocabulary as JSON {"tokens": [...], "counts": [...]}; throws
   /// RuntimeError if the file cannot be written.

@@ -41,12 +41,15 @@ void SentenceClassifierImpl::reset() {
                                            ", the embedding gives " + std::to_string(input));
   check(!(o.two_channels() && o.freeze_embedding()),
         "two_channels already has a frozen channel; freeze_embedding would freeze both");
+  check(o.fixed_words() >= 0 && o.fixed_words() <= o.vocab_size() - 2,
+        "fixed_words must be in [0, vocab_size - 2] (padding and one trained word stay)");
+  const int64_t trained = o.vocab_size() - o.fixed_words();  // rows of the tables
 
   // Word vectors ~ U(-0.25, 0.25) (Kim 2014's unknown words), padding row zero.
   auto make_embedding = [&](const char* name, bool frozen) {
     auto e = register_module(
         name, torch::nn::Embedding(
-                  torch::nn::EmbeddingOptions(o.vocab_size(), o.embedding_dim()).padding_idx(0)));
+                  torch::nn::EmbeddingOptions(trained, o.embedding_dim()).padding_idx(0)));
     torch::NoGradGuard no_grad;
     e->weight.uniform_(-0.25, 0.25);
     e->weight[0].zero_();
@@ -55,6 +58,9 @@ void SentenceClassifierImpl::reset() {
   };
   embedding = make_embedding("embedding", o.freeze_embedding());
   if (o.two_channels()) static_embedding = make_embedding("static_embedding", true);
+  // The fixed words start random too, until load_embedding gives them their vectors.
+  fixed_vectors = register_buffer(
+      "fixed_vectors", torch::empty({o.fixed_words(), o.embedding_dim()}).uniform_(-0.25, 0.25));
   encoder = register_module("encoder", Recurrent(o.rnn()));
   const int64_t D = encoder->output_size();
   if (p == "attention") {
@@ -71,7 +77,9 @@ void SentenceClassifierImpl::pretty_print(std::ostream& stream) const {
          << ", embedding_dim=" << options.embedding_dim()
          << ", num_classes=" << options.num_classes() << ", pooling=" << options.pooling()
          << ", dropout=" << options.dropout() << ", freeze_embedding=" << std::boolalpha
-         << options.freeze_embedding() << ", two_channels=" << options.two_channels() << ")";
+         << options.freeze_embedding() << ", two_channels=" << options.two_channels();
+  if (options.fixed_words() > 0) stream << ", fixed_words=" << options.fixed_words();
+  stream << ")";
 }
 
 void SentenceClassifierImpl::load_embedding(const torch::Tensor& vectors,
@@ -84,11 +92,29 @@ void SentenceClassifierImpl::load_embedding(const torch::Tensor& vectors,
             shape(vectors));
   torch::NoGradGuard no_grad;
   torch::Tensor src = vectors.to(embedding->weight.dtype());
-  for (auto* e : {&embedding, &static_embedding}) {
-    if (!*e) continue;
-    for (int64_t i = 1; i < options.vocab_size(); ++i)
-      if (covered[static_cast<size_t>(i)]) (*e)->weight[i].copy_(src[i]);
+  const int64_t trained = options.vocab_size() - options.fixed_words();
+  for (int64_t i = 1; i < options.vocab_size(); ++i) {
+    if (!covered[static_cast<size_t>(i)]) continue;
+    if (i >= trained) {
+      fixed_vectors[i - trained].copy_(src[i]);
+      continue;
+    }
+    embedding->weight[i].copy_(src[i]);
+    if (static_embedding) static_embedding->weight[i].copy_(src[i]);
   }
+}
+
+torch::Tensor SentenceClassifierImpl::lookup(torch::nn::Embedding& table,
+                                             const torch::Tensor& tokens) {
+  if (options.fixed_words() == 0) return table(tokens);
+  // x = E[w] for w < V_trained; fixed_vectors[w - V_trained] for the others,
+  // whose table lookup reads the zero padding row (and gives it no gradient).
+  const int64_t trained = table->weight.size(0);
+  torch::Tensor fixed = tokens >= trained;                // (T, B)
+  torch::Tensor x = table(tokens.masked_fill(fixed, 0));  // (T, B, E)
+  torch::Tensor rows = (tokens - trained).clamp_min(0).flatten();
+  torch::Tensor f = fixed_vectors.index_select(0, rows).view_as(x);  // (T, B, E)
+  return x + f * fixed.unsqueeze(2).to(f.scalar_type());
 }
 
 torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
@@ -102,8 +128,8 @@ torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
         "every length must be in [1, " + std::to_string(T) + "]");
 
   // x = E[w] (T, B, E), or [E_static[w]; E[w]] (T, B, 2E)
-  torch::Tensor x = embedding(tokens);
-  if (static_embedding) x = torch::cat({static_embedding(tokens), x}, 2);
+  torch::Tensor x = lookup(embedding, tokens);
+  if (static_embedding) x = torch::cat({lookup(static_embedding, tokens), x}, 2);
   x = dropout(x);
   // o (T, B, D), final state h (layers * directions, B, out)
   auto [o, state] = encoder(x, RecurrentState{}, lengths.to(torch::kCPU));

@@ -61,6 +61,11 @@ struct SentenceClassifierOptions {
   /// Two embedding channels, one frozen and one fine-tuned, concatenated
   /// (Kim 2014's multichannel). Default: false
   TORCH_ARG(bool, two_channels) = false;
+  /// The last N ids of the vocabulary are words with fixed vectors (from a
+  /// word-vector file: words that no training text has, so training could
+  /// not change them anyway). They are read from the buffer `fixed_vectors`,
+  /// outside the trained tables and the optimizer. Default: 0
+  TORCH_ARG(int64_t, fixed_words) = 0;
 };
 
 class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImpl> {
@@ -74,8 +79,8 @@ class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImp
   torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& lengths);
 
   /// Sets the word vectors: row i of `vectors` (V, E) for every word i whose
-  /// `covered[i]` is true, in both channels; the other rows keep their random
-  /// initialisation. Row 0 (padding) stays zero.
+  /// `covered[i]` is true, in both channels (and the fixed words); the other
+  /// rows keep their random initialisation. Row 0 (padding) stays zero.
   void load_embedding(const torch::Tensor& vectors, const std::vector<bool>& covered);
 
   /// The attention weights (T, B) of the last forward pass (attention pooling
@@ -85,6 +90,7 @@ class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImp
   SentenceClassifierOptions options;
   torch::nn::Embedding embedding{nullptr};         ///< fine-tuned (or frozen) channel
   torch::nn::Embedding static_embedding{nullptr};  ///< frozen channel (two_channels only)
+  torch::Tensor fixed_vectors;  ///< (fixed_words, E) buffer: the last ids' vectors (both channels)
   Recurrent encoder{nullptr};
   torch::nn::Linear attention_proj{nullptr};   ///< W, b (attention only)
   torch::nn::Linear attention_score{nullptr};  ///< v (attention only)
@@ -92,6 +98,10 @@ class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImp
   torch::nn::Linear output{nullptr};  ///< U, c
 
  private:
+  /// E[w] (T, B, E) for tokens (T, B): rows of `table` for the trained
+  /// words, of fixed_vectors for the last fixed_words ids.
+  torch::Tensor lookup(torch::nn::Embedding& table, const torch::Tensor& tokens);
+
   torch::Tensor attention_;
 };
 TORCH_MODULE(SentenceClassifier);

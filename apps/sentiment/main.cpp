@@ -46,7 +46,8 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   }
   run->device = trained.device;
   run->model =
-      build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()));
+      build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()),
+                  data::extension_size(*run->tokenizer));
   load_model_from(*run->model, trained.checkpoint);
   run->model->to(run->device);
   return run;

@@ -88,6 +88,11 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "tune: fine-tune the embedding; freeze: keep it fixed; two_channels: one frozen and one "
         "tuned copy, concatenated")
       .choices({"tune", "freeze", "two_channels"});
+  s.add("model.vectors_extend", &model.vectors_extend,
+        "also give up to N words of model.vectors (the file's first, i.e. most frequent) that "
+        "the training part lacks an id, with their pretrained vectors, so a word first seen at "
+        "test time is not <unk> (no training text has them, so they are never updated; 0: off)")
+      .range(0, INT64_MAX);
   s.add("model.pooling", &model.pooling,
         "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
         "or attention")
@@ -127,6 +132,8 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
   if (!model.vectors.empty() && data.tokenizer.type != "word")
     throw s.error("model.vectors", "word vectors need data.tokenizer.type: word (it is '" +
                                        data.tokenizer.type + "')");
+  if (model.vectors.empty() && model.vectors_extend > 0)
+    throw s.error("model.vectors_extend", "adds words of model.vectors, which is not set");
   if (model.vectors.empty() && model.embedding_mode != "tune")
     throw s.error("model.embedding_mode",
                   "'" + model.embedding_mode +
@@ -227,7 +234,8 @@ std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokeniz
 
 // ---- model ----
 
-SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes) {
+SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes,
+                               int64_t fixed_words) {
   const auto& m = cfg.model;
   const bool two = m.embedding_mode == "two_channels";
   return SentenceClassifier(
@@ -236,12 +244,12 @@ SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, i
           .pooling(m.pooling)
           .dropout(m.dropout)
           .freeze_embedding(m.embedding_mode == "freeze")
-          .two_channels(two));
+          .two_channels(two)
+          .fixed_words(fixed_words));
 }
 
 int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
-                     const std::string& path) {
-  data::WordVectors wv = data::read_word2vec(path);
+                     const data::WordVectors& wv, const std::string& path) {
   if (wv.dim() != model->options.embedding_dim())
     throw DataError(
         fmt::format("{}:1: the vectors have {} dimensions, the model's embedding {} (set "
@@ -258,6 +266,10 @@ int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer
       std::string lower = word;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       row = wv.find(lower);
+      // Kim's cleaning keeps quotes on words ('comedian'); the vectors rarely do.
+      const size_t first = lower.find_first_not_of("'`"), last = lower.find_last_not_of("'`");
+      if (row < 0 && first != std::string::npos && (first > 0 || last + 1 < lower.size()))
+        row = wv.find(lower.substr(first, last - first + 1));
     }
     if (row < 0) continue;
     vectors[id] = wv.vectors[row];
@@ -357,17 +369,27 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
       texts.push_back(cfg.data.clean == "kim" ? data::kim_clean(t) : t);
     tokenizer_ = train_tokenizer_for(cfg.data.tokenizer, "data.tokenizer", texts);
   }
+  // The vectors are read once, before the model; a resumed run takes its
+  // weights (and its extended vocabulary) from the run directory.
+  data::WordVectors wv;
+  if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
+    wv = data::read_word2vec(cfg.model.vectors);
+    if (cfg.model.vectors_extend > 0) {
+      const auto n = static_cast<size_t>(std::min<int64_t>(cfg.model.vectors_extend, wv.size()));
+      std::vector<std::string> words(wv.words.begin(), wv.words.begin() + n);
+      tokenizer_ = data::extend_vocabulary(*tokenizer_, words);
+    }
+  }
   train_ids_ = encode_all(cfg, *tokenizer_, data_.train.texts);
   for (const auto& t : train_ids_) train_lengths_.push_back(static_cast<int64_t>(t.size()));
   dev_ids_ = encode_all(cfg, *tokenizer_, data_.dev.texts);
   test_ids_ = encode_all(cfg, *tokenizer_, data_.test.texts);
 
+  extended_ = data::extension_size(*tokenizer_);
   model_ = build_model(cfg, tokenizer_->vocab_size(),
-                       static_cast<int64_t>(data_.train.label_names.size()));
+                       static_cast<int64_t>(data_.train.label_names.size()), extended_);
   // A resumed run takes its weights from the checkpoint; the file is read once.
-  if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
-    covered_ = load_vectors(model_, *tokenizer_, cfg.model.vectors);
-  }
+  if (wv.size() > 0) covered_ = load_vectors(model_, *tokenizer_, wv, cfg.model.vectors);
   model_->to(device_);
 }
 
@@ -434,7 +456,8 @@ void SentimentTask::add_summary(nlohmann::json& summary, double) const {
   summary["dev_sentences"] = data_.dev.size();
   summary["test_sentences"] = data_.test.size();
   summary["vocab_size"] = tokenizer_->vocab_size();
-  if (covered_ >= 0) summary["vectors_covered"] = covered_;
+  if (covered_ >= 0) summary["vectors_covered"] = covered_ - extended_;
+  if (extended_ > 0) summary["vectors_added"] = extended_;
   // The names: dev_accuracy is val_accuracy.
   if (summary.contains("val_accuracy")) summary["dev_accuracy"] = summary["val_accuracy"];
 }
@@ -466,19 +489,25 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
       fmt::format("data: {}; classes {}; {} train / {} dev / {} test sentences; vocabulary {} "
                   "(training part, {} tokenizer, clean {})",
                   d.description, fmt::join(d.train.label_names, ", "), d.train.size(), d.dev.size(),
-                  d.test.size(), task_->tokenizer().vocab_size(), task_->tokenizer().type(),
-                  cfg_.data.clean),
+                  d.test.size(), task_->tokenizer().vocab_size() - task_->extended(),
+                  task_->tokenizer().type(), cfg_.data.clean),
       fmt::format("model: embedding {} ({}, {}), {} {}{} x{} hidden {}, {} pooling, dropout {}; "
                   "{} parameters, device {}, seed {}",
                   m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
                   m.rnn.impl, m.rnn.bidirectional ? "bi-" : "", m.rnn.type, m.rnn.layers,
                   m.rnn.hidden, m.pooling, m.dropout, n_params, device_.str(), cfg_.run.seed)};
   if (task_->covered() >= 0) {
-    const int64_t words = task_->tokenizer().vocab_size() - 4;  // less <pad> <unk> <bos> <eos>
-    intro.push_back(fmt::format("word vectors {}: {} of {} vocabulary words covered ({:.1f}%)",
-                                m.vectors, task_->covered(), words,
-                                100.0 * static_cast<double>(task_->covered()) /
-                                    static_cast<double>(std::max<int64_t>(1, words))));
+    // Of the training part's words (less <pad> <unk> <bos> <eos>) and the added ones.
+    const int64_t added = task_->extended();
+    const int64_t words = task_->tokenizer().vocab_size() - 4 - added;
+    const int64_t covered = task_->covered() - added;
+    intro.push_back(fmt::format(
+        "word vectors {}: {} of {} vocabulary words covered ({:.1f}%){}", m.vectors, covered, words,
+        100.0 * static_cast<double>(covered) / static_cast<double>(std::max<int64_t>(1, words)),
+        added > 0 ? fmt::format("; {} more words of the file added "
+                                "(model.vectors_extend)",
+                                added)
+                  : ""));
   }
   trainer_->set_intro(intro);
   trainer_->set_label(label);

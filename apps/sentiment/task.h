@@ -20,6 +20,7 @@
 #include "apps/framework/trainer.h"
 #include "datasets/labeled_text.h"
 #include "datasets/tokenizer.h"
+#include "datasets/word_vectors.h"
 #include "modules/classifier.h"
 
 namespace rnnlab::sentiment {
@@ -55,6 +56,7 @@ struct SentimentConfig {
     int64_t embedding_dim = 300;
     std::string vectors;                  // word2vec file ("" = random embeddings)
     std::string embedding_mode = "tune";  // tune | freeze | two_channels
+    int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     std::string pooling = "max";
     double dropout = 0.5;
     RecurrentSection rnn;
@@ -88,15 +90,18 @@ SentimentData load_data(const SentimentConfig& cfg);
 std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
                                  const std::string& text);
 
-/// Builds the model the config describes.
-SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes);
+/// Builds the model the config describes; the last `fixed_words` ids are the
+/// words model.vectors_extend added (data::extension_size of the tokenizer).
+SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes,
+                               int64_t fixed_words = 0);
 
-/// Reads the word2vec file `path` and copies the vectors of the vocabulary's
-/// words into the model's embedding (a word missing as written is looked up
-/// lower-cased). Returns the number of vocabulary words covered. DataError
-/// naming the file for a malformed file or a dimension other than the model's.
+/// Copies the vectors `wv` (read from `path`) of the vocabulary's words into
+/// the model's embedding (a word missing as written is looked up lower-cased,
+/// then without the quotes around it: 'comedian'). Returns the number of
+/// vocabulary words covered. DataError naming the file for a dimension other
+/// than the model's.
 int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
-                     const std::string& path);
+                     const data::WordVectors& wv, const std::string& path);
 
 /// Scores of a classification: accuracy and macro-F1 in percent, the
 /// confusion matrix (rows: true class, columns: predicted).
@@ -135,6 +140,8 @@ class SentimentTask : public Task {
   const data::Tokenizer& tokenizer() const { return *tokenizer_; }
   /// Vocabulary words (specials excluded) that the vectors file covered (-1: no file).
   int64_t covered() const { return covered_; }
+  /// Words of the vectors file added to the vocabulary (model.vectors_extend).
+  int64_t extended() const { return extended_; }
 
  private:
   const SentimentConfig& cfg_;
@@ -147,6 +154,7 @@ class SentimentTask : public Task {
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;
   SentenceClassifier model_{nullptr};
   int64_t covered_ = -1;
+  int64_t extended_ = 0;
   Scores last_test_;
 };
 

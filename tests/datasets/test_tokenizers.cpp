@@ -128,6 +128,39 @@ TEST(WordTokenizer, Lowercase) {
   EXPECT_EQ(tok->decode(tok->encode("Über")), "über");
 }
 
+TEST(WordTokenizer, ExtendedVocabularyAddsOnlyWordsATextCanProduce) {
+  TokenizerOptions options;
+  options.type = "word";
+  options.lowercase = true;  // split_punctuation on (the default)
+  auto tok = train(options, {"good film", "bad film"});
+  const int64_t before = tok->vocab_size();
+  EXPECT_EQ(extension_size(*tok), 0);
+  EXPECT_EQ(tok->encode("gorgeous")[0], Vocab::kUnk);
+  int64_t added = -1;
+  // "film" is known, "Limpid" is not lower case, "a,b" would be split, "<unk>"
+  // is a special, "two words" has a space, "\xff" is not UTF-8.
+  auto ext = extend_vocabulary(*tok,
+                               {"gorgeous", "film", "Limpid", "a,b", "<unk>", "two words",
+                                std::string("\xff"), "wretchedly", "gorgeous"},
+                               &added);
+  EXPECT_EQ(added, 2);
+  EXPECT_EQ(ext->vocab_size(), before + 2);
+  EXPECT_EQ(extension_size(*ext), 2);
+  EXPECT_EQ(ext->encode("Gorgeous"), (std::vector<int64_t>{before}));
+  EXPECT_EQ(ext->encode("wretchedly")[0], before + 1);
+  EXPECT_EQ(ext->encode("good film"), tok->encode("good film"));  // old ids kept
+  ScratchDir dir;
+  ext->save(dir.file("ext"));
+  auto loaded = load_tokenizer(dir.file("ext"));
+  EXPECT_EQ(extension_size(*loaded), 2);
+  EXPECT_EQ(loaded->encode("gorgeous film"), ext->encode("gorgeous film"));
+
+  options.type = "char";
+  auto chars = train(options, {"abc"});
+  EXPECT_EQ(extension_size(*chars), 0);
+  EXPECT_THROW(extend_vocabulary(*chars, {"x"}), ConfigError);
+}
+
 TEST(Tokenizers, SaveAndLoad) {
   ScratchDir dir;
   for (std::string type : {"char", "word"}) {

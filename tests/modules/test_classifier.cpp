@@ -82,6 +82,66 @@ TEST(SentenceClassifier, FrozenTwoChannelAndLoadedEmbeddings) {
   EXPECT_TRUE(frozen->output->weight.grad().defined());
 }
 
+TEST(SentenceClassifier, FixedWordsReadTheirVectorsAndAreNeverTrained) {
+  // 20 ids, the last 5 fixed: tables of 15 rows, a (5, 6) buffer.
+  torch::manual_seed(4);
+  for (bool two : {false, true}) {
+    SentenceClassifier m(
+        SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", two ? 12 : 6, 5))
+            .two_channels(two)
+            .fixed_words(5)
+            .pooling("max"));
+    EXPECT_EQ(m->embedding->weight.size(0), 15);
+    EXPECT_EQ(m->fixed_vectors.sizes(), (std::vector<int64_t>{5, 6}));
+    torch::Tensor vectors = torch::arange(120, torch::kFloat).view({20, 6}) / 100;
+    std::vector<bool> covered(20, true);
+    covered[16] = false;  // keeps its random start
+    torch::Tensor random16 = m->fixed_vectors[1].clone();
+    m->load_embedding(vectors, covered);
+    EXPECT_TRUE(torch::equal(m->fixed_vectors[0], vectors[15]));
+    EXPECT_TRUE(torch::equal(m->fixed_vectors[1], random16));
+    EXPECT_TRUE(torch::equal(m->embedding->weight[14], vectors[14]));
+
+    // A fixed word gives exactly what the same vector in a trained row gives.
+    SentenceClassifier plain(
+        SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", two ? 12 : 6, 5))
+            .two_channels(two)
+            .pooling("max"));
+    {
+      torch::NoGradGuard g;
+      for (auto& p : plain->named_parameters()) {
+        if (p.key().find("embedding") != std::string::npos) continue;
+        p.value().copy_(m->named_parameters()[p.key()]);
+      }
+      for (auto* e : {&plain->embedding, &plain->static_embedding}) {
+        if (!*e) continue;
+        (*e)->weight.narrow(0, 0, 15).copy_(m->embedding->weight);
+        (*e)->weight.narrow(0, 15, 5).copy_(m->fixed_vectors);
+      }
+    }
+    m->eval();
+    plain->eval();
+    torch::Tensor tokens = torch::tensor({{3, 17, 19}, {15, 4, 0}}, torch::kLong).t();
+    torch::Tensor lengths = torch::tensor({3, 2}, torch::kLong);
+    EXPECT_TRUE(torch::allclose(m(tokens, lengths), plain(tokens, lengths), 1e-6, 1e-6));
+
+    // Training reaches the table rows of the trained words only.
+    m->train();
+    m(tokens, lengths).sum().backward();
+    torch::Tensor g = m->embedding->weight.grad();
+    EXPECT_GT(g[3].abs().sum().item<float>(), 0);
+    EXPECT_EQ(g[0].abs().sum().item<float>(), 0);  // the stand-in row of the fixed words
+    EXPECT_FALSE(m->fixed_vectors.requires_grad());
+    bool fixed_in_parameters = false;
+    for (const auto& p : m->parameters()) fixed_in_parameters |= p.is_same(m->fixed_vectors);
+    EXPECT_FALSE(fixed_in_parameters);
+  }
+  EXPECT_THROW(
+      SentenceClassifier(
+          SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", 6, 5)).fixed_words(19)),
+      std::invalid_argument);
+}
+
 TEST(SentenceClassifier, BadInputIsAOneLineError) {
   auto message = [](const std::function<void()>& f) {
     try {

@@ -405,6 +405,45 @@ TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
   }
 }
 
+TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
+  TempDir dir;
+  write_file(dir.file("pos.txt"), "good film\ngreat film\ngood one\n");
+  write_file(dir.file("neg.txt"), "bad film\nawful film\nbad one\n");
+  // "superb" is in no text, "film" in training; "zz" is the file's third word.
+  torch::Tensor v = torch::arange(12, torch::kFloat).view({4, 3});
+  data::write_word2vec(data::make_word_vectors({"film", "superb", "zz", "dreadful"}, v),
+                       dir.file("vec.txt"), false);
+  SentimentConfig cfg;
+  cfg.run.data_root = dir.path.string();
+  cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
+  cfg.data.dev_fraction = 0.34;
+  cfg.data.test_fraction = 0;
+  cfg.model.embedding_dim = 3;
+  cfg.model.vectors = dir.file("vec.txt");
+  cfg.model.vectors_extend = 3;  // the file's first three words
+  sentiment::SentimentTask task(cfg, "", torch::kCPU);
+  EXPECT_EQ(task.extended(), 2);  // superb, zz ("film" is a training word)
+  auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
+  EXPECT_EQ(model.options.fixed_words(), 2);
+  int64_t superb = sentiment::encode_text(cfg, task.tokenizer(), "superb")[0];
+  EXPECT_EQ(superb, task.tokenizer().vocab_size() - 2);
+  EXPECT_TRUE(model.fixed_vectors[0].equal(v[1]));
+  EXPECT_EQ(sentiment::encode_text(cfg, task.tokenizer(), "dreadful")[0], 1);  // past the first 3
+  // Saved and loaded, the tokenizer still says which words are fixed.
+  task.save_tokenizer(dir.file("tok"));
+  EXPECT_EQ(data::extension_size(*data::load_tokenizer(dir.file("tok"))), 2);
+
+  cfg.model.vectors = "";
+  ConfigSchema schema;
+  cfg.bind(schema);
+  try {
+    cfg.validate(schema);
+    FAIL() << "vectors_extend without vectors";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.vectors_extend"), std::string::npos) << e.what();
+  }
+}
+
 // ---- bad input: one line, the right exit code, no run directory ----
 
 TEST(SentimentErrors, ConfigAndDataErrorsComeBeforeAnyRunDirectory) {
