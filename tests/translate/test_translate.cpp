@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -107,6 +108,17 @@ TEST(TranslateTrain, LearnsAPlantedLanguagePairAndTranslatesLineByLine) {
       run_command(kBin + " translate --run " + run + " < " + dir.file("in.txt") + " 2>/dev/null");
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_EQ(t.output, "hund gross der\n\nrennt katze rot\n");
+
+  // Characters never seen in training and a source far longer than any
+  // training sentence are translated too (as <unk> pieces; the output is
+  // capped at max_len_a * length + max_len_b tokens): one line each.
+  std::string long_line;
+  for (int i = 0; i < 150; ++i) long_line += i % 2 ? "red cat " : "the big dog ";
+  write_file(dir.file("odd.txt"), "the \u2603 dog \U0001F600\n" + long_line + "\nZQX\n");
+  auto odd =
+      run_command(kBin + " translate --run " + run + " < " + dir.file("odd.txt") + " 2>/dev/null");
+  ASSERT_EQ(odd.code, 0) << odd.output;
+  EXPECT_EQ(std::count(odd.output.begin(), odd.output.end(), '\n'), 3) << odd.output;
 
   // eval on the test files gives the test BLEU (same beam).
   auto e = run_command(kBin + " eval --run " + run + " --src " + dir.file("test.xx") + " --ref " +
