@@ -367,13 +367,13 @@ TEST(SentimentData, VocabularyComesFromTheTrainingPartOnly) {
   EXPECT_LT(with_zebra, 10);
 }
 
-TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
-  TempDir dir;
+/// Six short reviews in two class files and a 3-d vectors file of `words`
+/// (rows `v`); a one-split config over them with model.vectors set.
+SentimentConfig tiny_vectors_config(const TempDir& dir, const std::vector<std::string>& words,
+                                    const torch::Tensor& v) {
   write_file(dir.file("pos.txt"), "good film\ngreat film\nGood one\n");
   write_file(dir.file("neg.txt"), "bad film\nawful film\nbad one\n");
-  // "good" and "film" have vectors; the cleaned text is lower case.
-  torch::Tensor v = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}).view({2, 3});
-  data::write_word2vec(data::make_word_vectors({"good", "film"}, v), dir.file("vec.txt"), false);
+  data::write_word2vec(data::make_word_vectors(words, v), dir.file("vec.txt"), false);
   SentimentConfig cfg;
   cfg.run.data_root = dir.path.string();
   cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
@@ -381,6 +381,14 @@ TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
   cfg.data.test_fraction = 0;
   cfg.model.embedding_dim = 3;
   cfg.model.vectors = dir.file("vec.txt");
+  return cfg;
+}
+
+TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
+  TempDir dir;
+  // "good" and "film" have vectors; the cleaned text is lower case.
+  torch::Tensor v = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}).view({2, 3});
+  SentimentConfig cfg = tiny_vectors_config(dir, {"good", "film"}, v);
   cfg.model.embedding_mode = "two_channels";
   sentiment::SentimentTask task(cfg, "", torch::kCPU);
   auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
@@ -407,19 +415,9 @@ TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
 
 TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
   TempDir dir;
-  write_file(dir.file("pos.txt"), "good film\ngreat film\ngood one\n");
-  write_file(dir.file("neg.txt"), "bad film\nawful film\nbad one\n");
   // "superb" is in no text, "film" in training; "zz" is the file's third word.
   torch::Tensor v = torch::arange(12, torch::kFloat).view({4, 3});
-  data::write_word2vec(data::make_word_vectors({"film", "superb", "zz", "dreadful"}, v),
-                       dir.file("vec.txt"), false);
-  SentimentConfig cfg;
-  cfg.run.data_root = dir.path.string();
-  cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
-  cfg.data.dev_fraction = 0.34;
-  cfg.data.test_fraction = 0;
-  cfg.model.embedding_dim = 3;
-  cfg.model.vectors = dir.file("vec.txt");
+  SentimentConfig cfg = tiny_vectors_config(dir, {"film", "superb", "zz", "dreadful"}, v);
   cfg.model.vectors_extend = 3;  // the file's first three words
   sentiment::SentimentTask task(cfg, "", torch::kCPU);
   EXPECT_EQ(task.extended(), 2);  // superb, zz ("film" is a training word)
