@@ -36,7 +36,9 @@ std::string non_finite(double v) {
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSection& o,
-                                                        std::vector<torch::Tensor> params) {
+                                                        const std::vector<ParamGroup>& groups) {
+  std::vector<torch::optim::OptimizerParamGroup> params;
+  for (const auto& g : groups) params.emplace_back(g.params);
   if (o.name == "sgd")
     return std::make_unique<torch::optim::SGD>(
         params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
@@ -96,7 +98,9 @@ Trainer::Trainer(Task& task, const TrainSection& train, const OptimSection& opti
   if (s_->batches_per_epoch <= 0) throw DataError("the training data gives no batches");
   s_->total_steps =
       train.max_steps > 0 ? train.max_steps : train.max_epochs * s_->batches_per_epoch;
-  optimizer_ = make_optimizer(optim, task.model().parameters());
+  std::vector<ParamGroup> groups = task.param_groups();
+  for (const auto& g : groups) lr_scales_.push_back(g.lr_scale);
+  optimizer_ = make_optimizer(optim, groups);
 }
 
 Trainer::~Trainer() = default;
@@ -262,7 +266,8 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     // One update.
     auto t0 = Clock::now();
     s.lr = scheduled_lr(optim_, s.step, s.total_steps, tracker_->lr_scale());
-    for (auto& group : optimizer_->param_groups()) group.options().set_lr(s.lr);
+    auto& groups = optimizer_->param_groups();
+    for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(s.lr * lr_scales_[i]);
     task_.model().train();
     optimizer_->zero_grad();
     StepOutput out = task_.train_step(s.batch);

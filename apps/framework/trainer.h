@@ -42,11 +42,22 @@ struct StepOutput {
 };
 
 /// An experiment as the trainer sees it.
+/// Parameters that share a learning rate: the schedule's rate times
+/// `lr_scale` (e.g. a slower rate for pretrained embeddings).
+struct ParamGroup {
+  std::string name;
+  std::vector<torch::Tensor> params;
+  double lr_scale = 1.0;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
   /// The model being trained.
   virtual torch::nn::Module& model() = 0;
+  /// How the optimizer groups the model's parameters. Default: one group,
+  /// every parameter at the scheduled rate.
+  virtual std::vector<ParamGroup> param_groups() { return {{"all", model().parameters(), 1.0}}; }
   /// Training batches per epoch.
   virtual int64_t batches_per_epoch() const = 0;
   /// Called before the first batch of every epoch (shuffling, state resets).
@@ -121,13 +132,15 @@ class Trainer {
   std::vector<std::string> intro_;
   std::function<void(int64_t)> on_resumed_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> lr_scales_;  // per optimizer parameter group
   std::unique_ptr<BestTracker> tracker_;
   std::unique_ptr<Progress> progress_;
   std::unique_ptr<State> s_;
 };
 
-/// Builds the configured optimizer over `params`.
+/// Builds the configured optimizer over `groups` (one optimizer parameter
+/// group each, in order; the caller scales each group's rate).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSection& optim,
-                                                        std::vector<torch::Tensor> params);
+                                                        const std::vector<ParamGroup>& groups);
 
 }  // namespace rnnlab

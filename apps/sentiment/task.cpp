@@ -93,6 +93,10 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "the training part lacks an id, with their pretrained vectors, so a word first seen at "
         "test time is not <unk> (no training text has them, so they are never updated; 0: off)")
       .range(0, INT64_MAX);
+  s.add("model.embedding_lr_scale", &model.embedding_lr_scale,
+        "learning rate of the (tuned) embedding, as a multiple of the scheduled optim.lr; below 1 "
+        "keeps word2vec vectors closer to where they started")
+      .greater(0.0);
   s.add("model.pooling", &model.pooling,
         "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
         "or attention")
@@ -134,6 +138,9 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
                                        data.tokenizer.type + "')");
   if (model.vectors.empty() && model.vectors_extend > 0)
     throw s.error("model.vectors_extend", "adds words of model.vectors, which is not set");
+  if (model.embedding_mode == "freeze" && model.embedding_lr_scale != 1.0)
+    throw s.error("model.embedding_lr_scale",
+                  "scales the rate of an embedding that model.embedding_mode: freeze keeps fixed");
   if (model.vectors.empty() && model.embedding_mode != "tune")
     throw s.error("model.embedding_mode",
                   "'" + model.embedding_mode +
@@ -398,6 +405,16 @@ void SentimentTask::save_tokenizer(const fs::path& dir) const {
   tokenizer_->save(dir.string());
 }
 
+std::vector<ParamGroup> SentimentTask::param_groups() {
+  const double scale = cfg_.model.embedding_lr_scale;
+  if (scale == 1.0) return Task::param_groups();
+  const torch::Tensor& emb = model_->embedding->weight;
+  ParamGroup embedding{"embedding", {emb}, scale}, rest{"rest", {}, 1.0};
+  for (const auto& p : model_->parameters())
+    if (!p.is_same(emb)) rest.params.push_back(p);
+  return {rest, embedding};
+}
+
 int64_t SentimentTask::batches_per_epoch() const {
   return static_cast<int64_t>(epoch_batches(0).size());
 }
@@ -491,9 +508,10 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
                   d.description, fmt::join(d.train.label_names, ", "), d.train.size(), d.dev.size(),
                   d.test.size(), task_->tokenizer().vocab_size() - task_->extended(),
                   task_->tokenizer().type(), cfg_.data.clean),
-      fmt::format("model: embedding {} ({}, {}), {} {}{} x{} hidden {}, {} pooling, dropout {}; "
+      fmt::format("model: embedding {} ({}, {}{}), {} {}{} x{} hidden {}, {} pooling, dropout {}; "
                   "{} parameters, device {}, seed {}",
                   m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
+                  m.embedding_lr_scale != 1.0 ? fmt::format(", lr x{}", m.embedding_lr_scale) : "",
                   m.rnn.impl, m.rnn.bidirectional ? "bi-" : "", m.rnn.type, m.rnn.layers,
                   m.rnn.hidden, m.pooling, m.dropout, n_params, device_.str(), cfg_.run.seed)};
   if (task_->covered() >= 0) {

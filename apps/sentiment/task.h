@@ -57,6 +57,7 @@ struct SentimentConfig {
     std::string vectors;                  // word2vec file ("" = random embeddings)
     std::string embedding_mode = "tune";  // tune | freeze | two_channels
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
+    double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr
     std::string pooling = "max";
     double dropout = 0.5;
     RecurrentSection rnn;
@@ -128,6 +129,8 @@ class SentimentTask : public Task {
   void save_tokenizer(const std::filesystem::path& dir) const;
 
   torch::nn::Module& model() override { return *model_; }
+  /// The tuned embedding at model.embedding_lr_scale times the rate, the rest at the rate.
+  std::vector<ParamGroup> param_groups() override;
   int64_t batches_per_epoch() const override;
   void start_epoch(int64_t epoch) override;
   StepOutput train_step(int64_t index) override;

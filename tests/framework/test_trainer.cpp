@@ -134,6 +134,26 @@ TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheCheckpoint) {
   EXPECT_TRUE(fs::exists(dir.file("checkpoint_last.pt")));
 }
 
+// A task's parameter groups train at their own multiple of the scheduled rate.
+TEST(Trainer, ParameterGroupsScaleTheLearningRate) {
+  struct Grouped : RegressionTask {
+    std::vector<ParamGroup> param_groups() override {
+      return {{"bias", {net->bias}, 1.0}, {"weight", {net->weight}, 0.0}};
+    }
+  };
+  TempDir tmp;
+  torch::manual_seed(0);
+  Grouped task;
+  torch::Tensor w0 = task.net->weight.detach().clone(), b0 = task.net->bias.detach().clone();
+  Sections s;
+  s.train.max_epochs = 2;
+  s.optim.lr = 0.05;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  Trainer(task, s.train, s.optim, s.run).fit(dir, false);
+  EXPECT_TRUE(torch::equal(task.net->weight, w0));  // rate 0.05 x 0
+  EXPECT_FALSE(torch::equal(task.net->bias, b0));   // rate 0.05 x 1
+}
+
 TEST(Trainer, NeedsAStoppingRule) {
   TempDir tmp;
   RegressionTask task;

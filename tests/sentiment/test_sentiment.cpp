@@ -413,6 +413,24 @@ TEST(SentimentData, WordVectorsInitialiseTheEmbedding) {
   }
 }
 
+TEST(SentimentData, EmbeddingLearningRateScaleMakesItsOwnParameterGroup) {
+  TempDir dir;
+  torch::Tensor v = torch::ones({1, 3});
+  SentimentConfig cfg = tiny_vectors_config(dir, {"film"}, v);
+  sentiment::SentimentTask one(cfg, "", torch::kCPU);
+  ASSERT_EQ(one.param_groups().size(), 1u);  // scale 1: a single group
+  cfg.model.embedding_lr_scale = 0.25;
+  sentiment::SentimentTask task(cfg, "", torch::kCPU);
+  auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
+  auto groups = task.param_groups();
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_DOUBLE_EQ(groups[0].lr_scale, 1.0);
+  EXPECT_DOUBLE_EQ(groups[1].lr_scale, 0.25);
+  ASSERT_EQ(groups[1].params.size(), 1u);
+  EXPECT_TRUE(groups[1].params[0].is_same(model.embedding->weight));
+  EXPECT_EQ(groups[0].params.size() + 1, model.parameters().size());
+}
+
 TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
   TempDir dir;
   // "superb" is in no text, "film" in training; "zz" is the file's third word.
@@ -462,6 +480,9 @@ TEST(SentimentErrors, ConfigAndDataErrorsComeBeforeAnyRunDirectory) {
   expect("--set data.class_files=[pos=pos.txt]", 2, "two or more");
   expect("--set data.class_files=[pos.txt,neg=neg.txt]", 2, "label=path");
   expect("--set model.embedding_mode=freeze", 2, "model.vectors");
+  expect("--set model.embedding_mode=freeze --set model.embedding_lr_scale=0.5", 2,
+         "model.embedding_lr_scale");
+  expect("--set model.embedding_lr_scale=0", 2, "model.embedding_lr_scale");
   expect("--set model.vectors=v.txt --set data.tokenizer.type=char", 2,
          "data.tokenizer.type: word");
   expect("--set data.class_files=[pos=pos.txt,neg=missing.txt]", 1, "missing.txt");
