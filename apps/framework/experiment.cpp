@@ -58,6 +58,24 @@ std::vector<SubRun> repeat_subruns(const RunSection& run) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::vector<std::string>>> group_seed_subruns(
+    const std::vector<std::string>& names) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  for (const auto& name : names) {
+    const size_t at = name.rfind("seed");
+    const bool digits = at != std::string::npos && at + 4 < name.size() &&
+                        name.find_first_not_of("0123456789", at + 4) == std::string::npos;
+    if (!digits || (at > 0 && (at < 2 || name[at - 1] != '-')))
+      throw UsageError("sub-run '" + name + "' is not one of repeated seeds (run.repeats)");
+    std::string group = at == 0 ? "" : name.substr(0, at - 1);
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == group; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {group, {}});
+    it->second.push_back(name);
+  }
+  return groups;
+}
+
 void load_run_config(ConfigSchema& schema, const RunDir& dir,
                      const std::vector<std::string>& extra_sets) {
   schema.load_file(dir.file("config.yaml").string());
@@ -214,6 +232,18 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   return summary;
 }
 
+std::vector<fs::path> finished_subruns(const std::string& path) {
+  RunDir top = RunDir::open(path);
+  if (!is_parent(top.path()))
+    throw UsageError("run '" + path + "' has no sub-runs (no folds, no run.repeats)");
+  std::vector<fs::path> subs;
+  for (const auto& e : fs::directory_iterator(top.path()))
+    if (e.is_directory() && fs::exists(e.path() / "summary.json")) subs.push_back(e.path());
+  std::sort(subs.begin(), subs.end());
+  if (subs.empty()) throw DataError("run '" + path + "' has no finished sub-run yet");
+  return subs;
+}
+
 TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const std::string& path,
                             const std::string& subrun) {
   RunDir top = RunDir::open(path);
@@ -224,11 +254,7 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
       throw UsageError("run '" + path + "' has no sub-run '" + subrun + "'");
   } else if (is_parent(top.path())) {
     // The finished sub-run with the best early-stop metric.
-    std::vector<fs::path> subs;
-    for (const auto& e : fs::directory_iterator(top.path()))
-      if (e.is_directory() && fs::exists(e.path() / "summary.json")) subs.push_back(e.path());
-    std::sort(subs.begin(), subs.end());
-    if (subs.empty()) throw DataError("run '" + path + "' has no finished sub-run yet");
+    std::vector<fs::path> subs = finished_subruns(path);
     double best = NAN;
     for (const auto& s : subs) {
       nlohmann::json sm = read_summary(s / "summary.json");

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -105,6 +106,18 @@ struct TrainedRun {
   std::filesystem::path checkpoint;  ///< checkpoint_best.pt, else checkpoint_last.pt
   torch::Device device = torch::kCPU;
 };
+
+/// The repeated seeds among sub-run names, grouped by what else the name
+/// says: "fold01-seed1", "fold01-seed2" -> "fold01"; "seed1", "seed2" -> "".
+/// Groups and members keep the order given. UsageError naming the first name
+/// that is not a seed sub-run (seed<k>, or <name>-seed<k>).
+std::vector<std::pair<std::string, std::vector<std::string>>> group_seed_subruns(
+    const std::vector<std::string>& names);
+
+/// The finished sub-runs (those with a summary.json) of the parent run
+/// `path`, sorted by name. UsageError if `path` is not a parent run (one with
+/// repeated seeds or folds), DataError if none has finished yet.
+std::vector<std::filesystem::path> finished_subruns(const std::string& path);
 
 /// Opens `path` for inference: for a parent of repeated runs or folds, picks
 /// the finished sub-run with the best early-stop metric (or `subrun` when

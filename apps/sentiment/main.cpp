@@ -2,12 +2,15 @@
 //   rnnlab-sentiment train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
 //   rnnlab-sentiment predict --run DIR [--explain] [TEXT ...]   (no TEXT: one per stdin line)
 //   rnnlab-sentiment eval --run DIR (--data FILE | --class LABEL=FILE...)
+//   rnnlab-sentiment ensemble --run DIR   (a run of repeated seeds, scored as ensembles)
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/results.h"
+#include "apps/framework/run_dir.h"
 #include "apps/sentiment/task.h"
 #include "datasets/error.h"
 
@@ -155,6 +158,84 @@ int eval(const std::string& run_dir, const std::string& subrun, const std::strin
   return 0;
 }
 
+/// `ensemble`: a run of repeated seeds (run.repeats > 1, with or without
+/// folds) scored as ensembles. Each group of seeds (each fold) classifies its
+/// test part by the mean of its models' class probabilities:
+///   p(c | x) = 1/K sum_k p_k(c | x),   prediction argmax_c p(c | x).
+/// Prints each group's single-model and ensemble accuracy, their mean and std
+/// over the groups, and writes RUN/ensemble.json.
+int ensemble(const std::string& run_dir) {
+  std::vector<std::string> names;
+  for (const auto& sub : finished_subruns(run_dir)) names.push_back(sub.filename().string());
+  const auto groups = group_seed_subruns(names);
+  std::vector<std::pair<std::string, nlohmann::json>> rows;
+  std::vector<std::string> labels;
+  for (const auto& [group, members] : groups) {
+    const std::string shown = group.empty() ? "test" : group;
+    if (members.size() < 2)
+      throw UsageError(
+          fmt::format("run '{}': {} has one finished seed ({}); an ensemble needs two "
+                      "or more (run.repeats)",
+                      run_dir, shown, members.front()));
+    torch::Tensor sum;
+    data::LabeledTexts test;
+    std::vector<double> single;
+    for (const auto& member : members) {
+      auto run = load_run(run_dir, member);
+      SentimentData d = load_data(run->cfg);
+      if (d.test.texts.empty())
+        throw UsageError(
+            fmt::format("run '{}': sub-run {} has no test part to score", run_dir, member));
+      if (labels.empty()) labels = run->labels;
+      if (run->labels != labels)
+        throw DataError(fmt::format("{}: its labels ({}) differ from {}'s", run->dir.string(),
+                                    fmt::join(run->labels, ", "), members.front()));
+      if (test.texts.empty()) {
+        test = d.test;
+      } else if (d.test.texts != test.texts || d.test.labels != test.labels) {
+        throw DataError(fmt::format("{}: its test part differs from {}'s (data.split_seed?)",
+                                    run->dir.string(), members.front()));
+      }
+      std::vector<std::vector<int64_t>> ids;
+      for (const auto& t : test.texts) ids.push_back(encode_text(run->cfg, *run->tokenizer, t));
+      torch::Tensor probs = classify(run->model, ids, run->cfg.data.eval_batch_size, run->device);
+      torch::Tensor pred = probs.argmax(1).contiguous();
+      single.push_back(score(test.labels,
+                             {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()},
+                             static_cast<int64_t>(labels.size()))
+                           .accuracy);
+      sum = sum.defined() ? sum + probs : probs;
+    }
+    torch::Tensor pred = sum.argmax(1).contiguous();
+    Scores s =
+        score(test.labels, {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()},
+              static_cast<int64_t>(labels.size()));
+    double single_mean = 0;
+    for (double a : single) single_mean += a / static_cast<double>(single.size());
+    std::cout << fmt::format(
+        "{}: {} models, test accuracy {:.2f} (mean {:.2f}); ensemble {:.2f}, macro-F1 {:.2f}\n",
+        shown, members.size(), fmt::join(single, ", "), single_mean, s.accuracy, s.macro_f1);
+    rows.emplace_back(shown, nlohmann::json{{"models", members.size()},
+                                            {"test_sentences", s.total},
+                                            {"single_test_accuracy", single_mean},
+                                            {"test_accuracy", s.accuracy},
+                                            {"test_macro_f1", s.macro_f1}});
+  }
+  nlohmann::json out = aggregate_summaries(rows);
+  out["groups"] = nlohmann::json::object();
+  for (const auto& [name, row] : rows) out["groups"][name] = row;
+  if (rows.size() > 1)
+    std::cout << fmt::format(
+        "over {} groups: ensemble test accuracy {:.2f} ± {:.2f}, macro-F1 {:.2f} ± {:.2f}; single "
+        "models {:.2f} ± {:.2f}\n",
+        rows.size(), out["test_accuracy_mean"].get<double>(),
+        out["test_accuracy_std"].get<double>(), out["test_macro_f1_mean"].get<double>(),
+        out["test_macro_f1_std"].get<double>(), out["single_test_accuracy_mean"].get<double>(),
+        out["single_test_accuracy_std"].get<double>());
+  write_file_atomic(fs::path(run_dir) / "ensemble.json", out.dump(2) + "\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -187,10 +268,18 @@ int main(int argc, char** argv) {
                        "a table of text and label, laid out as the run's data.* keys say");
   eval_cmd->add_option("--class", eval_classes, "LABEL=FILE: one text per line, all of LABEL");
 
+  std::string ens_run;
+  CLI::App* ens_cmd = cli.add_subcommand(
+      "ensemble",
+      "score a run of repeated seeds (run.repeats) as ensembles: each fold's test part by the mean "
+      "of its seeds' probabilities; writes RUN/ensemble.json");
+  ens_cmd->add_option("--run", ens_run, "a run trained with run.repeats > 1")->required();
+
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
     if (*pred_cmd) return predict(pred_run, subrun, pred_texts, explain);
     if (*eval_cmd) return eval(eval_run, subrun, eval_data, eval_classes);
+    if (*ens_cmd) return ensemble(ens_run);
     return 2;
   });
 }

@@ -277,5 +277,23 @@ TEST(Experiment, SubRunsAndResumptionRecords) {
   EXPECT_EQ(test::read_all(tmp.file("config.yaml")), "run:\n  seed: 1\n");
 }
 
+TEST(Experiment, SeedSubRunsGroupByWhatElseTheirNameSays) {
+  using Groups = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  EXPECT_EQ(group_seed_subruns({"seed1", "seed2", "seed3"}),
+            (Groups{{"", {"seed1", "seed2", "seed3"}}}));
+  EXPECT_EQ(group_seed_subruns({"fold01-seed1", "fold01-seed2", "fold02-seed1", "fold10-seed12"}),
+            (Groups{{"fold01", {"fold01-seed1", "fold01-seed2"}},
+                    {"fold02", {"fold02-seed1"}},
+                    {"fold10", {"fold10-seed12"}}}));
+  for (const char* bad : {"fold01", "seed", "seedx", "fold01seed1", "-seed1", "seed1-fold01"}) {
+    try {
+      group_seed_subruns({"seed1", bad});
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rnnlab

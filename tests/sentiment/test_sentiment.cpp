@@ -334,6 +334,74 @@ TEST(SentimentTrain, SentencepieceTokensAndATsvTable) {
   EXPECT_EQ(pr.output.rfind("pos\t", 0), 0u) << pr.output;
 }
 
+TEST(SentimentTrain, EnsembleAveragesTheProbabilitiesOfTheSeeds) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 400);
+  auto table = [](const Planted& p) {
+    std::string t = "label\ttext\n";
+    std::istringstream pos(p.pos), neg(p.neg);
+    for (std::string line; std::getline(pos, line);) t += "pos\t" + line + "\n";
+    for (std::string line; std::getline(neg, line);) t += "neg\t" + line + "\n";
+    return t;
+  };
+  write_file(dir.file("train.tsv"), table(planted(400, 7)));
+  const Planted test = planted(150, 11);
+  write_file(dir.file("test.tsv"), table(test));
+  // One epoch: the two seeds' models are far from perfect and disagree.
+  std::string run = dir.file("ens");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set data.class_files=[] --set data.train=train.tsv"
+                       " --set data.test=test.tsv --set data.text_column=text"
+                       " --set train.max_epochs=1 --set run.repeats=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto e = run_command(kBin + " ensemble --run " + run + " 2>/dev/null");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("test: 2 models"), std::string::npos) << e.output;
+  auto j = nlohmann::json::parse(read_all(run + "/ensemble.json"));
+  const auto& g = j["groups"]["test"];
+  EXPECT_EQ(g["models"], 2);
+  EXPECT_EQ(g["test_sentences"], 150);
+  // The single models score as their training runs did.
+  const double s1 = summary_of(run + "/seed1")["test_accuracy"].get<double>();
+  const double s2 = summary_of(run + "/seed2")["test_accuracy"].get<double>();
+  EXPECT_NEAR(g["single_test_accuracy"].get<double>(), (s1 + s2) / 2, 1e-9);
+  EXPECT_NE(s1, s2) << "the seeds should give different models";
+
+  // The ensemble by hand, from each seed's predict output (label and the
+  // probability of that label, 4 decimals): p(pos) averaged over the seeds.
+  std::string texts;
+  std::vector<std::string> gold;
+  for (const auto& [label, lines] : {std::pair{"pos", test.pos}, std::pair{"neg", test.neg}}) {
+    std::istringstream in(lines);
+    for (std::string line; std::getline(in, line);) texts += line + "\n", gold.push_back(label);
+  }
+  write_file(dir.file("texts.txt"), texts);
+  std::vector<double> p_pos(gold.size(), 0.0);
+  for (const char* seed : {"seed1", "seed2"}) {
+    auto pr = run_command(kBin + " predict --run " + run + " --subrun " + seed + " < " +
+                          dir.file("texts.txt") + " 2>/dev/null");
+    ASSERT_EQ(pr.code, 0) << pr.output;
+    std::istringstream out(pr.output);
+    size_t i = 0;
+    for (std::string label, prob; std::getline(out, label, '\t') && std::getline(out, prob); ++i) {
+      ASSERT_LT(i, gold.size());
+      const double p = std::stod(prob);
+      p_pos[i] += (label == "pos" ? p : 1 - p) / 2;
+    }
+    ASSERT_EQ(i, gold.size()) << pr.output;
+  }
+  int correct = 0, unsure = 0;  // unsure: too close to 0.5 for 4 decimals to decide
+  for (size_t i = 0; i < gold.size(); ++i) {
+    correct += (p_pos[i] > 0.5 ? "pos" : "neg") == gold[i];
+    unsure += std::abs(p_pos[i] - 0.5) < 1e-4;
+  }
+  EXPECT_NEAR(g["test_accuracy"].get<double>(), 100.0 * correct / 150, 100.0 * unsure / 150 + 1e-9);
+  EXPECT_EQ(j["test_accuracy_mean"], g["test_accuracy"]);
+
+  // A run without repeated seeds has nothing to ensemble.
+  expect_one_line_error(run_command(kBin + " ensemble --run " + run + "/seed1"), 2, "no sub-runs");
+}
+
 TEST(SentimentData, VocabularyComesFromTheTrainingPartOnly) {
   TempDir dir;
   // Two classes of 10 lines; the word "zebra" only in the last line of each.
