@@ -125,6 +125,16 @@ std::string planted_config(const TempDir& dir, const std::string& extra = "", in
                         extra);
 }
 
+/// The planted texts as a TSV table: a header "label<TAB>text", then one row
+/// per text.
+std::string planted_table(const Planted& p) {
+  std::string table = "label\ttext\n";
+  std::istringstream pos(p.pos), neg(p.neg);
+  for (std::string line; std::getline(pos, line);) table += "pos\t" + line + "\n";
+  for (std::string line; std::getline(neg, line);) table += "neg\t" + line + "\n";
+  return table;
+}
+
 nlohmann::json summary_of(const std::string& run_dir) {
   return nlohmann::json::parse(read_all(run_dir + "/summary.json"));
 }
@@ -313,12 +323,7 @@ TEST(SentimentTrain, SentencepieceTokensAndATsvTable) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 400);
   // The same texts as a TSV table with a header, then trained with subwords.
-  Planted p = planted(400, 7);
-  std::string table = "label\ttext\n";
-  std::istringstream pos(p.pos), neg(p.neg);
-  for (std::string line; std::getline(pos, line);) table += "pos\t" + line + "\n";
-  for (std::string line; std::getline(neg, line);) table += "neg\t" + line + "\n";
-  write_file(dir.file("all.tsv"), table);
+  write_file(dir.file("all.tsv"), planted_table(planted(400, 7)));
   std::string run = dir.file("spm");
   auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
                        " --set data.class_files=[] --set data.train=all.tsv"
@@ -337,16 +342,9 @@ TEST(SentimentTrain, SentencepieceTokensAndATsvTable) {
 TEST(SentimentTrain, EnsembleAveragesTheProbabilitiesOfTheSeeds) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 400);
-  auto table = [](const Planted& p) {
-    std::string t = "label\ttext\n";
-    std::istringstream pos(p.pos), neg(p.neg);
-    for (std::string line; std::getline(pos, line);) t += "pos\t" + line + "\n";
-    for (std::string line; std::getline(neg, line);) t += "neg\t" + line + "\n";
-    return t;
-  };
-  write_file(dir.file("train.tsv"), table(planted(400, 7)));
+  write_file(dir.file("train.tsv"), planted_table(planted(400, 7)));
   const Planted test = planted(150, 11);
-  write_file(dir.file("test.tsv"), table(test));
+  write_file(dir.file("test.tsv"), planted_table(test));
   // One epoch: the two seeds' models are far from perfect and disagree.
   std::string run = dir.file("ens");
   auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
