@@ -56,6 +56,12 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   return run;
 }
 
+/// The most probable class of each row of probabilities (N, C).
+std::vector<int64_t> argmax_rows(const torch::Tensor& probs) {
+  torch::Tensor pred = probs.argmax(1).contiguous();
+  return {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()};
+}
+
 int predict(const std::string& run_dir, const std::string& subrun, std::vector<std::string> texts,
             bool explain) {
   auto run = load_run(run_dir, subrun);
@@ -137,9 +143,8 @@ int eval(const std::string& run_dir, const std::string& subrun, const std::strin
   }
   std::vector<std::vector<int64_t>> ids;
   for (const auto& t : texts.texts) ids.push_back(encode_text(run->cfg, *run->tokenizer, t));
-  torch::Tensor pred =
-      classify(run->model, ids, run->cfg.data.eval_batch_size, run->device).argmax(1).contiguous();
-  std::vector<int64_t> predicted(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+  std::vector<int64_t> predicted =
+      argmax_rows(classify(run->model, ids, run->cfg.data.eval_batch_size, run->device));
   const auto C = static_cast<int64_t>(run->labels.size());
   Scores s = score(texts.labels, predicted, C);
   std::cout << fmt::format("{}: {} sentences\naccuracy {:.2f}% ({}/{})\nmacro-F1 {:.2f}\n", name,
@@ -199,17 +204,11 @@ int ensemble(const std::string& run_dir) {
       std::vector<std::vector<int64_t>> ids;
       for (const auto& t : test.texts) ids.push_back(encode_text(run->cfg, *run->tokenizer, t));
       torch::Tensor probs = classify(run->model, ids, run->cfg.data.eval_batch_size, run->device);
-      torch::Tensor pred = probs.argmax(1).contiguous();
-      single.push_back(score(test.labels,
-                             {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()},
-                             static_cast<int64_t>(labels.size()))
-                           .accuracy);
+      single.push_back(
+          score(test.labels, argmax_rows(probs), static_cast<int64_t>(labels.size())).accuracy);
       sum = sum.defined() ? sum + probs : probs;
     }
-    torch::Tensor pred = sum.argmax(1).contiguous();
-    Scores s =
-        score(test.labels, {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()},
-              static_cast<int64_t>(labels.size()));
+    Scores s = score(test.labels, argmax_rows(sum), static_cast<int64_t>(labels.size()));
     double single_mean = 0;
     for (double a : single) single_mean += a / static_cast<double>(single.size());
     std::cout << fmt::format(
