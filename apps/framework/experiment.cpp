@@ -124,6 +124,17 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     if (resume) {
       RunDir dir = RunDir::open(args.resume);
       RunDirLock lock(dir.path());
+      // Complete under the config it has: nothing to read, train or write.
+      // (With --set, the trainer decides whether training is left.)
+      if (args.sets.empty()) {
+        if (auto done = dir.completed_summary()) {
+          logger()->info(
+              "run {} is complete; nothing to do (--set train.max_epochs=... or "
+              "train.max_steps=... with --resume trains it further)",
+              dir.path().string());
+          return *done;
+        }
+      }
       auto job = prepare(run, make_job, dir.path());
       LogFile log(dir.file("log.txt"));
       return job->run(dir, true, "",
@@ -185,7 +196,8 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     for (const auto& s : sub.sets) schema.apply_override(s);
     schema.finalize();
-    bool sub_resume = resume && fs::exists(sdir / "checkpoint_last.pt");
+    bool sub_resume = resume && (fs::exists(sdir / "checkpoint_last.pt") ||
+                                 fs::exists(sdir / "checkpoint_best.pt"));
     if (resume && !sub_resume && fs::exists(sdir)) {
       // Started, but stopped before its first checkpoint: nothing to keep.
       logger()->info("sub-run {}: no checkpoint yet, starting it again", label);
@@ -269,6 +281,9 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
   }
   RunDir dir = RunDir::open(chosen);
   load_run_config(schema, dir);
+  if (!dir.completed_summary())
+    logger()->warn("run {} has not finished (no summary.json): using the best checkpoint so far",
+                   chosen.string());
   TrainedRun out;
   out.dir = chosen;
   out.checkpoint = dir.file("checkpoint_best.pt");

@@ -133,6 +133,33 @@ void RunDir::write_summary(const nlohmann::json& summary) const {
   write_file_atomic(file("summary.json"), summary.dump(2) + "\n");
 }
 
+std::optional<nlohmann::json> RunDir::completed_summary() const {
+  fs::path p = file("summary.json");
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) return std::nullopt;
+  auto j = nlohmann::json::parse(read_file(p), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw DataError("'" + p.string() + "' is not JSON");
+  return j;
+}
+
+void RunDir::mark_incomplete() const {
+  std::error_code ec;
+  fs::remove(file("summary.json"), ec);
+}
+
+void RunDir::remove_temporaries() const {
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(path_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file(ec) &&
+        (name.size() > 4 && (name.compare(name.size() - 4, 4, ".tmp") == 0 ||
+                             name.find(".tmp.") != std::string::npos)))
+      stale.push_back(e.path());
+  }
+  for (const auto& p : stale) fs::remove(p, ec);
+}
+
 bool RunDir::plot_learning_curve() const {
   fs::path metrics = file("metrics.jsonl");
   if (!fs::exists(metrics)) return false;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -47,8 +48,19 @@ class RunDir {
   /// Drops metrics.jsonl records with "step" > `step` (used when resuming, so
   /// the steps redone after the checkpoint are not logged twice).
   void truncate_metrics_after(int64_t step) const;
-  /// Writes summary.json (pretty-printed, atomically).
+  /// Writes summary.json (pretty-printed, atomically). It is the last file a
+  /// run writes: a run directory with a summary.json is complete.
   void write_summary(const nlohmann::json& summary) const;
+  /// summary.json when the run is complete, else nothing; DataError if it is
+  /// not a JSON object.
+  std::optional<nlohmann::json> completed_summary() const;
+  /// Removes summary.json: a resumed run that trains again is not complete
+  /// until it writes a new one.
+  void mark_incomplete() const;
+  /// Removes the temporary files an atomic write leaves when the process is
+  /// killed mid-write ("checkpoint_last.pt.tmp", "summary.json.tmp.<pid>");
+  /// called under the run-directory lock before a resume.
+  void remove_temporaries() const;
   /// Renders learning_curve.svg from metrics.jsonl with gnuplot. Returns false
   /// (and leaves learning_curve.gp for later use) if gnuplot is unavailable.
   bool plot_learning_curve() const;

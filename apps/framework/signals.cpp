@@ -38,4 +38,9 @@ void StopSignals::clear() {
   g_requested = 0;
 }
 
+void StopSignals::throw_if_requested() {
+  if (int sig = g_requested.load())
+    throw Interrupted(sig == SIGTERM ? "stopped by SIGTERM" : "stopped by SIGINT", sig);
+}
+
 }  // namespace rnnlab

@@ -24,6 +24,12 @@ class StopSignals {
   static int requested();
   /// Forgets a request (a new run starts).
   static void clear();
+  /// Throws Interrupted ("stopped by SIGTERM") when a stop was requested: for
+  /// long loops outside the training updates (evaluation, decoding), so that a
+  /// signal is honoured in every phase. The loop's owner (the Trainer) saves
+  /// what it must and rethrows with a message of its own. Outside a
+  /// StopSignals guard nothing is ever requested, so it is free to call.
+  static void throw_if_requested();
 
  private:
   struct sigaction old_int_ {

@@ -164,7 +164,10 @@ void Trainer::load_checkpoint(const fs::path& path) {
   s_->win_units = static_cast<int64_t>(w[2]), s_->win_steps = static_cast<int64_t>(w[3]);
   tracker_->set_state(tracker);
   s_->has_checkpoint = true;
-  // The epoch's deterministic set-up, then the task's mid-epoch state.
+  // The epoch's deterministic set-up, then the task's mid-epoch state. A
+  // checkpoint saved after the last epoch starts none (a run never stopped
+  // does not either).
+  if (train_.max_epochs > 0 && s_->epoch >= train_.max_epochs) return;
   task_.start_epoch(s_->epoch);
   if (s_->batch > 0) {
     archive.read("task", task);
@@ -189,8 +192,15 @@ void Trainer::log_train_line() {
 
 bool Trainer::validate(bool final) {
   State& s = *s_;
+  Metrics m;
+  try {
+    m = task_.evaluate("valid");
+  } catch (const Interrupted&) {
+    // Saved at the position before this validation, which --resume redoes.
+    save_checkpoint(dir_->file("checkpoint_last.pt"));
+    throw;
+  }
   s.last_eval_step = s.step;
-  Metrics m = task_.evaluate("valid");
   progress_->clear();
   bool stop = false;
   if (!m.empty()) {
@@ -208,31 +218,97 @@ bool Trainer::validate(bool final) {
   return stop;
 }
 
+std::string Trainer::finished_reason() const {
+  const State& s = *s_;
+  if (train_.max_steps > 0 && s.step >= train_.max_steps) return "done";
+  if (train_.max_epochs > 0 && s.epoch >= train_.max_epochs) return "done";
+  if (train_.max_minutes > 0 && s.train_seconds >= train_.max_minutes * 60) return "time limit";
+  if (train_.patience > 0 && tracker_->bad_evals() >= train_.patience)
+    return fmt::format("early stop: {} validations without improvement", tracker_->bad_evals());
+  return "";
+}
+
+bool Trainer::validation_due() const {
+  const State& s = *s_;
+  if (s.step == 0 || s.last_eval_step == s.step) return false;
+  // Every eval_every updates, or at the end of each epoch (the position is
+  // then batch 0 of the next one).
+  return train_.eval_every > 0 ? s.step % train_.eval_every == 0 : s.batch == 0;
+}
+
+void Trainer::interrupted(int sig, const std::string& phase) {
+  if (progress_) progress_->clear();
+  const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+  logger()->info("{} during {} at update {}; checkpoint saved", name, phase, s_->step);
+  throw Interrupted(fmt::format("stopped by {} during {} at update {}; continue with: train "
+                                "--resume {}",
+                                name, phase, s_->step, dir_->path().string()),
+                    sig);
+}
+
 nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   dir_ = &dir;
-  progress_ = std::make_unique<Progress>(dir, task_.unit_name(), run_.progress, label_);
   State& s = *s_;
   s.started = Clock::now();
+  // The position after the last batch of an epoch is batch 0 of the next;
+  // only an epoch that will be trained is set up.
+  auto next_epoch_if_over = [&] {
+    if (s.batch < s.batches_per_epoch) return;
+    ++s.epoch, s.batch = 0;
+    if (train_.max_epochs == 0 || s.epoch < train_.max_epochs) task_.start_epoch(s.epoch);
+  };
   if (resume) {
-    fs::path last = dir.file("checkpoint_last.pt");
-    if (!fs::exists(last)) throw DataError("cannot resume: '" + last.string() + "' does not exist");
-    load_checkpoint(last);
-    dir.truncate_metrics_after(s.step);
-    if (on_resumed_) on_resumed_(s.step);
-    for (const auto& line : intro_) logger()->info("{}", line);
-    intro_.clear();
-    logger()->info("resumed from {} at update {} (epoch {}, batch {})", last.string(), s.step,
-                   s.epoch + 1, s.batch);
+    dir.remove_temporaries();
+    fs::path last = dir.file("checkpoint_last.pt"), best = dir.file("checkpoint_best.pt");
+    // checkpoint_last.pt, once written, is only ever replaced; a run killed
+    // during its very first write has checkpoint_best.pt alone, written an
+    // instant before from the same state.
+    fs::path from = fs::exists(last) ? last : fs::exists(best) ? best : fs::path();
+    if (from.empty()) {
+      dir.truncate_metrics_after(-1);
+      if (on_resumed_) on_resumed_(0);
+      logger()->info("{} has no checkpoint (stopped before the first one): training from the start",
+                     dir.path().string());
+      task_.start_epoch(0);
+    } else {
+      load_checkpoint(from);
+      next_epoch_if_over();
+      const std::string over = finished_reason();
+      if (!over.empty()) {
+        if (auto done = dir.completed_summary()) {
+          logger()->info("run {} is complete ({} updates, {}); nothing to do", dir.path().string(),
+                         s.step, over);
+          return *done;
+        }
+      }
+      // Training again (or finishing): the old summary no longer describes the run.
+      dir.mark_incomplete();
+      dir.truncate_metrics_after(s.step);
+      if (on_resumed_) on_resumed_(s.step);
+      for (const auto& line : intro_) logger()->info("{}", line);
+      intro_.clear();
+      if (from != last)
+        logger()->info("{} is missing (stopped during its first write); resuming from {}",
+                       last.string(), from.string());
+      if (over.empty())
+        logger()->info("resumed from {} at update {} (epoch {}, batch {})", from.string(), s.step,
+                       s.epoch + 1, s.batch);
+      else
+        logger()->info(
+            "resumed from {} at update {}: training is over ({}); finishing the run (final "
+            "evaluation and summary)",
+            from.string(), s.step, over);
+    }
   } else {
     task_.start_epoch(0);
   }
   for (const auto& line : intro_) logger()->info("{}", line);
+  progress_ = std::make_unique<Progress>(dir, task_.unit_name(), run_.progress, label_);
 
   StopSignals signals;  // handlers restored on every way out of fit()
   StopSignals::clear();
   std::vector<torch::Tensor> params = task_.model().parameters();
-  bool stop_early = false;
-  std::string stop_reason = "done";
+  std::string stop_reason;
   auto last_good = [&]() -> std::string {
     return s.has_checkpoint
                ? "the last good checkpoint is '" + dir.file("checkpoint_last.pt").string() + "'"
@@ -240,19 +316,16 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   };
 
   while (true) {
-    if (s.batch >= s.batches_per_epoch) {
-      // End of an epoch: set up the next one, validate if validating per epoch.
-      ++s.epoch, s.batch = 0;
-      bool last_epoch = train_.max_epochs > 0 && s.epoch >= train_.max_epochs;
-      if (!last_epoch) task_.start_epoch(s.epoch);
-      if (train_.eval_every == 0 && s.last_eval_step != s.step) stop_early = validate(false);
-      if (stop_early || last_epoch) break;
+    next_epoch_if_over();
+    if (validation_due()) {
+      try {
+        validate(false);
+      } catch (const Interrupted& e) {
+        interrupted(e.exit_code() - 128, "validation");
+      }
     }
-    if (train_.max_steps > 0 && s.step >= train_.max_steps) break;
-    if (train_.max_minutes > 0 && s.train_seconds >= train_.max_minutes * 60) {
-      stop_reason = "time limit";
-      break;
-    }
+    stop_reason = finished_reason();
+    if (!stop_reason.empty()) break;
     if (int sig = StopSignals::requested()) {
       save_checkpoint(dir.file("checkpoint_last.pt"));
       progress_->clear();
@@ -297,42 +370,45 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     if (train_.max_minutes > 0) frac = std::max(frac, s.train_seconds / (train_.max_minutes * 60));
     progress_->bar(frac, s.step, s.win_units ? s.win_loss / s.win_units : loss,
                    s.win_units / std::max(1e-9, s.win_seconds), s.lr, s.train_seconds);
-    if (train_.eval_every > 0 && s.step % train_.eval_every == 0) {
-      stop_early = validate(false);
-      if (stop_early) break;
-    }
   }
   progress_->clear();
-  if (stop_early)
-    stop_reason =
-        fmt::format("early stop: {} validations without improvement", tracker_->bad_evals());
-  if (s.last_eval_step != s.step) validate(true);
 
-  // Final figures come from the best checkpoint (the last one without validation).
-  fs::path best = dir.file("checkpoint_best.pt");
-  if (fs::exists(best)) load_model_from(task_.model(), best);
+  // The final phase: a last validation, the best checkpoint's figures, the
+  // app's own work, then summary.json. A signal here stops the run; its last
+  // checkpoint is already at the final position, so --resume redoes this.
   nlohmann::json summary;
-  for (const auto& split : {"valid", "test"}) {
-    std::string prefix = std::string(split) == "valid" ? "val_" : "test_";
-    for (const auto& [k, v] : task_.evaluate(split)) summary[prefix + k] = v;
+  try {
+    if (s.last_eval_step != s.step) validate(true);
+    StopSignals::throw_if_requested();
+    // Final figures come from the best checkpoint (the last one without validation).
+    fs::path best = dir.file("checkpoint_best.pt");
+    if (fs::exists(best)) load_model_from(task_.model(), best);
+    for (const auto& split : {"valid", "test"}) {
+      std::string prefix = std::string(split) == "valid" ? "val_" : "test_";
+      for (const auto& [k, v] : task_.evaluate(split)) summary[prefix + k] = v;
+    }
+    int64_t n_params = 0;
+    for (const auto& p : params) n_params += p.numel();
+    summary["best_step"] = tracker_->best_step();
+    summary["best_metric"] = "val_" + tracker_->metric().name;
+    summary["best_metric_higher_is_better"] = tracker_->metric().higher_is_better;
+    summary["steps"] = s.step;
+    summary["epochs"] = static_cast<double>(s.step) / s.batches_per_epoch;
+    summary["seed"] = run_.seed;
+    summary["train_seconds"] = s.train_seconds;
+    summary["parameters"] = n_params;
+    double units_per_sec = s.total_units / std::max(1e-9, s.train_seconds);
+    summary[task_.unit_name() + "_per_sec"] = units_per_sec;
+    task_.add_summary(summary, units_per_sec);
+    summary["stop_reason"] = stop_reason;
+    if (on_finish_) on_finish_(summary);
+    StopSignals::throw_if_requested();
+  } catch (const Interrupted& e) {
+    interrupted(e.exit_code() - 128, "the final evaluation");
   }
-  int64_t n_params = 0;
-  for (const auto& p : params) n_params += p.numel();
-  summary["best_step"] = tracker_->best_step();
-  summary["best_metric"] = "val_" + tracker_->metric().name;
-  summary["best_metric_higher_is_better"] = tracker_->metric().higher_is_better;
-  summary["steps"] = s.step;
-  summary["epochs"] = static_cast<double>(s.step) / s.batches_per_epoch;
-  summary["seed"] = run_.seed;
-  summary["train_seconds"] = s.train_seconds;
-  summary["wall_seconds"] = seconds_since(s.started);
-  summary["parameters"] = n_params;
-  double units_per_sec = s.total_units / std::max(1e-9, s.train_seconds);
-  summary[task_.unit_name() + "_per_sec"] = units_per_sec;
-  task_.add_summary(summary, units_per_sec);
-  summary["stop_reason"] = stop_reason;
-  dir.write_summary(summary);
   dir.plot_learning_curve();
+  summary["wall_seconds"] = seconds_since(s.started);
+  dir.write_summary(summary);
   std::string best_text =
       tracker_->best_step() < 0
           ? "no validation split"

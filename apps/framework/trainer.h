@@ -104,12 +104,23 @@ class Trainer {
   /// Called once a resumed run's checkpoint is loaded and checked (the
   /// experiment driver records the resumption's overrides then).
   void on_resumed(std::function<void(int64_t step)> hook) { on_resumed_ = std::move(hook); }
+  /// The app's work after the final evaluation and before summary.json, the
+  /// mark of a complete run, is written (a sample, test hypotheses, word
+  /// vectors); it may add to the summary. A resumed run that was stopped
+  /// before its summary runs it again.
+  void on_finish(std::function<void(nlohmann::json& summary)> hook) {
+    on_finish_ = std::move(hook);
+  }
 
   /// Trains in `dir` from scratch, or from its last checkpoint when `resume`.
   /// Returns the summary (also written to summary.json): val_* and test_* of
   /// the best checkpoint, steps, epochs, wall time... Throws Interrupted on
-  /// SIGINT/SIGTERM (after saving a checkpoint) and RuntimeError on a
+  /// SIGINT/SIGTERM in any phase (after saving a checkpoint; the final
+  /// evaluation and the summary are redone by --resume) and RuntimeError on a
   /// non-finite loss or gradient (the last good checkpoint is kept).
+  /// A resumed run with nothing left to train (under the current config)
+  /// only finishes what was left undone; one that is complete (its
+  /// summary.json written) changes nothing and returns that summary.
   nlohmann::json fit(const RunDir& dir, bool resume);
 
   /// Learning rate at update `step` (0-based) for the configured schedule.
@@ -122,6 +133,13 @@ class Trainer {
   void load_checkpoint(const std::filesystem::path& path);
   bool validate(bool final);  // returns true when training should stop early
   void log_train_line();
+  // Why training is over at the current position under the current config
+  // ("done", "time limit", "early stop: ..."), or "" when updates are left.
+  std::string finished_reason() const;
+  // Whether a validation is due at the current position and not yet done.
+  bool validation_due() const;
+  // Rethrows a stop requested during evaluation with the run's message.
+  [[noreturn]] void interrupted(int sig, const std::string& phase);
 
   Task& task_;
   const TrainSection& train_;
@@ -131,6 +149,7 @@ class Trainer {
   std::string label_;
   std::vector<std::string> intro_;
   std::function<void(int64_t)> on_resumed_;
+  std::function<void(nlohmann::json&)> on_finish_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> lr_scales_;  // per optimizer parameter group
   std::unique_ptr<BestTracker> tracker_;

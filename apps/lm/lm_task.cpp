@@ -139,6 +139,7 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
   RecurrentState state;
   double nats = 0;
   for (int64_t i = 0; i < stream.size(); ++i) {
+    StopSignals::throw_if_requested();
     auto [x, y] = stream.get(i);
     auto [logits, next] = model->forward(x.to(device), state);
     state = next;
@@ -331,16 +332,17 @@ nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& lab
                    device_.str(), cfg.run.seed)});
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
-  nlohmann::json summary = trainer_->fit(dir, resume);
-  for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})
-    if (summary.contains(key)) logger()->info("{} {:.4f}", key, summary[key].get<double>());
-  if (cfg.sample.length > 0) {
+  trainer_->on_finish([&](nlohmann::json&) {
+    if (cfg.sample.length <= 0) return;
     std::string text =
         generate(task_->lm(), task_->tokenizer(), cfg.sample.prompt, cfg.sample.length,
                  cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device_);
     write_file_atomic(dir.file("sample.txt"), text + "\n");
     logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
-  }
+  });
+  nlohmann::json summary = trainer_->fit(dir, resume);
+  for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})
+    if (summary.contains(key)) logger()->info("{} {:.4f}", key, summary[key].get<double>());
   return summary;
 }
 

@@ -328,6 +328,7 @@ torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
   for (int64_t start = 0; start < n; start += batch_size) {
+    StopSignals::throw_if_requested();
     std::vector<int64_t> idx(order.begin() + start,
                              order.begin() + std::min(n, start + batch_size));
     data::PaddedBatch b = data::pad_batch(ids, idx);

@@ -201,6 +201,7 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
+    StopSignals::throw_if_requested();
     std::vector<int64_t> idx(
         order.begin() + static_cast<int64_t>(start),
         order.begin() + static_cast<int64_t>(std::min(order.size(), start + batch_size)));
@@ -375,6 +376,7 @@ Metrics TranslateTask::evaluate(const std::string& split) {
   double nats = 0;
   int64_t tokens = 0;
   for (size_t start = 0; start < usable.size(); start += cfg_.data.eval_batch_size) {
+    StopSignals::throw_if_requested();
     std::vector<int64_t> idx(
         usable.begin() + static_cast<int64_t>(start),
         usable.begin() +
@@ -447,12 +449,13 @@ nlohmann::json TranslateJob::run(const RunDir& dir, bool resume, const std::stri
                    n_params, device_.str(), cfg_.run.seed)});
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
-  nlohmann::json summary = trainer_->fit(dir, resume);
-  if (!task_->test_hypotheses().empty()) {
+  trainer_->on_finish([&](nlohmann::json&) {
+    if (task_->test_hypotheses().empty()) return;
     std::string text;
     for (const auto& h : task_->test_hypotheses()) text += h + "\n";
     write_file_atomic(dir.file("test.hyp"), text);
-  }
+  });
+  nlohmann::json summary = trainer_->fit(dir, resume);
   for (const char* key : {"val_bleu", "val_ppl", "test_bleu", "test_chrf"})
     if (summary.contains(key)) logger()->info("{} {:.2f}", key, summary[key].get<double>());
   return summary;

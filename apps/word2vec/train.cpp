@@ -312,11 +312,11 @@ nlohmann::json W2VJob::run(const RunDir& dir, bool resume, const std::string& la
     trainer_->set_label(label);
     trainer_->set_intro(intro_);
     if (on_resumed) trainer_->on_resumed(on_resumed);
+    trainer_->on_finish([&](nlohmann::json& s) { finish(dir, s); });
     summary = trainer_->fit(dir, resume);
   } else {
     summary = run_hogwild(dir, resume, label, on_resumed);
   }
-  finish(dir, summary);
   return summary;
 }
 
@@ -364,8 +364,16 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
     save_rng_state(archive);
     save_archive_atomic(archive, last);
   };
+  if (resume) dir.remove_temporaries();
+  if (resume && !fs::exists(last)) {
+    // Stopped before its first checkpoint (the end of the first epoch).
+    dir.truncate_metrics_after(-1);
+    if (on_resumed) on_resumed(0);
+    logger()->info("{} has no checkpoint (stopped before the first one): training from the start",
+                   dir.path().string());
+    resume = false;
+  }
   if (resume) {
-    if (!fs::exists(last)) throw DataError("cannot resume: '" + last.string() + "' does not exist");
     torch::serialize::InputArchive archive, model;
     read_archive(archive, last);
     if (!archive.try_read("model", model))
@@ -411,13 +419,27 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
       throw DataError(fmt::format(
           "checkpoint '{}' stopped an epoch with {} threads; resume with --set run.threads={}",
           last.string(), cursor.next_sentence.size(), cursor.next_sentence.size()));
+    if (epoch >= cfg.train.max_epochs) {
+      if (auto done = dir.completed_summary()) {
+        logger()->info("run {} is complete ({} epochs, {} words trained); nothing to do",
+                       dir.path().string(), epoch, words_trained);
+        return *done;
+      }
+    }
+    // Training again (or finishing): the old summary no longer describes the run.
+    dir.mark_incomplete();
     dir.truncate_metrics_after(step_of(words_trained));
     if (on_resumed) on_resumed(step_of(words_trained));
   }
   for (const auto& line : intro_) logger()->info("{}", line);
-  if (resume)
+  if (resume && epoch < cfg.train.max_epochs)
     logger()->info("resumed from {} at epoch {}, {} words trained", last.string(), epoch + 1,
                    words_trained);
+  else if (resume)
+    logger()->info(
+        "resumed from {} after epoch {}: training is over; finishing the run (vectors, "
+        "evaluation and summary)",
+        last.string(), epoch);
 
   // Built after a resumed model is loaded: loading replaces the tensors' storage.
   torch::NoGradGuard no_grad;
@@ -500,8 +522,19 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
   summary["train_loss"] = last_loss;
   summary["threads"] = o.threads;
   summary["stop_reason"] = "done";
-  dir.write_summary(summary);
+  // The vectors and their evaluation; a signal here leaves the run to finish
+  // on --resume (its checkpoint is at the end of the last epoch).
+  finish(dir, summary);
+  if (int sig = StopSignals::requested()) {
+    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    logger()->info("{} while finishing the run; nothing lost", name);
+    throw Interrupted(fmt::format("stopped by {} while finishing the run; continue with: train "
+                                  "--resume {}",
+                                  name, dir.path().string()),
+                      sig);
+  }
   dir.plot_learning_curve();
+  dir.write_summary(summary);
   return summary;
 }
 
@@ -553,7 +586,6 @@ void W2VJob::finish(const RunDir& dir, nlohmann::json& summary) {
   if (cfg_.output.text) written += " vectors.txt";
   if (cfg_.output.binary) written += " vectors.bin";
   if (!written.empty()) logger()->info("wrote{} in {}", written, dir.path().string());
-  dir.write_summary(summary);
 }
 
 }  // namespace rnnlab::w2v

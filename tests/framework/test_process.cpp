@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::expect_one_line_error;
+using test::metrics_without_time;
 using test::run_command;
 using test::TempDir;
 using test::write_file;
@@ -35,24 +36,6 @@ std::string config(const TempDir& dir, const std::string& extra = "") {
                         "  log_every: 7\nsample:\n  length: 30\nrun:\n  progress: lines\n"
                         "  seed: 5\n" +
                         extra);
-}
-
-/// metrics.jsonl without the fields that measure time.
-std::string metrics_without_time(const fs::path& run) {
-  std::ifstream in(run / "metrics.jsonl");
-  std::string line, out;
-  while (std::getline(in, line)) {
-    auto rec = nlohmann::json::parse(line);
-    for (auto it = rec.begin(); it != rec.end();) {
-      const std::string& k = it.key();
-      if (k == "train_seconds" || (k.size() > 8 && k.substr(k.size() - 8) == "_per_sec"))
-        it = rec.erase(it);
-      else
-        ++it;
-    }
-    out += rec.dump() + "\n";
-  }
-  return out;
 }
 
 nlohmann::json summary(const fs::path& run) {

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace rnnlab::test {
@@ -65,6 +67,59 @@ inline void expect_one_line_error(const CommandResult& r, int code, const std::s
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
+}
+
+/// Whether a metrics.jsonl or summary.json field measures time (and so
+/// differs between two runs of the same seed).
+inline bool is_time_field(const std::string& k) {
+  auto ends = [&](const std::string& tail) {
+    return k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends("_seconds") || ends("_per_sec");
+}
+
+/// A JSON object without its time fields.
+inline nlohmann::json without_time(nlohmann::json j) {
+  for (auto it = j.begin(); it != j.end();) it = is_time_field(it.key()) ? j.erase(it) : ++it;
+  return j;
+}
+
+/// metrics.jsonl without the fields that measure time.
+inline std::string metrics_without_time(const std::filesystem::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line, out;
+  while (std::getline(in, line)) out += without_time(nlohmann::json::parse(line)).dump() + "\n";
+  return out;
+}
+
+/// Every file of a run directory (but its lock) with its bytes and mtime.
+inline std::map<std::string, std::pair<std::string, std::filesystem::file_time_type>> snapshot(
+    const std::filesystem::path& run) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::pair<std::string, fs::file_time_type>> files;
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    if (!e.is_regular_file() || e.path().filename() == ".lock") continue;
+    files[fs::relative(e.path(), run).string()] = {read_all(e.path().string()),
+                                                   fs::last_write_time(e.path())};
+  }
+  return files;
+}
+
+/// `binary train --resume RUN` of a complete run says so and changes no file;
+/// with an override that leaves nothing to train, only log.txt gains lines.
+inline void expect_complete_run_unchanged_by_resume(const std::string& binary,
+                                                    const std::string& run) {
+  auto before = snapshot(run);
+  auto r = run_command(binary + " train --resume " + run);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("is complete"), std::string::npos) << r.output;
+  EXPECT_TRUE(snapshot(run) == before) << "a complete run's files changed: " << r.output;
+  r = run_command(binary + " train --resume " + run + " --set run.progress=lines");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("is complete"), std::string::npos) << r.output;
+  auto after = snapshot(run);
+  after.erase("log.txt"), before.erase("log.txt");
+  EXPECT_TRUE(after == before) << "a complete run's files changed: " << r.output;
 }
 
 /// A small English corpus with enough structure to learn from quickly.

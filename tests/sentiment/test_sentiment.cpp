@@ -272,6 +272,8 @@ TEST(SentimentTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
   auto a = summary_of(straight), b = summary_of(run);
   for (const char* key : {"val_loss", "test_loss", "test_accuracy", "best_step", "steps"})
     EXPECT_EQ(a[key], b[key]) << key;
+  // Finished by max_epochs: resumed again, it trains no further epoch.
+  test::expect_complete_run_unchanged_by_resume(kBin, run);
 }
 
 TEST(SentimentTrain, CrossValidationAggregatesFoldsAndResumeSkipsFinishedOnes) {
@@ -303,6 +305,7 @@ TEST(SentimentTrain, CrossValidationAggregatesFoldsAndResumeSkipsFinishedOnes) {
   // Resume with fold 3 unfinished: folds 1 and 2 are skipped, 3 is redone.
   fs::remove(run + "/fold03/summary.json");
   fs::remove(run + "/fold03/checkpoint_last.pt");
+  fs::remove(run + "/fold03/checkpoint_best.pt");
   auto again = run_command(kBin + " train --resume " + run);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("fold01 1/3: finished before, skipped"), std::string::npos)

@@ -155,6 +155,7 @@ TEST(TranslateTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
   for (const char* key : {"val_loss", "val_bleu", "test_bleu", "test_chrf", "steps"})
     EXPECT_EQ(a[key], b[key]) << key;
   EXPECT_EQ(read_all(straight + "/test.hyp"), read_all(run + "/test.hyp"));
+  test::expect_complete_run_unchanged_by_resume(kBin, run);
 }
 
 TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {

@@ -162,6 +162,7 @@ TEST(Word2VecTrain, SigtermInAnEpochThenResumeEndsLikeAnUnstoppedRun) {
     EXPECT_EQ(test::read_all(run + "/vectors.bin"), test::read_all(straight + "/vectors.bin"))
         << engine;
     EXPECT_EQ(summary(run)["wordsim353_spearman"], summary(straight)["wordsim353_spearman"]);
+    test::expect_complete_run_unchanged_by_resume(kW2v, run);
   }
 }
 
