@@ -3,18 +3,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <sstream>
 
 #include "datasets/error.h"
+#include "datasets/utf8.h"
 
 namespace rnnlab::data {
 
 namespace {
 
-// The bytes of a file (UTF-8 is not required: tokens are byte strings).
+// The bytes of a file.
 std::string read_bytes(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw DataError("'" + path + "' is a directory, not a corpus file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError("cannot open '" + path + "'");
   std::ostringstream ss;
@@ -49,9 +54,14 @@ void scan(std::string_view text, Word&& word, LineEnd&& line_end) {
   if (n > 0 && text[n - 1] != '\n') line_end();
 }
 
+// Tokens are byte strings, but the vectors written from them must be
+// readable: a corpus that is not normalised must be UTF-8 (normalising keeps
+// only ASCII letters and digits).
 std::string load(const std::string& path, bool normalize) {
   std::string text = read_bytes(path);
-  return normalize ? normalize_word2vec(text) : text;
+  if (normalize) return normalize_word2vec(text);
+  check_utf8(text, path);
+  return text;
 }
 
 }  // namespace

@@ -135,8 +135,7 @@ class Seq2SeqImpl : public torch::nn::Cloneable<Seq2SeqImpl> {
 
  private:
   /// a (S, B) and c (B, D) for decoder outputs h (B, H).
-  std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h,
-                                                 const EncoderOutput& enc);
+  std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& h, const EncoderOutput& enc);
 };
 TORCH_MODULE(Seq2Seq);
 
@@ -150,6 +149,10 @@ struct DecodeOptions {
   /// Stop a sentence after max_len_a * source length + max_len_b tokens.
   double max_len_a = 2.0;
   int64_t max_len_b = 10;
+  /// Callers that tokenize text cut a longer source to this many tokens
+  /// before decoding (0: no bound); translate_batch itself decodes what it is
+  /// given. Default: 0
+  int64_t max_source_len = 0;
   int64_t bos_id = 2, eos_id = 3;
 };
 

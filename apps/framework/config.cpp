@@ -91,20 +91,25 @@ std::string ConfigSchema::unknown_key_message(const std::string& key,
   std::string msg = "unknown key '" + key + "' (" + where + ")";
   std::string close = suggest(key);
   if (!close.empty()) return msg + "; did you mean '" + close + "'?";
-  // No close match: list the keys of the same section.
-  auto dot = key.rfind('.');
-  std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+  // No close match: list the keys of the nearest section that exists
+  // ("nosuch.x": the top-level sections, as 'nosuch' is not one).
+  std::string section = key;
   std::vector<std::string> valid;
-  for (const auto& f : fields_) {
-    if (f->key.compare(0, section.size(), section) != 0) continue;
-    std::string rest = f->key.substr(section.size());
-    rest = rest.substr(0, rest.find('.'));
-    if (std::find(valid.begin(), valid.end(), rest) == valid.end()) valid.push_back(rest);
+  while (valid.empty()) {
+    auto dot = section.rfind('.');
+    section = dot == std::string::npos ? "" : section.substr(0, dot);
+    std::string prefix = section.empty() ? "" : section + ".";
+    for (const auto& f : fields_) {
+      if (f->key.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string rest = f->key.substr(prefix.size());
+      rest = rest.substr(0, rest.find('.'));
+      if (std::find(valid.begin(), valid.end(), rest) == valid.end()) valid.push_back(rest);
+    }
+    if (section.empty()) break;
   }
   std::string list;
   for (const auto& v : valid) list += (list.empty() ? " " : ", ") + v;
-  return msg + "; valid keys" + (section.empty() ? "" : " under '" + section.substr(0, dot) + "'") +
-         ":" + list;
+  return msg + "; valid keys" + (section.empty() ? "" : " under '" + section + "'") + ":" + list;
 }
 
 ConfigError ConfigSchema::error(const std::string& key, const std::string& message) const {
@@ -130,8 +135,19 @@ void ConfigSchema::set_from_node(ConfigField& field, const YAML::Node& node,
 
 void ConfigSchema::load_node(const YAML::Node& node, const std::string& prefix,
                              const std::string& file) {
+  std::vector<std::pair<std::string, int>> seen;  // names of this mapping, and their lines
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar())
+      throw ConfigError(location(file, kv.first.Mark()) + ": a key must be a plain name, got " +
+                        config_detail::describe(kv.first));
     std::string name = kv.first.Scalar();
+    auto first =
+        std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == name; });
+    if (first != seen.end())
+      throw ConfigError("key '" + (prefix.empty() ? name : prefix + "." + name) + "' (" +
+                        location(file, kv.first.Mark()) + ") is given twice (first at line " +
+                        std::to_string(first->second) + ")");
+    seen.emplace_back(name, kv.first.Mark().line + 1);
     if (prefix.empty() && name == "include") continue;
     std::string key = prefix.empty() ? name : prefix + "." + name;
     std::string where = location(file, kv.first.Mark());
@@ -156,6 +172,8 @@ void ConfigSchema::load_file(const std::string& path) {
   if (std::find(loading_.begin(), loading_.end(), path) != loading_.end())
     throw ConfigError("config file '" + path + "' includes itself");
   std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw ConfigError("config file '" + path + "' is a directory, not a file");
   if (!fs::is_regular_file(path, ec))
     throw ConfigError("config file '" + path + "' does not exist");
   YAML::Node root;

@@ -281,9 +281,6 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
   }
   RunDir dir = RunDir::open(chosen);
   load_run_config(schema, dir);
-  if (!dir.completed_summary())
-    logger()->warn("run {} has not finished (no summary.json): using the best checkpoint so far",
-                   chosen.string());
   TrainedRun out;
   out.dir = chosen;
   out.checkpoint = dir.file("checkpoint_best.pt");
@@ -291,6 +288,9 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
   if (!fs::exists(out.checkpoint))
     throw DataError("run directory '" + chosen.string() +
                     "' has no checkpoint (checkpoint_best.pt)");
+  if (!dir.completed_summary())
+    logger()->warn("run {} has not finished (no summary.json): using its {}", chosen.string(),
+                   out.checkpoint.filename().string());
   out.device = resolve_device(run.device);
   return out;
 }

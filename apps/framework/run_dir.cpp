@@ -47,6 +47,9 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
 }
 
 std::string read_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw DataError("'" + path.string() + "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError("cannot open '" + path.string() + "'");
   std::ostringstream ss;

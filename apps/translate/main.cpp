@@ -33,6 +33,7 @@ struct LoadedRun {
   Tokenizers tok;
   Seq2Seq model{nullptr};
   torch::Device device = torch::kCPU;
+  int64_t longest_train_source = 0;
 };
 
 std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun) {
@@ -40,6 +41,7 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   run->cfg.bind(run->schema);
   TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
   run->tok = Tokenizers::load(trained.dir);
+  run->longest_train_source = read_longest_train_source(trained.dir);
   run->device = trained.device;
   run->model = build_model(run->cfg, run->tok.src->vocab_size(), run->tok.tgt->vocab_size());
   load_model_from(*run->model, trained.checkpoint);
@@ -154,7 +156,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     auto run = load_run(run_dir, subrun);
-    DecodeOptions opt = run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam);
+    DecodeOptions opt =
+        run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam, run->longest_train_source);
     if (*tr_cmd) {
       std::vector<std::string> lines = read_stdin_lines();
       std::vector<Hypothesis> hyps;

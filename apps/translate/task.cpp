@@ -96,6 +96,10 @@ void TranslateConfig::bind(ConfigSchema& s) {
         "a translation stops after a * source length + b tokens")
       .range(0.0, 100.0);
   s.add("decode.max_len_b", &decode.max_len_b, "see decode.max_len_a").range(0, 1 << 20);
+  s.add("decode.max_source_len", &decode.max_source_len,
+        "a longer source is cut to this many tokens, with a warning (0: twice the longest "
+        "training source)")
+      .range(0, 1 << 24);
   run.bind(s);
   train.bind(s);
   optim.bind(s);
@@ -131,16 +135,23 @@ void TranslateConfig::validate(const ConfigSchema& s) const {
       train.max_epochs == 0)
     throw s.error("model.teacher_forcing_end",
                   "a decaying teacher-forcing ratio needs train.max_steps or train.max_epochs");
+  if (decode.max_len_a == 0 && decode.max_len_b == 0)
+    throw s.error("decode.max_len_b",
+                  "with decode.max_len_a 0 too, every translation would be empty (a translation "
+                  "stops after max_len_a x source length + max_len_b tokens)");
   train.validate(s);
   optim.validate(s, train);
 }
 
-DecodeOptions TranslateConfig::decode_options(int64_t beam) const {
+DecodeOptions TranslateConfig::decode_options(int64_t beam, int64_t longest_train_source) const {
   DecodeOptions o;
   o.beam = beam;
   o.length_penalty = decode.length_penalty;
   o.max_len_a = decode.max_len_a;
   o.max_len_b = decode.max_len_b;
+  o.max_source_len = decode.max_source_len > 0  ? decode.max_source_len
+                     : longest_train_source > 0 ? kDefaultSourceBound * longest_train_source
+                                                : kUnknownSourceBound;
   o.bos_id = data::Vocab::kBos;
   o.eos_id = data::Vocab::kEos;
   return o;
@@ -194,6 +205,13 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
     if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
     ids.push_back(tok.src->encode(texts[i]));
     if (ids.back().empty()) ids.back().push_back(data::Vocab::kUnk);
+    const auto n = static_cast<int64_t>(ids.back().size());
+    if (options.max_source_len > 0 && n > options.max_source_len) {
+      logger()->warn(
+          "line {}: the source has {} tokens; cut to its first {} (decode.max_source_len)", i + 1,
+          n, options.max_source_len);
+      ids.back().resize(static_cast<size_t>(options.max_source_len));
+    }
     which.push_back(static_cast<int64_t>(i));
   }
   std::vector<int64_t> order(ids.size());
@@ -282,6 +300,8 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
     kept.tgt.push_back(std::move(train_.tgt[i]));
   }
   train_ = std::move(kept);
+  for (const auto& s : train_.src)
+    longest_src_ = std::max(longest_src_, static_cast<int64_t>(s.size()));
   if (train_.src.empty())
     throw DataError(train_.text.src_path +
                     ": no training pair is left after the length filter "
@@ -394,10 +414,10 @@ Metrics TranslateTask::evaluate(const std::string& split) {
   }
   double loss = nats / static_cast<double>(std::max<int64_t>(1, tokens));
   // BLEU and chrF of decoded output against the raw reference lines.
-  std::vector<std::string> hyps =
-      translate_texts(model_, tok_, s.text.src,
-                      cfg_.decode_options(test ? cfg_.decode.beam : cfg_.decode.valid_beam),
-                      cfg_.data.eval_batch_size, device_);
+  std::vector<std::string> hyps = translate_texts(
+      model_, tok_, s.text.src,
+      cfg_.decode_options(test ? cfg_.decode.beam : cfg_.decode.valid_beam, longest_src_),
+      cfg_.data.eval_batch_size, device_);
   BleuResult bleu = corpus_bleu(hyps, {s.text.tgt});
   ChrfResult chrf = corpus_chrf(hyps, {s.text.tgt});
   if (test) test_hyps_ = hyps;
@@ -429,8 +449,23 @@ TranslateJob::TranslateJob(const TranslateConfig& cfg, const ConfigSchema& schem
   trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
 }
 
+int64_t read_longest_train_source(const fs::path& run_dir) {
+  fs::path file = run_dir / "limits.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return 0;
+  auto j = nlohmann::json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("longest_train_source") ||
+      !j["longest_train_source"].is_number_integer())
+    throw DataError("'" + file.string() + "' is not a limits file (longest_train_source)");
+  return j["longest_train_source"].get<int64_t>();
+}
+
 void TranslateJob::save_assets(const RunDir& dir) {
   task_->tokenizers().save(dir.path());
+  // The default bound of a source when the run translates later.
+  write_file_atomic(
+      dir.file("limits.json"),
+      nlohmann::json{{"longest_train_source", task_->longest_train_source()}}.dump() + "\n");
 }
 
 nlohmann::json TranslateJob::run(const RunDir& dir, bool resume, const std::string& label,

@@ -61,15 +61,23 @@ struct TranslateConfig {
     double length_penalty = 1.0;
     double max_len_a = 1.5;
     int64_t max_len_b = 10;
+    int64_t max_source_len = 0;  // 0: kDefaultSourceBound x the longest training source
   } decode;
 
   TranslateConfig();
   void bind(ConfigSchema& s);
   /// Checks across keys before any data is read. ConfigError naming the key.
   void validate(const ConfigSchema& s) const;
-  /// DecodeOptions for `beam`.
-  DecodeOptions decode_options(int64_t beam) const;
+  /// DecodeOptions for `beam`; sources are cut at decode.max_source_len
+  /// tokens, or when that is 0 at kDefaultSourceBound times
+  /// `longest_train_source` (kUnknownSourceBound when that is unknown, 0).
+  DecodeOptions decode_options(int64_t beam, int64_t longest_train_source) const;
+  static constexpr int64_t kDefaultSourceBound = 2, kUnknownSourceBound = 1024;
 };
+
+/// The longest training source (in tokens) a run recorded in limits.json
+/// when it was created; 0 for a run that has none.
+int64_t read_longest_train_source(const std::filesystem::path& run_dir);
 
 /// The tokenizers of a run: one shared, or one per side.
 struct Tokenizers {
@@ -85,7 +93,9 @@ Seq2Seq build_model(const TranslateConfig& cfg, int64_t src_vocab, int64_t tgt_v
 
 /// Translates `texts` (plain source lines) in batches sorted by length. An
 /// empty (or blank) line gives an empty translation without running the
-/// model. With `attention`, also each sentence's attention (target x source
+/// model. A source longer than options.max_source_len tokens is cut to that
+/// length, with a warning naming its line (1-based), so that one long line
+/// cannot stall a whole job. With `attention`, also each sentence's attention (target x source
 /// tokens, the <eos> step included).
 std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
                                          const std::vector<std::string>& texts,
@@ -115,6 +125,8 @@ class TranslateTask : public Task {
   /// The translations of the last evaluate("test").
   const std::vector<std::string>& test_hypotheses() const { return test_hyps_; }
   std::string describe() const;
+  /// Tokens of the longest training source (after filtering).
+  int64_t longest_train_source() const { return longest_src_; }
 
  private:
   struct Split {
@@ -127,7 +139,7 @@ class TranslateTask : public Task {
   torch::Device device_;
   Tokenizers tok_;
   Split train_, valid_, test_;
-  int64_t dropped_ = 0;
+  int64_t dropped_ = 0, longest_src_ = 0;
   std::vector<std::vector<int64_t>> batches_;
   int64_t epoch_ = 0;
   Seq2Seq model_{nullptr};

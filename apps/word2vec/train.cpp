@@ -112,6 +112,9 @@ void W2VConfig::validate(const ConfigSchema& s) const {
     throw s.error("model.negative",
                   "0 negatives and no hierarchical softmax leave nothing to train; set "
                   "model.negative > 0 or model.hs: true");
+  if (!output.text && !output.binary)
+    throw s.error("output.binary",
+                  "with output.text false too, the trained vectors would be thrown away");
   if (train.max_epochs == 0)
     throw s.error("train.max_epochs",
                   "word2vec's learning rate decays over all epochs: set train.max_epochs");
@@ -276,6 +279,18 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
         {"simlex999", cfg.eval.simlex999, 4},
         {"rarewords", cfg.eval.rarewords, 3}})
     if (!path.empty()) similarity_.push_back({name, eval_path(path, "eval." + name), column});
+  // ... and read through now (against a one-word vocabulary), so that an
+  // empty, malformed or unreadable file fails before training, not after.
+  {
+    data::WordVectors probe = data::make_word_vectors({"the"}, torch::ones({1, 1}));
+    if (!analogy_path_.empty()) evaluate_analogies(probe, analogy_path_, 0);
+    for (const auto& e : similarity_) {
+      SimilarityOptions so;
+      so.score_column = e.score_column;
+      so.restrict_vocab = 0;
+      evaluate_similarity(probe, e.path, so);
+    }
+  }
 
   auto t0 = Clock::now();
   data::WordVocabOptions vo;

@@ -156,6 +156,20 @@ TEST(TranslateTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
     EXPECT_EQ(a[key], b[key]) << key;
   EXPECT_EQ(read_all(straight + "/test.hyp"), read_all(run + "/test.hyp"));
   test::expect_complete_run_unchanged_by_resume(kBin, run);
+
+  // One 1 MB source line is cut (twice the longest training source, from
+  // limits.json), said on stderr, and still gives one output line per input.
+  std::string huge;
+  while (huge.size() < (1u << 20)) huge += "zo ka mi ";
+  write_file(dir.file("huge.txt"), "zo ka\n" + huge + "\n\nmi\n");
+  r = run_command("(" + kBin + " translate --run " + run + " < " + dir.file("huge.txt") + " 2>" +
+                  dir.file("stderr.txt") + ")");
+  ASSERT_EQ(r.code, 0) << r.output << read_all(dir.file("stderr.txt"));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 4) << r.output.substr(0, 400);
+  std::string err = read_all(dir.file("stderr.txt"));
+  EXPECT_NE(err.find("line 2: the source has 349527 tokens; cut to its first"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("line 1:"), std::string::npos) << err;
 }
 
 TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
@@ -179,6 +193,9 @@ TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   expect("--set data.valid=nothing", 1, "nothing.xx");
   expect("--set model.teacher_forcing_end=0.5 --set train.max_epochs=0 --set train.max_minutes=1",
          2, "model.teacher_forcing_end");
+  expect("--set decode.max_len_a=0 --set decode.max_len_b=0", 2,
+         "key 'decode.max_len_b' (--set): with decode.max_len_a 0 too, every translation would "
+         "be empty");
 
   expect_one_line_error(
       run_command(kBin + " score --hyp " + dir.file("short.xx") + " --ref " + dir.file("short.yy")),

@@ -70,6 +70,11 @@ TEST(Word2VecCli, ErrorsAreOneLineWithExitCodes) {
   expect_one_line_error(run_command(kW2v + " normalize --in " + dir.file("none.txt") + " --out " +
                                     dir.file("out.txt")),
                         1, "none.txt");
+  // A directory is not a corpus: no empty output written.
+  expect_one_line_error(
+      run_command(kW2v + " normalize --in " + dir.path.string() + " --out " + dir.file("o.txt")), 1,
+      "is a directory, not a file");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("o.txt")));
 }
 
 TEST(Word2VecCli, NormalizeWritesWhatDataNormalizeReads) {

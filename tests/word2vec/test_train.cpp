@@ -186,6 +186,25 @@ TEST(Word2VecTrain, BadConfigsAndDataFailBeforeARunDirectoryExists) {
   write_file(dir.file("empty.txt"), " \n\n");
   expect_one_line_error(train("--set data.corpus=[empty.txt]"), 1, "empty.txt");
   expect_one_line_error(train("--set data.min_count=100000"), 1, "min_count=100000");
+  // Vectors its own readers would refuse: a corpus that is not UTF-8 (read
+  // as is, without data.normalize) fails before training, naming the place.
+  write_file(dir.file("latin1.txt"), "the cat sat\non the caf\xe9 mat\n");
+  expect_one_line_error(train("--set data.corpus=[latin1.txt]"), 1,
+                        "latin1.txt:2: invalid UTF-8 byte 0xe9 at column 11");
+  fs::create_directories(dir.file("adir"));
+  expect_one_line_error(train("--set data.corpus=[adir]"), 1, "adir' is a directory");
+  expect_one_line_error(train("--set output.text=false --set output.binary=false"), 2,
+                        "key 'output.binary' (--set): with output.text false too");
+  // Evaluation files are read through before training, not only found.
+  write_file(dir.file("empty.csv"), "");
+  expect_one_line_error(train("--set eval.wordsim353=empty.csv"), 1, "empty.csv");
+  write_file(dir.file("words.csv"), "a,b\nc,d\n");
+  expect_one_line_error(train("--set eval.wordsim353=words.csv"), 1,
+                        "words.csv: no word pair with a numeric score");
+  write_file(dir.file("questions.txt"), ": capital\nathens greece\n");
+  expect_one_line_error(train("--set eval.analogy=questions.txt"), 1,
+                        "questions.txt: no analogy question");
+  expect_one_line_error(train("--set eval.analogy=adir"), 1, "adir");
   EXPECT_FALSE(fs::exists(run));
   // hierarchical softmax is the autograd engine's.
   auto r = train(
