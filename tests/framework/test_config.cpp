@@ -91,6 +91,23 @@ TEST(Config, UnknownKeyFarFromAnyListsTheSection) {
   EXPECT_NE(err.find("valid keys under 'optim': name, lr,"), std::string::npos) << err;
 }
 
+TEST(Config, UnknownSectionListsTheSectionsThatExist) {
+  std::string err = load_error("data:\n  train: x\n", {"nosuch.zzzzzzzzzz=1"});
+  EXPECT_NE(err.find("unknown key 'nosuch.zzzzzzzzzz' (--set)"), std::string::npos) << err;
+  EXPECT_NE(err.find("; valid keys: data, model, train, optim"), std::string::npos) << err;
+}
+
+TEST(Config, AKeyGivenTwiceIsAnError) {
+  std::string err = load_error("data:\n  train: x\n  batch_size: 8\n  batch_size: 16\n");
+  EXPECT_NE(err.find("key 'data.batch_size' ("), std::string::npos) << err;
+  EXPECT_NE(err.find("exp.yaml:4) is given twice (first at line 3)"), std::string::npos) << err;
+  err = load_error("data:\n  train: x\ndata:\n  batch_size: 8\n");
+  EXPECT_NE(err.find("key 'data' ("), std::string::npos) << err;
+  EXPECT_NE(err.find("is given twice (first at line 1)"), std::string::npos) << err;
+  err = load_error("data:\n  train: x\n  ? [a, b]\n  : 3\n");
+  EXPECT_NE(err.find("a key must be a plain name"), std::string::npos) << err;
+}
+
 TEST(Config, WrongTypeNamesKeyValueAndType) {
   std::string path;
   std::string err = load_error("data:\n  train: x\noptim:\n  lr: fast\n", {}, &path);
@@ -191,6 +208,14 @@ TEST(Config, BadFiles) {
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), "config file '/nonexistent/x.yaml' does not exist");
+  }
+  TempDir dir;
+  try {
+    s.load_file(dir.path.string());
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "config file '" + dir.path.string() + "' is a directory, not a file");
   }
 }
 
