@@ -32,9 +32,39 @@ void keep_freed_memory() {
 #endif
 }
 
+namespace {
+std::string& program_name_storage() {
+  static std::string name;
+  return name;
+}
+}  // namespace
+
+const std::string& program_name() {
+  return program_name_storage();
+}
+
+std::string run_config_text(const ConfigSchema& schema) {
+  return "# " + (program_name().empty() ? std::string("rnnlab") : program_name()) + " run\n" +
+         schema.to_yaml();
+}
+
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {
   keep_freed_memory();
+  if (argc > 0) program_name_storage() = fs::path(argv[0]).filename().string();
   try {
+    // A first word that is neither an option nor a command: say so, with the commands.
+    if (argc > 1 && argv[1][0] != '-' &&
+        !cli.get_subcommands([](CLI::App*) { return true; }).empty()) {
+      bool known = false;
+      std::string names;
+      for (CLI::App* sub : cli.get_subcommands([](CLI::App*) { return true; })) {
+        known = known || sub->check_name(argv[1]);
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known)
+        throw UsageError(std::string("unknown command '") + argv[1] + "'; commands: " + names +
+                         " (see --help)");
+    }
     try {
       cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -109,7 +139,7 @@ RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const T
   fs::path path = args.run_dir.empty() ? RunDir::default_path(run.dir, experiment_name(run, args))
                                        : fs::path(args.run_dir);
   RunDir dir = RunDir::create(path);
-  write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
+  write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
   log_to_file(dir.file("log.txt"));
   return dir;
 }

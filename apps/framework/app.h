@@ -24,7 +24,16 @@ void keep_freed_memory();
 /// Runs `body`, turning every error into one line "error: ..." on stderr and
 /// an exit code: 0 success, 1 data or runtime error, 2 usage or config error.
 /// CLI11 parse errors and --help are handled here too.
+/// It also records the program's name (rnnlab-lm...) for program_name().
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body);
+
+/// The running binary's name ("rnnlab-lm"), "" before guarded_main.
+const std::string& program_name();
+
+/// The text of a run's config.yaml: a first line naming the app that wrote
+/// it ("# rnnlab-translate run"), so that another app refuses the run by
+/// name, then the resolved config.
+std::string run_config_text(const ConfigSchema& schema);
 
 /// Options of a `train` subcommand.
 struct TrainArgs {

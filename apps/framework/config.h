@@ -54,6 +54,11 @@ class FieldRef {
     field_->required = true;
     return *this;
   }
+  /// Any other constraint: `check` returns what is wrong with a value, or "".
+  FieldRef& check(std::function<std::string(const T&)> check) {
+    add_check(std::move(check));
+    return *this;
+  }
 
  private:
   void add_check(std::function<std::string(const T&)> check);

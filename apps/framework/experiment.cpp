@@ -78,7 +78,23 @@ std::vector<std::pair<std::string, std::vector<std::string>>> group_seed_subruns
 
 void load_run_config(ConfigSchema& schema, const RunDir& dir,
                      const std::vector<std::string>& extra_sets) {
-  schema.load_file(dir.file("config.yaml").string());
+  // A run of another app: named by its config's first line, or (a run
+  // written before that line existed) by keys this app does not know.
+  const std::string text = read_file(dir.file("config.yaml"));
+  const std::string first = text.substr(0, text.find('\n'));
+  if (first.rfind("# rnnlab-", 0) == 0 && !program_name().empty()) {
+    std::string app = first.substr(2, first.find(' ', 2) - 2);
+    if (app != program_name())
+      throw UsageError("'" + dir.path().string() + "' is a " + app + " run, not a " +
+                       program_name() + " one (use " + app + ")");
+  }
+  try {
+    schema.load_file(dir.file("config.yaml").string());
+  } catch (const ConfigError& e) {
+    if (std::string(e.what()).rfind("unknown key", 0) != 0) throw;
+    throw UsageError("'" + dir.path().string() + "' is not a " + program_name() +
+                     " run (a run of another app?): " + e.what());
+  }
   fs::path resumed = dir.file("resumed.yaml");
   if (fs::exists(resumed)) {
     YAML::Node entries;
@@ -143,7 +159,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     auto job = prepare(run, make_job, "");
     RunDir dir = RunDir::create(path);
     RunDirLock lock(dir.path());
-    write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
+    write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
     LogFile log(dir.file("log.txt"));
     logger()->info("run directory: {}", dir.path().string());
     job->save_assets(dir);
@@ -151,7 +167,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   }
 
   // ---- sub-runs in a parent directory ----
-  std::string parent_yaml = schema.to_yaml();
+  std::string parent_yaml = run_config_text(schema);
   std::vector<std::string> names;
   for (const auto& sub : subruns) names.push_back(sub.name);
   std::unique_ptr<Job> first;
@@ -218,7 +234,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
       } else {
         record_parent();
         RunDir dir = RunDir::create(sdir);
-        write_file_atomic(dir.file("config.yaml"), schema.to_yaml());
+        write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
         LogFile log(dir.file("log.txt"));
         job->save_assets(dir);
         s = job->run(dir, false, label, {});
@@ -261,6 +277,8 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
   RunDir top = RunDir::open(path);
   fs::path chosen = top.path();
   if (!subrun.empty()) {
+    if (!is_plain_name(subrun))
+      throw UsageError("--subrun '" + subrun + "' is not a sub-run name (no '/', not '.' or '..')");
     chosen = top.path() / subrun;
     if (!fs::exists(chosen / "config.yaml"))
       throw UsageError("run '" + path + "' has no sub-run '" + subrun + "'");

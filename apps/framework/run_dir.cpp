@@ -68,12 +68,18 @@ RunDir RunDir::create(const fs::path& path) {
   return RunDir(path);
 }
 
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
 RunDir RunDir::open(const fs::path& path) {
   std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    throw UsageError("'" + path.string() + "' is a file, not a run directory");
   if (!fs::is_directory(path, ec))
     throw UsageError("run directory '" + path.string() + "' does not exist");
   if (!fs::is_regular_file(path / "config.yaml", ec))
-    throw DataError("'" + path.string() + "' is not a run directory (no config.yaml)");
+    throw UsageError("'" + path.string() + "' is not a run directory (no config.yaml)");
   return RunDir(path);
 }
 

@@ -29,6 +29,10 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 /// Reads a whole file; DataError if it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 
+/// Whether `name` is one directory entry: not empty, not "." or "..", no '/'
+/// (run.name, sub-run names: they must not lead out of their parent).
+bool is_plain_name(const std::string& name);
+
 class RunDir {
  public:
   /// Creates a new run directory at `path` (an existing non-empty directory is

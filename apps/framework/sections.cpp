@@ -1,6 +1,7 @@
 // The config sections every app shares (see sections.h): their keys, help
 // texts and the checks that need more than one key.
 #include "apps/framework/sections.h"
+#include "apps/framework/run_dir.h"
 
 #include <cstdint>
 #include <regex>
@@ -14,7 +15,14 @@ namespace rnnlab {
 
 void RunSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".name", &name,
-        "experiment name; runs go to <run.dir>/<name>/<timestamp> (default: config file name)");
+        "experiment name; runs go to <run.dir>/<name>/<timestamp> (default: config file name)")
+      .check([](const std::string& v) {
+        return v.empty() || is_plain_name(v)
+                   ? std::string()
+                   : "'" + v +
+                         "' is not a plain name (no '/', not '.' or '..'): it would put "
+                         "the run outside run.dir";
+      });
   s.add(p + ".dir", &dir, "root folder of run directories");
   s.add(p + ".data_root", &data_root, "folder that data paths in the config are relative to");
   s.add(p + ".seed", &seed,

@@ -120,3 +120,47 @@ TEST(Cli, InterruptSavesACheckpointAndResumeFinishes) {
 
 }  // namespace
 }  // namespace rnnlab
+
+namespace rnnlab {
+namespace {
+
+const std::string kLmBin = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+const std::string kTranslateBin = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-translate";
+
+TEST(Cli, RunDirectoriesThatAreNotThisAppsRunsAreRefusedByName) {
+  TempDir dir;
+  std::string corpus = write_file(dir.file("c.txt"), test::tiny_corpus(200));
+  std::string cfg =
+      write_file(dir.file("exp.yaml"), "data:\n  train: " + corpus +
+                                           "\n  batch_size: 4\n  bptt: 16\nmodel:\n  embedding: 8\n"
+                                           "  rnn:\n    hidden: 16\ntrain:\n  max_steps: 4\n"
+                                           "run:\n  progress: lines\n");
+  std::string run = dir.file("run");
+  ASSERT_EQ(run_command(kLmBin + " train " + cfg + " --run-dir " + run).code, 0);
+  // config.yaml names the app that wrote it; another app refuses the run by name.
+  EXPECT_EQ(test::read_all(run + "/config.yaml").rfind("# rnnlab-lm run\n", 0), 0u);
+  expect_one_line_error(run_command(kTranslateBin + " translate --run " + run + " </dev/null"), 2,
+                        "'" + run + "' is a rnnlab-lm run, not a rnnlab-translate one");
+  // A run written before that first line: the unknown keys give it away.
+  std::string text = test::read_all(run + "/config.yaml");
+  write_file(run + "/config.yaml", text.substr(text.find('\n') + 1));
+  expect_one_line_error(run_command(kTranslateBin + " translate --run " + run + " </dev/null"), 2,
+                        "is not a rnnlab-translate run (a run of another app?)");
+  // A file, a directory without config.yaml and a missing one: all usage errors.
+  expect_one_line_error(run_command(kLmBin + " train --resume " + corpus), 2,
+                        "'" + corpus + "' is a file, not a run directory");
+  expect_one_line_error(run_command(kLmBin + " train --resume " + dir.path.string()), 2,
+                        "is not a run directory (no config.yaml)");
+  expect_one_line_error(run_command(kLmBin + " train --resume " + dir.file("nowhere")), 2,
+                        "does not exist");
+  // Names that would lead out of the run or run.dir.
+  expect_one_line_error(run_command(kLmBin + " generate --run " + run + " --subrun ../run"), 2,
+                        "--subrun '../run' is not a sub-run name");
+  expect_one_line_error(run_command(kLmBin + " train " + cfg + " --set run.name=../../x"), 2,
+                        "key 'run.name' (--set): '../../x' is not a plain name");
+  expect_one_line_error(run_command(kLmBin + " nosuch"), 2,
+                        "unknown command 'nosuch'; commands: train, generate, eval, inspect");
+}
+
+}  // namespace
+}  // namespace rnnlab

@@ -171,7 +171,7 @@ TEST(RunDirectory, AtomicWritesAndNoOverwrite) {
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()), 1);
   EXPECT_THROW(RunDir::create(tmp.path), UsageError);  // not empty
   EXPECT_THROW(RunDir::open(tmp.path / "missing"), UsageError);
-  EXPECT_THROW(RunDir::open(tmp.path), DataError);  // no config.yaml
+  EXPECT_THROW(RunDir::open(tmp.path), UsageError);  // no config.yaml
 }
 
 // ---- the language model ----
