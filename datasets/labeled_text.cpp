@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -18,6 +19,9 @@ namespace {
 
 // Lines of a file without their line ends (LF or CRLF).
 std::vector<std::string> file_lines(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw DataError("'" + path + "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError("cannot open '" + path + "'");
   std::vector<std::string> lines;
@@ -27,6 +31,8 @@ std::vector<std::string> file_lines(const std::string& path) {
     lines.push_back(std::move(line));
   }
   if (in.bad()) throw DataError("cannot read '" + path + "'");
+  // A UTF-8 byte-order mark (spreadsheet exports) is not part of the text.
+  if (!lines.empty() && lines[0].rfind("\xEF\xBB\xBF", 0) == 0) lines[0].erase(0, 3);
   return lines;
 }
 
@@ -193,6 +199,9 @@ LabeledTexts read_labeled_table(const std::string& path, const TableOptions& o,
   const size_t text_col = column(o.text_column, "text"),
                label_col = column(o.label_column, "label");
   const size_t need = std::max(text_col, label_col) + 1;
+  // Every row has the header's columns (without one, the first row's): a row
+  // with more is a misread, most often a quoted field read without quoting.
+  size_t width = o.header ? header.size() : 0;
 
   std::vector<std::string> texts, labels;
   std::vector<size_t> line_of;
@@ -203,6 +212,11 @@ LabeledTexts read_labeled_table(const std::string& path, const TableOptions& o,
     if (f.size() < need)
       throw DataError(at + ": expected at least " + std::to_string(need) + " columns (" + sep +
                       "-separated), got " + std::to_string(f.size()));
+    if (width == 0) width = f.size();
+    if (f.size() > width)
+      throw DataError(at + ": " + std::to_string(f.size()) + " columns, more than the " +
+                      std::to_string(width) + " of " + (o.header ? "the header" : "the first row") +
+                      (o.quoting ? "" : " (a quoted field read with quoting off?)"));
     std::string text = trim(f[text_col]), label = trim(f[label_col]);
     if (text.empty()) throw DataError(at + ": empty text");
     if (label.empty()) throw DataError(at + ": empty label");

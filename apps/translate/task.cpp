@@ -108,6 +108,12 @@ void TranslateConfig::bind(ConfigSchema& s) {
 void TranslateConfig::validate(const ConfigSchema& s) const {
   if (data.src == data.tgt)
     throw s.error("data.tgt", "source and target are both '" + data.src + "'");
+  for (const auto& [key, prefix] :
+       {std::pair<std::string, std::string>{"data.train", data.train}, {"data.valid", data.valid}})
+    if (prefix.empty())
+      throw s.error(key,
+                    "needs the files' common prefix (data/multi30k/train for train.en and "
+                    "train.de); it is empty");
   model.encoder.validate(s, "model.encoder");
   model.decoder.validate(s, "model.decoder");
   if (model.encoder.type != model.decoder.type)
@@ -286,8 +292,10 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
   filter.max_length = d.max_length;
   filter.max_ratio = d.max_ratio;
   std::vector<int64_t> keep = data::filter_by_length(sl, tl, filter);
-  // An empty source side cannot be encoded: drop it even with no other filter.
-  keep.erase(std::remove_if(keep.begin(), keep.end(), [&](int64_t i) { return sl[i] == 0; }),
+  // A pair with an empty side teaches nothing (an empty source cannot even be
+  // encoded; an empty target teaches to stop at once): dropped, and counted.
+  keep.erase(std::remove_if(keep.begin(), keep.end(),
+                            [&](int64_t i) { return sl[i] == 0 || train_.tgt[i].empty(); }),
              keep.end());
   dropped_ = train_.text.size() - static_cast<int64_t>(keep.size());
   Split kept;

@@ -102,6 +102,19 @@ TEST(LabeledText, TableErrorsNameFileAndLine) {
   check("sentence\tlabel\ngood\t1\nmeh\tneutral\n",
         ":3: label 'neutral' is not one of the training labels (0, 1)", &known);
   check("sentence\tlabel\n", "' has no example");
+  // Rows wider than the header: most often a quoted field read without quoting.
+  check("sentence\tlabel\ngood\t1\nbad\t0\textra\n",
+        ":3: 3 columns, more than the 2 of the header (a quoted field read with quoting off?)");
+  o.delimiter = ',';
+  check("sentence,label\ngood,1\n\"bad, really bad\",0\n",
+        ":3: 3 columns, more than the 2 of the header (a quoted field read with quoting off?)");
+  o.delimiter = '\t';
+  // A byte-order mark is not part of the header's first name.
+  auto bom = dir.write("bom.tsv", "\xEF\xBB\xBFsentence\tlabel\ngood\t1\nbad\t0\n");
+  EXPECT_EQ(read_labeled_table(bom, o).size(), 2);
+  const std::string here = dir.file("");
+  EXPECT_EQ(error_of<DataError>([&] { read_labeled_table(here, o); }),
+            "'" + here + "' is a directory, not a file");
   o.quoting = true;
   o.delimiter = ',';
   check("sentence,label\n\"open,1\n", ":2: a quoted field is not closed on its line");

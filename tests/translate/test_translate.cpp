@@ -194,9 +194,19 @@ TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   expect("--set data.valid=nothing", 1, "nothing.xx");
   expect("--set model.teacher_forcing_end=0.5 --set train.max_epochs=0 --set train.max_minutes=1",
          2, "model.teacher_forcing_end");
+  expect("--set 'data.valid=\"\"'", 2, "key 'data.valid' (--set): needs the files' common prefix");
   expect("--set decode.max_len_a=0 --set decode.max_len_b=0", 2,
          "key 'decode.max_len_b' (--set): with decode.max_len_a 0 too, every translation would "
          "be empty");
+
+  // A training pair with an empty target is dropped (and counted), not learnt.
+  write_file(dir.file("gap.xx"), read_all(dir.file("train.xx")) + "dog\n");
+  write_file(dir.file("gap.yy"), read_all(dir.file("train.yy")) + "\n");
+  auto gap = run_command(kBin + " train " + cfg + " --run-dir " + dir.file("gap") +
+                         " --set data.train=gap --set train.max_steps=1 --set train.max_epochs=0");
+  ASSERT_EQ(gap.code, 0) << gap.output;
+  EXPECT_EQ(nlohmann::json::parse(read_all(dir.file("gap/summary.json")))["train_pairs_dropped"],
+            1);
 
   expect_one_line_error(
       run_command(kBin + " score --hyp " + dir.file("short.xx") + " --ref " + dir.file("short.yy")),
