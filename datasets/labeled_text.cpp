@@ -180,6 +180,8 @@ LabeledTexts read_labeled_table(const std::string& path, const TableOptions& o,
   }
   auto column = [&](const std::string& name, const char* what) -> size_t {
     if (all_digits(name)) {
+      if (name.size() > 9)
+        throw DataError(std::string(what) + " column " + name + ": no table has that many columns");
       size_t c = std::stoul(name);
       if (c < 1) throw DataError(std::string(what) + " column 0: columns count from 1");
       return c - 1;

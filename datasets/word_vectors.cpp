@@ -436,6 +436,11 @@ WordVectors read_word2vec(const std::string& path, int64_t limit) {
   // large (V, D) tensor (over 64 MiB) is allocated, so a corrupt header cannot
   // ask for terabytes; smaller files fail on the record where they end.
   const int64_t left = in.size() - in.tell();
+  // (A dimension beyond the file's size cannot be right, and would overflow
+  // the arithmetic below: 2*D + 1, 4*D.)
+  if (dim > (int64_t{1} << 20) && dim > left)
+    throw DataError(path + ": the header's dimension " + std::to_string(dim) +
+                    " is more than the file's " + std::to_string(in.size()) + " bytes can hold");
   if (count > (int64_t{1} << 24) / dim && count > (left + 1) / (2 * dim + 1)) {
     throw DataError(path + ": the header promises " + std::to_string(total) + " words of " +
                     std::to_string(dim) + " values, more than the file's " +
@@ -445,8 +450,10 @@ WordVectors read_word2vec(const std::string& path, int64_t limit) {
 
   WordVectors wv;
   wv.vectors = torch::empty({count, dim}, torch::kFloat32);
-  wv.words.reserve(static_cast<size_t>(count));
-  wv.index.reserve(static_cast<size_t>(count));
+  // At most one word per 2*D + 1 bytes: a header cannot reserve more.
+  const int64_t fits = std::min<int64_t>(count, (left + 1) / (2 * dim + 1) + 1);
+  wv.words.reserve(static_cast<size_t>(fits));
+  wv.index.reserve(static_cast<size_t>(fits));
   float* out = wv.vectors.data_ptr<float>();
   if (binary) {
     read_binary(in, path, count, total, dim, out, wv);

@@ -193,7 +193,12 @@ void ConfigSchema::load_file(const std::string& path) {
     if (inc.IsScalar()) {
       includes.push_back(inc.Scalar());
     } else if (inc.IsSequence()) {
-      for (const auto& i : inc) includes.push_back(i.as<std::string>());
+      for (const auto& i : inc) {
+        if (!i.IsScalar())
+          throw ConfigError("key 'include' (" + location(path, i.Mark()) +
+                            "): expected a file name, got " + config_detail::describe(i));
+        includes.push_back(i.Scalar());
+      }
     } else {
       throw ConfigError("key 'include' (" + location(path, inc.Mark()) +
                         "): expected a file name or a list of file names");

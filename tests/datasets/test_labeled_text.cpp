@@ -109,6 +109,11 @@ TEST(LabeledText, TableErrorsNameFileAndLine) {
   check("sentence,label\ngood,1\n\"bad, really bad\",0\n",
         ":3: 3 columns, more than the 2 of the header (a quoted field read with quoting off?)");
   o.delimiter = '\t';
+  // Found by fuzzing: a column number past any table's was std::out_of_range.
+  o.text_column = "99999999999999999999999";
+  EXPECT_EQ(error_of<DataError>([&] { read_labeled_table(dir.write("y.tsv", "a\tb\n"), o); }),
+            "text column 99999999999999999999999: no table has that many columns");
+  o.text_column = "sentence";
   // A byte-order mark is not part of the header's first name.
   auto bom = dir.write("bom.tsv", "\xEF\xBB\xBFsentence\tlabel\ngood\t1\nbad\t0\n");
   EXPECT_EQ(read_labeled_table(bom, o).size(), 2);

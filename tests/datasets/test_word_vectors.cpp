@@ -208,6 +208,13 @@ TEST(WordVectors, TextErrorsNameFileAndLine) {
     return error_of<DataError>([&] { read_word2vec(path); });
   };
   const std::string f = dir.file("f.txt");
+  // Found by fuzzing (tests/fuzz/regressions/word_vectors): a dimension that
+  // overflowed 2*D + 1, and a header that reserved 512 MiB for a 15-byte file.
+  EXPECT_EQ(err("3 7529702534121341213\n"),
+            f + ": the header's dimension 7529702534121341213 is more than the file's 22 bytes "
+                "can hold");
+  EXPECT_NE(err("16777216 1\nw 1\n").find("the file ends after 1 of the 16777216 words"),
+            std::string::npos);
   EXPECT_EQ(err("3 3\na 1 2 3\nking 1 2 3\nqueen 1 2\n"),
             f + ":4: expected 3 values after 'queen', got 2");
   EXPECT_EQ(err("2 3\na 1 2 3\nking 1 2 3 4\n"), f + ":3: expected 3 values after 'king', got 4");

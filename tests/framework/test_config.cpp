@@ -104,6 +104,9 @@ TEST(Config, AKeyGivenTwiceIsAnError) {
   err = load_error("data:\n  train: x\ndata:\n  batch_size: 8\n");
   EXPECT_NE(err.find("key 'data' ("), std::string::npos) << err;
   EXPECT_NE(err.find("is given twice (first at line 1)"), std::string::npos) << err;
+  // Found by fuzzing: an include list item that is a mapping escaped as a yaml-cpp exception.
+  EXPECT_NE(load_error("include: [{a: 1}]\ndata:\n  train: x\n").find("key 'include' ("),
+            std::string::npos);
   err = load_error("data:\n  train: x\n  ? [a, b]\n  : 3\n");
   EXPECT_NE(err.find("a key must be a plain name"), std::string::npos) << err;
 }
