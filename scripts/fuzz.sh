@@ -51,7 +51,7 @@ done
 run() { if [ "$nice_level" != 0 ]; then nice -n "$nice_level" "$@"; else "$@"; fi; }
 
 cxx=${CXX:-clang++}
-command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found (apt-get install clang)" >&2; exit 2; }
+command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found (scripts/setup.sh --fuzz)" >&2; exit 2; }
 generator=()
 if command -v ninja >/dev/null && [ ! -f "$build/Makefile" ]; then generator=(-G Ninja); fi
 # Instrumented: rnnlab's sources (rnnlab_data, the config code, the targets), with libFuzzer's coverage,

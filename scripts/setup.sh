@@ -5,6 +5,7 @@
 #   scripts/setup.sh           what builds, tests and runs need
 #   scripts/setup.sh --peers   also the tools scripts/bench_word2vec.sh compares
 #                              against: gensim (python3-gensim) and fastText
+#   scripts/setup.sh --fuzz    also clang and its libFuzzer/sanitizer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -23,8 +24,10 @@ packages=(
 )
 if [ "${1:-}" = "--peers" ]; then
   packages+=(python3-gensim fasttext)  # benchmark peers, not needed to build or test
+elif [ "${1:-}" = "--fuzz" ]; then
+  packages+=(clang libclang-rt-14-dev)  # scripts/fuzz.sh: clang++ with libFuzzer, ASan, UBSan
 elif [ $# -gt 0 ]; then
-  echo "error: unknown option '$1' (scripts/setup.sh [--peers])" >&2
+  echo "error: unknown option '$1' (scripts/setup.sh [--peers|--fuzz])" >&2
   exit 2
 fi
 
