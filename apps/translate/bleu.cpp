@@ -239,7 +239,7 @@ std::vector<std::string_view> line_refs(const char* who,
     if (!stream[i].empty()) lines.push_back(stream[i]);
   if (lines.empty())
     throw std::invalid_argument(std::string(who) + ": every reference of line " +
-                                std::to_string(i) + " is empty");
+                                std::to_string(i + 1) + " is empty");
   return lines;
 }
 

@@ -117,6 +117,14 @@ void check_same_length(const std::vector<std::string>& a, const std::string& a_n
                     std::to_string(b.size()));
 }
 
+// An empty reference line: BLEU and chrF are undefined for it (sacreBLEU
+// refuses it too); said with the file and its line, before decoding.
+void check_references(const std::vector<std::string>& refs, const std::string& name) {
+  for (size_t i = 0; i < refs.size(); ++i)
+    if (refs[i].empty())
+      throw DataError(name + ":" + std::to_string(i + 1) + ": empty reference line");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +160,7 @@ int main(int argc, char** argv) {
       auto hyps = data::read_lines(hyp_file);
       auto refs = data::read_lines(ref_file);
       check_same_length(hyps, hyp_file, refs, ref_file);
+      check_references(refs, ref_file);
       print_scores(hyps, refs);
       return 0;
     }
@@ -178,6 +187,7 @@ int main(int argc, char** argv) {
       auto src = data::read_lines(src_file);
       auto refs = data::read_lines(ref_file);
       check_same_length(src, src_file, refs, ref_file);
+      check_references(refs, ref_file);
       auto start = std::chrono::steady_clock::now();
       auto hyps = translate_texts(run->model, run->tok, src, opt, run->cfg.data.eval_batch_size,
                                   run->device);

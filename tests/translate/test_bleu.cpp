@@ -285,11 +285,11 @@ TEST(Bleu, EmptyReferencesAreSkippedButNotAllOfThem) {
   const auto r = corpus_bleu({"a b c d", "x y z w"}, {{"a b c d", "x y z w"}, {"", "q"}});
   EXPECT_DOUBLE_EQ(r.score, 100.0);
   EXPECT_EQ(r.ref_len, 8);
-  // Every reference of line 1 empty: sacreBLEU raises, so do we.
+  // Every reference of the second line empty: sacreBLEU raises, so do we (1-based).
   const auto msg = invalid_argument_message([] {
     corpus_bleu({"a", "b"}, {{"a", ""}, {"a", ""}});
   });
-  EXPECT_NE(msg.find("line 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("line 2 is empty"), std::string::npos) << msg;
   // A reference of spaces is not empty: it counts, with length 0.
   const auto spaces = corpus_bleu({"a b c d"}, {{"a b c d"}, {"  "}});
   EXPECT_EQ(spaces.ref_len, 4);

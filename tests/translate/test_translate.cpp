@@ -211,6 +211,10 @@ TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   expect_one_line_error(
       run_command(kBin + " score --hyp " + dir.file("short.xx") + " --ref " + dir.file("short.yy")),
       1, "differ in length");
+  write_file(dir.file("gap.ref"), "hund\n\n");
+  expect_one_line_error(
+      run_command(kBin + " score --hyp " + dir.file("short.yy") + " --ref " + dir.file("gap.ref")),
+      1, dir.file("gap.ref") + ":2: empty reference line");
   // A run directory without its tokenizer.
   fs::create_directories(dir.file("broken"));
   write_file(dir.file("broken/config.yaml"), read_all(cfg));
