@@ -358,6 +358,7 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
   // Position: epochs finished, corpus words trained, training seconds; and
   // where a stopped epoch stands.
   int64_t epoch = 0, words_trained = 0;
+  double last_loss = 0;  // the last epoch's mean loss (the summary's train_loss)
   double train_seconds = 0;
   HogwildCursor cursor;
   const fs::path last = dir.file("checkpoint_last.pt");
@@ -367,6 +368,7 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
     archive.write("model", model);
     archive.write("position", torch::tensor({epochs_done, words_trained}, torch::kLong));
     archive.write("train_seconds", torch::tensor({train_seconds}, torch::kDouble));
+    archive.write("last_loss", torch::tensor({last_loss}, torch::kDouble));
     if (!cursor.empty()) {
       std::vector<int64_t> rng(cursor.rng.begin(), cursor.rng.end());
       archive.write("cursor_next_sentence", torch::tensor(cursor.next_sentence, torch::kLong));
@@ -402,6 +404,8 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
     try {
       archive.read("position", pos);
       archive.read("train_seconds", secs);
+      torch::Tensor loss;
+      if (archive.try_read("last_loss", loss)) last_loss = loss.item<double>();
       // (a fresh tensor per read: reading into a defined tensor set_()s it)
       auto read = [&](const char* key) {
         torch::Tensor x;
@@ -466,7 +470,6 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
   int64_t next_log = (step_of(words_trained) / cfg.train.log_every + 1) * cfg.train.log_every;
   int64_t win_words_start = words_trained;
   double win_start_seconds = train_seconds, win_loss_sum = 0, win_loss_words = 0;
-  double last_loss = 0;
   const double total_words = static_cast<double>(cfg.train.max_epochs * words_per_epoch);
 
   auto interrupted = [&](int sig) {
