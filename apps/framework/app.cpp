@@ -53,11 +53,11 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
   if (argc > 0) program_name_storage() = fs::path(argv[0]).filename().string();
   try {
     // A first word that is neither an option nor a command: say so, with the commands.
-    if (argc > 1 && argv[1][0] != '-' &&
-        !cli.get_subcommands([](CLI::App*) { return true; }).empty()) {
+    const auto commands = cli.get_subcommands([](CLI::App*) { return true; });
+    if (argc > 1 && argv[1][0] != '-' && !commands.empty()) {
       bool known = false;
       std::string names;
-      for (CLI::App* sub : cli.get_subcommands([](CLI::App*) { return true; })) {
+      for (CLI::App* sub : commands) {
         known = known || sub->check_name(argv[1]);
         names += (names.empty() ? "" : ", ") + sub->get_name();
       }

@@ -212,8 +212,8 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     for (const auto& s : sub.sets) schema.apply_override(s);
     schema.finalize();
-    bool sub_resume = resume && (fs::exists(sdir / "checkpoint_last.pt") ||
-                                 fs::exists(sdir / "checkpoint_best.pt"));
+    bool sub_resume = resume && fs::exists(sdir / "config.yaml") &&
+                      !RunDir::open(sdir).resume_checkpoint().empty();
     if (resume && !sub_resume && fs::exists(sdir)) {
       // Started, but stopped before its first checkpoint: nothing to keep.
       logger()->info("sub-run {}: no checkpoint yet, starting it again", label);

@@ -151,6 +151,13 @@ std::optional<nlohmann::json> RunDir::completed_summary() const {
   return j;
 }
 
+fs::path RunDir::resume_checkpoint() const {
+  std::error_code ec;
+  for (const char* name : {"checkpoint_last.pt", "checkpoint_best.pt"})
+    if (fs::is_regular_file(file(name), ec)) return file(name);
+  return {};
+}
+
 void RunDir::mark_incomplete() const {
   std::error_code ec;
   fs::remove(file("summary.json"), ec);

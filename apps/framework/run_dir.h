@@ -61,6 +61,11 @@ class RunDir {
   /// Removes summary.json: a resumed run that trains again is not complete
   /// until it writes a new one.
   void mark_incomplete() const;
+  /// The checkpoint to resume from: checkpoint_last.pt, or checkpoint_best.pt
+  /// when the run was killed during the very first write of the last one
+  /// (the best is written an instant before, from the same state; the last,
+  /// once written, is only ever replaced); "" when there is none.
+  std::filesystem::path resume_checkpoint() const;
   /// Removes the temporary files an atomic write leaves when the process is
   /// killed mid-write ("checkpoint_last.pt.tmp", "summary.json.tmp.<pid>");
   /// called under the run-directory lock before a resume.

@@ -239,10 +239,10 @@ bool Trainer::validation_due() const {
 void Trainer::interrupted(int sig, const std::string& phase) {
   if (progress_) progress_->clear();
   const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-  logger()->info("{} during {} at update {}; checkpoint saved", name, phase, s_->step);
-  throw Interrupted(fmt::format("stopped by {} during {} at update {}; continue with: train "
-                                "--resume {}",
-                                name, phase, s_->step, dir_->path().string()),
+  const std::string during = phase.empty() ? "" : " during " + phase;
+  logger()->info("{}{} at update {}; checkpoint saved", name, during, s_->step);
+  throw Interrupted(fmt::format("stopped by {}{} at update {}; continue with: train --resume {}",
+                                name, during, s_->step, dir_->path().string()),
                     sig);
 }
 
@@ -259,11 +259,8 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   };
   if (resume) {
     dir.remove_temporaries();
-    fs::path last = dir.file("checkpoint_last.pt"), best = dir.file("checkpoint_best.pt");
-    // checkpoint_last.pt, once written, is only ever replaced; a run killed
-    // during its very first write has checkpoint_best.pt alone, written an
-    // instant before from the same state.
-    fs::path from = fs::exists(last) ? last : fs::exists(best) ? best : fs::path();
+    fs::path last = dir.file("checkpoint_last.pt");
+    fs::path from = dir.resume_checkpoint();
     if (from.empty()) {
       dir.truncate_metrics_after(-1);
       if (on_resumed_) on_resumed_(0);
@@ -328,12 +325,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     if (!stop_reason.empty()) break;
     if (int sig = StopSignals::requested()) {
       save_checkpoint(dir.file("checkpoint_last.pt"));
-      progress_->clear();
-      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-      logger()->info("{} at update {}; checkpoint saved", name, s.step);
-      throw Interrupted(fmt::format("stopped by {} at update {}; continue with: train --resume {}",
-                                    name, s.step, dir.path().string()),
-                        sig);
+      interrupted(sig, "");
     }
 
     // One update.

@@ -138,7 +138,8 @@ class Trainer {
   std::string finished_reason() const;
   // Whether a validation is due at the current position and not yet done.
   bool validation_due() const;
-  // Rethrows a stop requested during evaluation with the run's message.
+  // Throws Interrupted for `sig` with the run's message ("during <phase>"
+  // unless `phase` is ""); the checkpoint is already saved.
   [[noreturn]] void interrupted(int sig, const std::string& phase);
 
   Task& task_;
