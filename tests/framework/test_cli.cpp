@@ -104,7 +104,7 @@ TEST(Cli, InterruptSavesACheckpointAndResumeFinishes) {
   std::string run = dir.file("run");
   // Long enough to be interrupted: SIGINT after 3 seconds.
   auto r =
-      run_command("timeout --preserve-status -s INT 3 " + kLm + " train " + cfg +
+      run_command("timeout --foreground --preserve-status -s INT 3 " + kLm + " train " + cfg +
                   " --set train.max_steps=1000000 --set train.eval_every=100000 --run-dir " + run);
   EXPECT_EQ(r.code, 130) << r.output;
   EXPECT_NE(r.output.find("checkpoint saved"), std::string::npos) << r.output;
