@@ -47,4 +47,22 @@ class UsageError : public Error {
   explicit UsageError(const std::string& message) : Error(message, 2) {}
 };
 
+/// The reason in a JSON library message, without its "[json.exception...]"
+/// tag and boilerplate: "[json.exception.parse_error.101] parse error at line 1,
+/// column 2: syntax error while parsing value - invalid literal; last read: 'x'"
+/// -> "line 1, column 2: invalid literal; last read: 'x'".
+inline std::string json_reason(std::string what) {
+  if (what.rfind("[json.exception.", 0) == 0) {
+    size_t end = what.find("] ");
+    if (end != std::string::npos) what.erase(0, end + 2);
+  }
+  for (const char* noise :
+       {"parse error at ", "syntax error while parsing value - ",
+        "syntax error while parsing object - ", "syntax error while parsing array - "}) {
+    size_t at = what.find(noise);
+    if (at != std::string::npos) what.erase(at, std::char_traits<char>::length(noise));
+  }
+  return what;
+}
+
 }  // namespace rnnlab

@@ -12,6 +12,7 @@
 
 #include "datasets/error.h"
 #include "datasets/seed.h"
+#include "datasets/utf8.h"
 
 namespace rnnlab::data {
 
@@ -33,6 +34,7 @@ std::vector<std::string> file_lines(const std::string& path) {
   if (in.bad()) throw DataError("cannot read '" + path + "'");
   // A UTF-8 byte-order mark (spreadsheet exports) is not part of the text.
   if (!lines.empty() && lines[0].rfind("\xEF\xBB\xBF", 0) == 0) lines[0].erase(0, 3);
+  for (size_t i = 0; i < lines.size(); ++i) check_utf8(lines[i], path, i + 1);
   return lines;
 }
 

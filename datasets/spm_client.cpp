@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -87,6 +88,50 @@ const Bridge& bridge() {
 
 }  // namespace
 
+std::string readable_status(const std::string& status) {
+  // sentencepiece's Status::ToString() reads "INTERNAL: trainer_interface.cc(661)
+  // [(a) <= (b)] Vocabulary size is smaller ...": keep the code and the reason,
+  // drop the source location and the failed condition.
+  auto ends_with = [](std::string_view s, std::string_view tail) {
+    return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < status.size()) {
+    size_t open = status.find('(', i);
+    if (open == std::string::npos) {
+      out.append(status, i, std::string::npos);
+      break;
+    }
+    size_t close = status.find(')', open);
+    size_t start = open;
+    while (start > i && (std::isalnum(static_cast<unsigned char>(status[start - 1])) ||
+                         std::string_view("_./-").find(status[start - 1]) != std::string::npos))
+      --start;
+    std::string_view name = std::string_view(status).substr(start, open - start);
+    bool line = close != std::string::npos && close > open + 1 &&
+                status.find_first_not_of("0123456789", open + 1) == close;
+    if (!line || !(ends_with(name, ".cc") || ends_with(name, ".cpp") || ends_with(name, ".h"))) {
+      out.append(status, i, open + 1 - i);
+      i = open + 1;
+      continue;
+    }
+    out.append(status, i, start - i);
+    i = close + 1;
+    while (i < status.size() && status[i] == ' ') ++i;
+    if (i < status.size() && status[i] == '[') {  // the condition, brackets nested
+      for (int depth = 0; i < status.size(); ++i) {
+        depth += status[i] == '[' ? 1 : status[i] == ']' ? -1 : 0;
+        if (depth == 0) break;
+      }
+      ++i;
+      while (i < status.size() && status[i] == ' ') ++i;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 std::string bridge_path() {
   if (const char* env = std::getenv("RNNLAB_SPM_LIB"); env != nullptr && *env != '\0') return env;
   std::error_code ec;
@@ -103,7 +148,7 @@ void train(const std::vector<std::pair<std::string, std::string>>& options) {
   for (const auto& [name, value] : options) joined += name + "=" + value + "\n";
   char err[kErrCap] = "";
   if (bridge().train(joined.c_str(), err, sizeof err) != 0) {
-    throw DataError(std::string("sentencepiece training failed: ") + err);
+    throw DataError("sentencepiece training failed: " + readable_status(err));
   }
 }
 
@@ -113,7 +158,8 @@ Model::Model(const std::string& path) : path_(path) {
   }
   char err[kErrCap] = "";
   handle_ = bridge().load(path.c_str(), err, sizeof err);
-  if (handle_ < 0) throw DataError("cannot load sentencepiece model '" + path + "': " + err);
+  if (handle_ < 0)
+    throw DataError("cannot load sentencepiece model '" + path + "': " + readable_status(err));
 }
 
 Model::~Model() {
@@ -133,7 +179,8 @@ std::vector<int> Model::encode(std::string_view line,
     long n = bridge().encode(handle_, line.data(), line.size(), ids.data(),
                              spans ? begins.data() : nullptr, spans ? ends.data() : nullptr, cap,
                              err, sizeof err);
-    if (n < 0) throw DataError("sentencepiece encode failed ('" + path_ + "'): " + err);
+    if (n < 0)
+      throw DataError("sentencepiece encode failed ('" + path_ + "'): " + readable_status(err));
     if (static_cast<size_t>(n) > cap) {
       cap = n;
       continue;
@@ -153,7 +200,8 @@ std::string Model::decode(const std::vector<int>& ids) const {
     std::string out(cap, '\0');
     char err[kErrCap] = "";
     long n = bridge().decode(handle_, ids.data(), ids.size(), out.data(), cap, err, sizeof err);
-    if (n < 0) throw DataError("sentencepiece decode failed ('" + path_ + "'): " + err);
+    if (n < 0)
+      throw DataError("sentencepiece decode failed ('" + path_ + "'): " + readable_status(err));
     if (static_cast<size_t>(n) > cap) {
       cap = n;
       continue;

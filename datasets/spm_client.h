@@ -12,6 +12,11 @@
 
 namespace rnnlab::data::spm {
 
+/// A sentencepiece status message without its source location and failed
+/// condition: "INTERNAL: trainer_interface.cc(661) [(a) <= (b)] Vocabulary
+/// size is smaller ..." -> "INTERNAL: Vocabulary size is smaller ...".
+std::string readable_status(const std::string& status);
+
 /// Path of the bridge library that is (or would be) loaded: $RNNLAB_SPM_LIB if
 /// set, else <dir of /proc/self/exe>/../lib/librnnlab_spm.so if it exists, else
 /// the library in the build tree this code was compiled in.

@@ -54,6 +54,18 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
+std::vector<std::string> read_stream_lines(std::istream& in, const std::string& name) {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    check_utf8(line, name, lines.size() + 1);
+    lines.push_back(std::move(line));
+  }
+  if (in.bad()) throw DataError("cannot read " + name);
+  return lines;
+}
+
 void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
   fields.clear();
   size_t i = 0;

@@ -1,6 +1,7 @@
 // Reading UTF-8 text files with one-line errors that name the file and line.
 #pragma once
 
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,11 @@ std::string read_text_file(const std::string& path);
 /// is removed from each (CRLF files), and a final newline does not add an empty
 /// last line.
 std::vector<std::string> read_lines(const std::string& path);
+
+/// The lines of `in` (read to its end) like read_lines, each checked to be
+/// UTF-8: DataError "<name>:<line>: invalid UTF-8 byte 0xNN at column <c>"
+/// (e.g. name "<stdin>"). An empty stream gives no lines.
+std::vector<std::string> read_stream_lines(std::istream& in, const std::string& name);
 
 /// Splits `line` at runs of spaces and tabs into `fields` (cleared first;
 /// the views point into `line`). Empty fields are never produced.

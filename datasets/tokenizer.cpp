@@ -540,7 +540,7 @@ nlohmann::json read_json(const std::string& path) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(path + ": invalid JSON: " + e.what());
+    throw DataError(path + ": invalid JSON: " + json_reason(e.what()));
   }
 }
 

@@ -65,8 +65,9 @@ namespace {
 // Walks `text` code point by code point, calling on_char(pos, length); throws the
 // DataError described in utf8.h at the first malformed sequence.
 template <typename F>
-void walk_utf8(std::string_view text, std::string_view source_name, F&& on_char) {
-  size_t line = 1, column = 1;
+void walk_utf8(std::string_view text, std::string_view source_name, size_t first_line,
+               F&& on_char) {
+  size_t line = first_line, column = 1;
   for (size_t pos = 0; pos < text.size();) {
     size_t length = utf8_sequence_length(text, pos);
     if (length == 0) {
@@ -91,13 +92,13 @@ void walk_utf8(std::string_view text, std::string_view source_name, F&& on_char)
 std::vector<std::string> split_utf8(std::string_view text, std::string_view source_name) {
   std::vector<std::string> chars;
   chars.reserve(text.size());
-  walk_utf8(text, source_name,
+  walk_utf8(text, source_name, 1,
             [&](size_t pos, size_t length) { chars.emplace_back(text.substr(pos, length)); });
   return chars;
 }
 
-void check_utf8(std::string_view text, std::string_view source_name) {
-  walk_utf8(text, source_name, [](size_t, size_t) {});
+void check_utf8(std::string_view text, std::string_view source_name, size_t first_line) {
+  walk_utf8(text, source_name, first_line, [](size_t, size_t) {});
 }
 
 bool valid_utf8(std::string_view text) {

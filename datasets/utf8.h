@@ -17,8 +17,9 @@ std::vector<std::string> split_utf8(std::string_view text, std::string_view sour
 /// True if `text` is well-formed UTF-8 (same rules as split_utf8).
 bool valid_utf8(std::string_view text);
 
-/// Throws the same DataError as split_utf8 if `text` is not well-formed UTF-8.
-void check_utf8(std::string_view text, std::string_view source_name);
+/// Throws the same DataError as split_utf8 if `text` is not well-formed UTF-8;
+/// lines are counted from `first_line` (for one line of a file, its number).
+void check_utf8(std::string_view text, std::string_view source_name, size_t first_line = 1);
 
 /// Length in bytes of the well-formed UTF-8 sequence starting at text[pos], or 0
 /// if the bytes there are not one (pos must be < text.size()).

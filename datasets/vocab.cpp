@@ -92,7 +92,7 @@ void Vocab::save(const std::string& path) const {
   try {
     text = json.dump(1);
   } catch (const nlohmann::json::exception& e) {
-    throw DataError(path + ": cannot write vocabulary: " + e.what());
+    throw DataError(path + ": cannot write vocabulary: " + json_reason(e.what()));
   }
   std::ofstream out(path, std::ios::binary);
   out << text << '\n';
@@ -111,7 +111,7 @@ Vocab Vocab::load(const std::string& path) {
   try {
     json = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(path + ": invalid JSON: " + e.what());
+    throw DataError(path + ": invalid JSON: " + json_reason(e.what()));
   }
   if (!json.is_object() || !json.contains("tokens") || !json["tokens"].is_array() ||
       !json.contains("counts") || !json["counts"].is_array()) {

@@ -2,6 +2,7 @@
 // run directories, devices, seeds and the config sections every app uses.
 #include "apps/framework/app.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -15,6 +16,7 @@
 
 #include "apps/framework/experiment.h"
 #include "datasets/error.h"
+#include "datasets/utf8.h"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +40,23 @@ std::string& program_name_storage() {
   return name;
 }
 }  // namespace
+
+std::string printable(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (size_t i = 0; i < message.size();) {
+    auto c = static_cast<unsigned char>(message[i]);
+    size_t n = c < 0x20 || c == 0x7f ? 0 : data::utf8_sequence_length(message, i);
+    if (n == 0) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else {
+      out.append(message, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
 
 const std::string& program_name() {
   return program_name_storage();
@@ -76,15 +95,15 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
     }
     return body();
   } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << printable(e.what()) << std::endl;
     return e.exit_code();
   } catch (const c10::Error& e) {
     // Keep the first line of libtorch's message, never its backtrace.
     std::string msg = e.what_without_backtrace();
-    std::cerr << "error: " << msg.substr(0, msg.find('\n')) << std::endl;
+    std::cerr << "error: " << printable(msg.substr(0, msg.find('\n'))) << std::endl;
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << printable(e.what()) << std::endl;
     return 1;
   }
 }

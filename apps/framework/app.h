@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <torch/types.h>
@@ -26,6 +27,11 @@ void keep_freed_memory();
 /// CLI11 parse errors and --help are handled here too.
 /// It also records the program's name (rnnlab-lm...) for program_name().
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body);
+
+/// `message` with control characters and bytes that are not UTF-8 written
+/// as \xNN, so that an error stays one readable line (guarded_main prints
+/// every error through it).
+std::string printable(std::string_view message);
 
 /// The running binary's name ("rnnlab-lm"), "" before guarded_main.
 const std::string& program_name();

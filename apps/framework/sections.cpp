@@ -187,11 +187,10 @@ std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOption
   } catch (const DataError& e) {
     std::string msg = e.what();
     if (msg.rfind("sentencepiece training failed", 0) != 0) throw;
-    // "Internal: ./src/trainer_interface.cc(590) [(...)] Vocabulary size too high (8000)..."
-    // -> "Vocabulary size is too high (8000). Please..."
-    std::string why = std::regex_replace(
-        msg.substr(msg.find(':') + 1),
-        std::regex(R"(\s*(Internal:\s*)?\S*\.cc\(\d+\)\s*(\[[^\]]*\]\s*)?)"), " ");
+    // "sentencepiece training failed: Internal: Vocabulary size too high (8000)..."
+    // (spm::readable_status has dropped the source location) -> "Vocabulary size ...".
+    std::string why = std::regex_replace(msg.substr(msg.find(':') + 1),
+                                         std::regex(R"(^\s*(Internal|INTERNAL):\s*)"), "");
     why = std::regex_replace(why, std::regex(R"(^\s+|\s+$)"), "");
     std::string key = prefix + ".spm_vocab_size";
     if (why.find("character_coverage") != std::string::npos)

@@ -103,14 +103,26 @@ std::string config_value(const RunInfo& run, const std::string& key) {
   return it == run.config.end() ? "(unset)" : it->second;
 }
 
-/// "model.rnn.impl=builtin, optim.lr=0.002" for one run.
-std::string differs_text(const RunInfo& run, const std::vector<std::string>& differs,
-                         bool markdown) {
+/// Items shown in a table's "differs" cell: runs of different apps (or very
+/// different configs) differ in hundreds of keys, and a 5,000-character cell
+/// helps no one. CSV and JSON keep every key.
+constexpr size_t kDiffersShown = 6;
+
+/// "model.rnn.impl=builtin, optim.lr=0.002" for one run; with `limit`, at most
+/// that many items and then "... (+N more keys; --format json lists them)".
+std::string differs_text(const RunInfo& run, const std::vector<std::string>& differs, bool markdown,
+                         size_t limit = 0) {
   std::string out;
+  size_t shown = 0;
   for (const auto& key : differs) {
+    if (limit > 0 && shown == limit) {
+      out += fmt::format(", ... (+{} more keys; --format json lists them)", differs.size() - shown);
+      break;
+    }
     std::string item = key + "=" + config_value(run, key);
     if (markdown && item.find('`') == std::string::npos) item = "`" + item + "`";
     out += (out.empty() ? "" : ", ") + item;
+    ++shown;
   }
   return out;
 }
@@ -163,7 +175,7 @@ std::string format_text_or_md(const std::vector<RunInfo>& runs,
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
     std::vector<std::string> row = {r.label, std::to_string(r.n())};
-    if (!differs.empty()) row.push_back(differs_text(r, differs, markdown));
+    if (!differs.empty()) row.push_back(differs_text(r, differs, markdown, kDiffersShown));
     for (const auto& k : keys) row.push_back(display(value_of(r, k)));
     rows.push_back(std::move(row));
   }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <set>
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
@@ -13,6 +14,8 @@
 #include "apps/framework/run_dir.h"
 #include "apps/sentiment/task.h"
 #include "datasets/error.h"
+#include "datasets/text_file.h"
+#include "datasets/utf8.h"
 
 namespace fs = std::filesystem;
 using namespace rnnlab;
@@ -45,8 +48,13 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   try {
     run->labels = nlohmann::json::parse(read_file(labels)).get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
-    throw DataError(labels.string() + ": not a JSON list of label names (" + e.what() + ")");
+    throw DataError(labels.string() + ": not a JSON list of label names (" + json_reason(e.what()) +
+                    ")");
   }
+  std::set<std::string> distinct(run->labels.begin(), run->labels.end());
+  if (run->labels.size() < 2 || distinct.size() != run->labels.size() || distinct.count(""))
+    throw DataError(labels.string() +
+                    ": needs two or more distinct, non-empty label names (the run's classes)");
   run->device = trained.device;
   run->model =
       build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()),
@@ -69,11 +77,10 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
     throw UsageError("--explain shows attention weights; this run uses " + run->cfg.model.pooling +
                      " pooling (model.pooling: attention has them)");
   if (texts.empty()) {
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      texts.push_back(line);
-    }
+    texts = data::read_stream_lines(std::cin, "<stdin>");
+  } else {
+    for (size_t i = 0; i < texts.size(); ++i)
+      data::check_utf8(texts[i], "text argument " + std::to_string(i + 1));
   }
   // Empty (or blank) lines get an empty output line, in place.
   std::vector<std::vector<int64_t>> ids;

@@ -49,16 +49,6 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   return run;
 }
 
-std::vector<std::string> read_stdin_lines() {
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 /// A heatmap of one sentence's attention: source tokens across, target
 /// tokens down, drawn by gnuplot into `out` (.svg); the data and script are
 /// kept beside it (out.dat, out.gp).
@@ -117,14 +107,6 @@ void check_same_length(const std::vector<std::string>& a, const std::string& a_n
                     std::to_string(b.size()));
 }
 
-// An empty reference line: BLEU and chrF are undefined for it (sacreBLEU
-// refuses it too); said with the file and its line, before decoding.
-void check_references(const std::vector<std::string>& refs, const std::string& name) {
-  for (size_t i = 0; i < refs.size(); ++i)
-    if (refs[i].empty())
-      throw DataError(name + ":" + std::to_string(i + 1) + ": empty reference line");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +150,7 @@ int main(int argc, char** argv) {
     DecodeOptions opt =
         run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam, run->longest_train_source);
     if (*tr_cmd) {
-      std::vector<std::string> lines = read_stdin_lines();
+      std::vector<std::string> lines = data::read_stream_lines(std::cin, "<stdin>");
       std::vector<Hypothesis> hyps;
       auto out = translate_texts(run->model, run->tok, lines, opt, run->cfg.data.eval_batch_size,
                                  run->device, attention_plot.empty() ? nullptr : &hyps);

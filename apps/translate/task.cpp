@@ -241,6 +241,12 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
   return out;
 }
 
+void check_references(const std::vector<std::string>& refs, const std::string& name) {
+  for (size_t i = 0; i < refs.size(); ++i)
+    if (refs[i].empty())
+      throw DataError(name + ":" + std::to_string(i + 1) + ": empty reference line");
+}
+
 // ---- the task ----
 
 TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_dir,
@@ -258,7 +264,11 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
     train_.text.tgt.resize(static_cast<size_t>(d.limit_train));
   }
   valid_.text = read(d.valid, "data.valid");
-  if (!d.test.empty()) test_.text = read(d.test, "data.test");
+  check_references(valid_.text.tgt, valid_.text.tgt_path);
+  if (!d.test.empty()) {
+    test_.text = read(d.test, "data.test");
+    check_references(test_.text.tgt, test_.text.tgt_path);
+  }
 
   if (!resume_dir.empty()) {
     tok_ = Tokenizers::load(resume_dir);

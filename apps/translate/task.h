@@ -79,6 +79,12 @@ struct TranslateConfig {
 /// when it was created; 0 for a run that has none.
 int64_t read_longest_train_source(const std::filesystem::path& run_dir);
 
+/// Refuses an empty reference line, naming the file and its line
+/// ("newstest.de:7: empty reference line"): BLEU and chrF are undefined for it
+/// (sacreBLEU refuses it too). Used on the valid and test splits before
+/// training, and on `score`/`eval` references before decoding.
+void check_references(const std::vector<std::string>& refs, const std::string& name);
+
 /// The tokenizers of a run: one shared, or one per side.
 struct Tokenizers {
   std::shared_ptr<data::Tokenizer> src, tgt;

@@ -117,6 +117,16 @@ TEST(LabeledText, TableErrorsNameFileAndLine) {
   // A byte-order mark is not part of the header's first name.
   auto bom = dir.write("bom.tsv", "\xEF\xBB\xBFsentence\tlabel\ngood\t1\nbad\t0\n");
   EXPECT_EQ(read_labeled_table(bom, o).size(), 2);
+  // Invalid UTF-8 names the file and its line (it was "text:1" from the
+  // tokenizer, and `clean: kim` dropped the bytes silently).
+  auto latin1 = dir.write("latin1.tsv", "sentence\tlabel\ngood\t1\ncaf\xe9\t0\n");
+  EXPECT_EQ(error_of<DataError>([&] { read_labeled_table(latin1, o); }),
+            latin1 + ":3: invalid UTF-8 byte 0xe9 at column 4");
+  auto latin1_class = dir.write("latin1.txt", "fine\nna\xefve\n");
+  EXPECT_EQ(error_of<DataError>([&] {
+              read_class_files({{"pos", latin1_class}});
+            }),
+            latin1_class + ":2: invalid UTF-8 byte 0xef at column 3");
   const std::string here = dir.file("");
   EXPECT_EQ(error_of<DataError>([&] { read_labeled_table(here, o); }),
             "'" + here + "' is a directory, not a file");

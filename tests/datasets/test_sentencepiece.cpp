@@ -165,6 +165,19 @@ TEST(SentencePieceErrors, TrainingFailureIsOneLine) {
       error_of<DataError>([&] { train_tokenizer(options, {"ab ab ab\n"}, dir.file("w")); });
   EXPECT_EQ(message.rfind("sentencepiece training failed: ", 0), 0u) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
+  EXPECT_EQ(message.find(".cc("), std::string::npos) << message;
+}
+
+TEST(SentencePieceErrors, StatusWithoutSourceLocationOrCondition) {
+  EXPECT_EQ(
+      spm::readable_status("INTERNAL: trainer_interface.cc(661) [(trainer_spec_.vocab_size()) "
+                           "== (model_proto->pieces_size())] Vocabulary size too high (100000)."),
+      "INTERNAL: Vocabulary size too high (100000).");
+  EXPECT_EQ(spm::readable_status("NOT_FOUND: \"/x/y.model\": No such file or directory Error #2"),
+            "NOT_FOUND: \"/x/y.model\": No such file or directory Error #2");
+  // Parentheses that are not a source location stay.
+  EXPECT_EQ(spm::readable_status("INVALID_ARGUMENT: util.h(12) bad (3) value (x.cc)"),
+            "INVALID_ARGUMENT: bad (3) value (x.cc)");
 }
 
 TEST(SentencePieceErrors, ModelWithOtherSpecialIds) {

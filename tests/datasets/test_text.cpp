@@ -1,6 +1,8 @@
 // Tests of UTF-8 splitting/validation, text file reading and the vocabulary.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "datasets/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
@@ -98,6 +100,28 @@ TEST(TextFile, InvalidUtf8NamesLine) {
   auto path = dir.write("latin1.txt", "fine\ncaf\xe9 au lait\n");
   EXPECT_EQ(error_of<DataError>([&] { read_lines(path); }),
             path + ":2: invalid UTF-8 byte 0xe9 at column 4");
+}
+
+TEST(TextFile, StreamLinesAreCheckedUnderTheirName) {
+  std::istringstream in("one\r\ntwo caf\xe9\n");
+  EXPECT_EQ(error_of<DataError>([&] { read_stream_lines(in, "<stdin>"); }),
+            "<stdin>:2: invalid UTF-8 byte 0xe9 at column 8");
+  std::istringstream ok("a\r\n\nb");
+  EXPECT_EQ(read_stream_lines(ok, "<stdin>"), std::vector<std::string>({"a", "", "b"}));
+  std::istringstream empty("");
+  EXPECT_TRUE(read_stream_lines(empty, "<stdin>").empty());
+  // One line of a file is checked under its own line number.
+  EXPECT_EQ(error_of<DataError>([] { check_utf8("ab\xff", "f.txt", 7); }),
+            "f.txt:7: invalid UTF-8 byte 0xff at column 3");
+}
+
+TEST(JsonReason, DropsTheLibraryTagAndBoilerplate) {
+  EXPECT_EQ(json_reason("[json.exception.parse_error.101] parse error at line 1, column 2: "
+                        "syntax error while parsing value - invalid literal; last read: 'x'"),
+            "line 1, column 2: invalid literal; last read: 'x'");
+  EXPECT_EQ(json_reason("[json.exception.type_error.302] type must be string, but is number"),
+            "type must be string, but is number");
+  EXPECT_EQ(json_reason("plain words"), "plain words");
 }
 
 TEST(Vocab, SpecialsComeFirst) {

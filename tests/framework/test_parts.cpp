@@ -9,6 +9,7 @@
 #include <csignal>
 #include <sstream>
 
+#include "apps/framework/app.h"
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
 #include "apps/framework/trainer.h"
@@ -20,6 +21,14 @@ namespace {
 
 using test::TempDir;
 namespace fs = std::filesystem;
+
+TEST(Printable, ControlAndNonUtf8BytesAreEscaped) {
+  EXPECT_EQ(printable("caf\xc3\xa9 ok"), "caf\xc3\xa9 ok");
+  EXPECT_EQ(printable("bad \xe9 byte"), "bad \\xe9 byte");
+  EXPECT_EQ(printable(std::string("nul \0 tab\t esc\x1b[31m del\x7f", 24)),
+            "nul \\x00 tab\\x09 esc\\x1b[31m del\\x7f");
+  EXPECT_EQ(printable("two\nlines"), "two\\x0alines");
+}
 
 TEST(BestTracker, ImprovesStallsAndStopsAfterPatience) {
   BestTracker t({"loss", false}, /*patience=*/2, /*plateau_patience=*/1, 0.5, /*plateau=*/false);

@@ -2,6 +2,8 @@
 // on synthetic run directories. No libtorch.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -275,6 +277,25 @@ TEST_F(ReportTest, TextShowsMeanPlusMinusStdAndTheDifferingKey) {
   EXPECT_LT(test, steps);
   EXPECT_EQ(r.output.find("converged"), std::string::npos) << "a bool is not a metric";
   EXPECT_FALSE(fs::exists(tmp.path / "report.svg"));
+}
+
+TEST_F(ReportTest, ADiffersCellShowsAFewKeysAndCountsTheRest) {
+  // Runs of different apps differ in every key: the cell stays short.
+  std::string other = (tmp.path / "other").string();
+  make_run(other, "builtin", 1, 1.6);
+  std::string many;
+  for (int i = 0; i < 40; ++i)
+    many += "  key" + std::to_string(100 + i) + ": " + std::string(30, 'v') + "\n";
+  write_file(other + "/config.yaml", "run:\n  name: x\nextra:\n" + many);
+  auto r = report(sh(single) + " " + sh(other) + " --keys val_loss --no-plot");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(", ... (+"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("more keys; --format json lists them)"), std::string::npos) << r.output;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) EXPECT_LT(line.size(), 600u) << line;
+  auto j = report(sh(single) + " " + sh(other) + " --keys val_loss --no-plot --format json");
+  ASSERT_EQ(j.code, 0) << j.output;
+  EXPECT_GT(json::parse(j.output)[1]["differs"].size(), 40u) << j.output;
 }
 
 TEST_F(ReportTest, NoDiffersColumnWithoutDifferencesAndPlainValues) {

@@ -212,6 +212,25 @@ TEST(SentimentTrain, LearnsAPlantedTaskThatNeedsWordOrder) {
                         1, "bad.tsv:3");
   expect_one_line_error(run_command(kBin + " predict --run " + run + " --explain good 2>&1"), 2,
                         "attention");
+  // Invalid UTF-8 on stdin or in a text argument names where it is.
+  write_file(dir.file("latin1.txt"), "good\ncaf\xe9\n");
+  expect_one_line_error(
+      run_command(kBin + " predict --run " + run + " < " + dir.file("latin1.txt")), 1,
+      "<stdin>:2: invalid UTF-8 byte 0xe9 at column 4");
+  expect_one_line_error(
+      run_command(kBin + " predict --run " + run + " good \"$(printf 'caf\\351')\""), 1,
+      "text argument 2:1: invalid UTF-8 byte 0xe9 at column 4");
+  // A labels.json with one class (or a repeated one) is the run's data error.
+  fs::copy(run, dir.file("one_label"), fs::copy_options::recursive);
+  for (const char* labels : {"[\"pos\"]", "[\"pos\", \"pos\"]", "[\"pos\", \"\"]"}) {
+    write_file(dir.file("one_label/labels.json"), labels);
+    expect_one_line_error(run_command(kBin + " predict --run " + dir.file("one_label") + " good"),
+                          1, "labels.json: needs two or more distinct, non-empty label names");
+  }
+  write_file(dir.file("one_label/labels.json"), "[\"pos\", ");
+  auto bad_json = run_command(kBin + " predict --run " + dir.file("one_label") + " good");
+  expect_one_line_error(bad_json, 1, "labels.json: not a JSON list of label names (line 1");
+  EXPECT_EQ(bad_json.output.find("json.exception"), std::string::npos) << bad_json.output;
 }
 
 TEST(SentimentTrain, AttentionExplainsEachWord) {

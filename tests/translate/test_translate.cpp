@@ -120,6 +120,11 @@ TEST(TranslateTrain, LearnsAPlantedLanguagePairAndTranslatesLineByLine) {
                          " 2>/dev/null)");
   ASSERT_EQ(odd.code, 0) << odd.output;
   EXPECT_EQ(std::count(odd.output.begin(), odd.output.end(), '\n'), 3) << odd.output;
+  // Invalid UTF-8 on stdin names the line.
+  write_file(dir.file("latin1.txt"), "the big dog\ncaf\xe9\n");
+  expect_one_line_error(
+      run_command(kBin + " translate --run " + run + " < " + dir.file("latin1.txt")), 1,
+      "<stdin>:2: invalid UTF-8 byte 0xe9 at column 4");
 
   // eval on the test files gives the test BLEU (same beam).
   auto e = run_command(kBin + " eval --run " + run + " --src " + dir.file("test.xx") + " --ref " +
@@ -215,6 +220,13 @@ TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   expect_one_line_error(
       run_command(kBin + " score --hyp " + dir.file("short.yy") + " --ref " + dir.file("gap.ref")),
       1, dir.file("gap.ref") + ":2: empty reference line");
+  // An empty reference line in the validation split: refused before training.
+  write_file(dir.file("vgap.xx"), "the big dog\nred cat\n");
+  write_file(dir.file("vgap.yy"), "hund gross der\n\n");
+  expect_one_line_error(run_command(kBin + " train " + cfg + " --run-dir " + dir.file("vgap") +
+                                    " --set data.valid=vgap"),
+                        1, "vgap.yy:2: empty reference line");
+  EXPECT_FALSE(fs::exists(dir.file("vgap/checkpoint_last.pt")));
   // A run directory without its tokenizer.
   fs::create_directories(dir.file("broken"));
   write_file(dir.file("broken/config.yaml"), read_all(cfg));
