@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -11,7 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <system_error>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 
 #include "datasets/error.h"
@@ -45,21 +46,27 @@ void swap_bytes(char* data, int64_t n) {
   }
 }
 
-// A short, printable quotation of `s` for an error message.
+// A short, printable quotation of `s` for an error message: control
+// characters and bytes that are not UTF-8 as \xNN (as guarded_main prints
+// every error), cut after 40 bytes at a character's end.
 std::string quote(std::string_view s) {
   constexpr size_t kMax = 40;
   std::string out;
-  for (char c : s.substr(0, kMax)) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
+  size_t i = 0;
+  while (i < s.size() && i < kMax) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    const size_t n = u < 0x20 || u == 0x7f ? 0 : utf8_sequence_length(s, i);
+    if (n == 0) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "\\x%02x", u);
       out += hex;
+      ++i;
     } else {
-      out += c;
+      out.append(s, i, n);
+      i += n;
     }
   }
-  if (s.size() > kMax) out += "...";
+  if (i < s.size()) out += "...";
   return "'" + out + "'";
 }
 
@@ -151,35 +158,6 @@ class Reader {
   File file_;
   int64_t size_ = 0;
 };
-
-// Whether the records after the header are binary (see read_word2vec's doc).
-// Leaves the reader where it was.
-bool detect_binary(Reader& in, int64_t dim) {
-  const long start = in.tell();
-  std::string line;
-  in.getline(line, size_t{1} << 24);  // a binary file's first "line" may be long
-  in.seek(start);
-  // The first word, up to its space, then the 4*D bytes a binary vector takes.
-  std::string word;
-  int c;
-  while ((c = in.get()) != EOF && c != ' ' && c != '\t' && c != '\n') word += static_cast<char>(c);
-  std::string vec(static_cast<size_t>(4 * dim), '\0');
-  vec.resize(c == EOF ? 0 : in.read(vec.data(), vec.size()));
-  const int after = vec.size() == static_cast<size_t>(4 * dim) ? in.get() : EOF;
-  in.seek(start);
-  for (char ch : vec) {
-    auto u = static_cast<unsigned char>(ch);
-    if ((u < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || u == 0x7f) return true;
-  }
-  std::vector<std::string_view> fields;
-  split_fields(line, fields);
-  bool numbers = fields.size() > 1;
-  float value;
-  for (size_t i = 1; i < fields.size() && numbers; ++i) numbers = parse_float(fields[i], value);
-  if (numbers) return false;
-  if (vec.size() == static_cast<size_t>(4 * dim) && (after == '\n' || after == EOF)) return true;
-  return !valid_utf8(vec);
-}
 
 // Reads "V D" from the header line.
 std::pair<int64_t, int64_t> read_header(Reader& in, const std::string& path) {
@@ -280,9 +258,10 @@ void read_binary(Reader& in, const std::string& path, int64_t count, int64_t tot
     word.clear();
     while (c != EOF && c != ' ') {
       if (c == '\n' || c == '\t' || c == '\r') {
-        throw DataError(where(i) + "bad word " + quote(word + static_cast<char>(c)) +
-                        " (a control character before its space; is the header's D = " +
-                        std::to_string(dim) + " right?)");
+        throw DataError(
+            where(i) + "bad word " + quote(word + static_cast<char>(c)) +
+            " (a line break or tab before its space: is the file text, or the header's D = " +
+            std::to_string(dim) + " wrong?)");
       }
       word += static_cast<char>(c);
       c = in.get();
@@ -320,6 +299,48 @@ void read_binary(Reader& in, const std::string& path, int64_t count, int64_t tot
 }
 
 }  // namespace
+
+VectorsFormat parse_vectors_format(std::string_view name) {
+  if (name == "auto") return VectorsFormat::kAuto;
+  if (name == "text") return VectorsFormat::kText;
+  if (name == "binary") return VectorsFormat::kBinary;
+  throw ConfigError("vectors format must be auto, text or binary, got " + quote(name));
+}
+
+const char* vectors_format_name(VectorsFormat format) {
+  switch (format) {
+    case VectorsFormat::kText:
+      return "text";
+    case VectorsFormat::kBinary:
+      return "binary";
+    case VectorsFormat::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+VectorsFormat vectors_format_by_name(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return VectorsFormat::kAuto;
+  std::string ext(name.substr(dot + 1));
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == "bin") return VectorsFormat::kBinary;
+  if (ext == "txt" || ext == "vec") return VectorsFormat::kText;
+  return VectorsFormat::kAuto;
+}
+
+VectorsFormat resolve_vectors_format(const std::string& path, VectorsFormat format) {
+  if (format != VectorsFormat::kAuto) return format;
+  const VectorsFormat by_name = vectors_format_by_name(path);
+  if (by_name == VectorsFormat::kAuto) {
+    throw ConfigError("'" + path +
+                      "': the file name does not tell whether the vectors are text or binary "
+                      "(.bin: binary; .txt, .vec: text); give the format");
+  }
+  return by_name;
+}
 
 int64_t WordVectors::find(std::string_view word) const {
   auto it = index.find(std::string(word));
@@ -359,26 +380,26 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
   const torch::Tensor vectors = wv.vectors.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   const int64_t dim = vectors.size(1);
   const float* data = vectors.data_ptr<float>();
-  std::unordered_set<std::string_view> seen;
+  std::unordered_map<std::string_view, int64_t> seen;
   for (int64_t i = 0; i < n; ++i) {
     const std::string& word = wv.words[static_cast<size_t>(i)];
-    if (word.empty()) {
-      throw RuntimeError("cannot write '" + path + "': word " + std::to_string(i + 1) +
-                         " is empty");
-    }
+    const std::string what = "cannot write '" + path + "': word " + std::to_string(i + 1);
+    if (word.empty()) throw RuntimeError(what + " is empty");
+    const std::string named = what + " (" + quote(word) + ")";
     for (char c : word) {
       if (is_space(c)) {
-        throw RuntimeError("cannot write '" + path + "': word " + quote(word) +
-                           " contains whitespace, which word2vec files cannot hold");
+        throw RuntimeError(named + " contains whitespace, which word2vec files cannot hold");
       }
     }
-    if (!seen.insert(word).second) {
-      throw RuntimeError("cannot write '" + path + "': duplicate word " + quote(word));
+    if (!valid_utf8(word)) {
+      throw RuntimeError(named + " is not valid UTF-8, which word2vec readers refuse");
+    }
+    if (auto [it, inserted] = seen.emplace(word, i); !inserted) {
+      throw RuntimeError(named + " repeats word " + std::to_string(it->second + 1));
     }
     for (int64_t j = 0; j < dim; ++j) {
       if (!std::isfinite(data[i * dim + j])) {
-        throw RuntimeError("cannot write '" + path + "': value " + std::to_string(j + 1) + " of " +
-                           quote(word) + " is not finite");
+        throw RuntimeError(named + ": value " + std::to_string(j + 1) + " is not finite");
       }
     }
   }
@@ -424,11 +445,12 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
   }
 }
 
-WordVectors read_word2vec(const std::string& path, int64_t limit) {
+WordVectors read_word2vec(const std::string& path, VectorsFormat format, int64_t limit) {
   if (limit < 0) {
     throw ConfigError("read_word2vec: limit must be >= 0 (0 = all words), got " +
                       std::to_string(limit));
   }
+  const bool binary = resolve_vectors_format(path, format) == VectorsFormat::kBinary;
   Reader in(path);
   const auto [total, dim] = read_header(in, path);
   const int64_t count = limit > 0 && limit < total ? limit : total;
@@ -446,8 +468,6 @@ WordVectors read_word2vec(const std::string& path, int64_t limit) {
                     std::to_string(dim) + " values, more than the file's " +
                     std::to_string(in.size()) + " bytes can hold");
   }
-  const bool binary = detect_binary(in, dim);
-
   WordVectors wv;
   wv.vectors = torch::empty({count, dim}, torch::kFloat32);
   // At most one word per 2*D + 1 bytes: a header cannot reserve more.

@@ -10,10 +10,16 @@
 //           in word2vec.c's files; gensim 4.2's save_word2vec_format writes no
 //           "\n" there. Both tools read either.
 //
+// The format is never guessed from the bytes (a binary vector can spell
+// text, and a text word can hold any byte but whitespace): it is given, as
+// gensim's binary=True/False and word2vec.c's -binary, or told by the file
+// name (VectorsFormat::kAuto: ".bin" binary, ".txt" / ".vec" text).
+//
 // Typical use:
-//   WordVectors wv = read_word2vec("vectors.bin");      // text or binary, detected
-//   int64_t i = wv.find("king");                        // -1 if absent
-//   torch::Tensor v = wv.vectors[i];                    // (D) float32
+//   WordVectors wv = read_word2vec("vectors.bin");       // binary, by its name
+//   WordVectors wv2 = read_word2vec("glove.6B.50d", VectorsFormat::kText);
+//   int64_t i = wv.find("king");                         // -1 if absent
+//   torch::Tensor v = wv.vectors[i];                     // (D) float32
 //   write_word2vec(wv, "vectors.txt", /*binary=*/false);
 #pragma once
 
@@ -26,6 +32,30 @@
 #include <vector>
 
 namespace rnnlab::data {
+
+/// How the records after the "V D" header are written.
+enum class VectorsFormat {
+  kAuto,    ///< told by the file name: ".bin" binary; ".txt", ".vec" text (any case)
+  kText,    ///< "word v1 ... vD\n"
+  kBinary,  ///< "word " then D float32
+};
+
+/// "auto", "text" or "binary" (a config key's or option's value) as a format.
+/// Throws ConfigError "vectors format must be auto, text or binary, got '<name>'".
+VectorsFormat parse_vectors_format(std::string_view name);
+
+/// "auto", "text" or "binary".
+const char* vectors_format_name(VectorsFormat format);
+
+/// The format `path`'s file name tells: kBinary for a ".bin" extension, kText
+/// for ".txt" or ".vec" (any case), kAuto for any other name.
+VectorsFormat vectors_format_by_name(std::string_view path);
+
+/// `format` if it is kText or kBinary, else what the file name tells. Throws
+/// ConfigError "'<path>': the file name does not tell whether the vectors are
+/// text or binary (.bin: binary; .txt, .vec: text); give the format" if
+/// neither does.
+VectorsFormat resolve_vectors_format(const std::string& path, VectorsFormat format);
 
 /// A vocabulary of words with one dense vector each.
 struct WordVectors {
@@ -62,30 +92,28 @@ WordVectors make_word_vectors(std::vector<std::string> words, torch::Tensor vect
 /// vectors (checked on a 3,724 x 50 model).
 /// The file is written to "<path>.tmp.<pid>" and renamed onto `path`, so a
 /// reader never sees a partial file; on failure the temporary is removed.
-/// Throws RuntimeError if the vocabulary is empty, a word is empty, contains
-/// whitespace (' ', \t, \n, \r, \v, \f: the formats cannot hold it; the
-/// message names the word), is repeated, or has a non-finite value, and if the
-/// file cannot be written ("cannot write '<path>': <reason>"). Throws
+///
+/// Every file it writes, read_word2vec reads back identically in the same
+/// format (the same words, the same bits of every float): a word may hold any
+/// valid UTF-8, control characters (U+0005, a NUL...) included, but not
+/// whitespace. Throws RuntimeError, one line naming the word's 1-based
+/// index, "cannot write '<path>': word 3 ('new york') <reason>", if a word is
+/// empty, contains whitespace (' ', \t, \n, \r, \v, \f: a reader would split
+/// the word there), is not valid UTF-8 (the readers refuse it, as gensim
+/// does), repeats an earlier word, or has a non-finite value; if the
+/// vocabulary is empty; and if the file cannot be written
+/// ("cannot write '<path>': <reason>"). Nothing is written then. Throws
 /// std::invalid_argument if `wv.vectors` is not (V, D) with V = words.size().
 void write_word2vec(const WordVectors& wv, const std::string& path, bool binary);
 
-/// Reads a word2vec file, text or binary, detected from its content.
+/// Reads a word2vec file in `format` (kAuto: as its name tells, see
+/// resolve_vectors_format; ConfigError if it does not).
 ///   limit: 0 reads every word; N > 0 reads only the first N words (gensim's
 ///     limit=): the file is read no further, and the result has min(N, V) rows.
 ///
-/// Detection, after the header, on the first record: the first word is read
-/// up to its space, then the next 4*D bytes (what a binary vector takes) are
-/// examined, in this order:
-///  1. a control byte other than \t \n \r among them: binary (a float32
-///     vector nearly always has one; text never does);
-///  2. the rest of the first line is whitespace-separated numbers: text;
-///  3. the byte after those 4*D bytes is "\n" or the end of the file (where
-///     word2vec.c puts the newline after a vector): binary;
-///  4. those bytes are valid UTF-8: text (a text file whose first line has a
-///     bad value, reported as such); otherwise binary.
-/// Only a binary file with very few dimensions (D of 1 or 2) can be misread
-/// as text, when its first vector's bytes happen to spell "<digits>\n"; it
-/// then fails with an error rather than loading wrongly.
+/// A file read in the wrong format fails with one of the errors below in
+/// nearly every case; a text file read as binary can only load if its bytes
+/// happen to form V binary records of finite floats.
 ///
 /// Tolerated, as real files have them: "\r\n" line ends; spaces or tabs
 /// around and between values (word2vec.c ends each text line with a space);
@@ -101,7 +129,8 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
 /// one. Words must be valid UTF-8 (gensim's default unicode_errors='strict').
 ///
 /// Throws DataError, one line naming the file and the 1-based line (text) or
-/// word number (binary):
+/// word number (binary); file content in it (a word, a value, the header) is
+/// quoted with control characters and bytes that are not UTF-8 as \xNN:
 ///   "cannot open '<path>': <reason>"
 ///   "<path>:1: bad header '<line>': expected 'V D' (two positive integers)"
 ///   "<path>:5: expected 100 values after 'king', got 99"            (text)
@@ -110,13 +139,17 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
 ///   "<path>: word 3 of 10: value 7 of 'king' is not finite"         (binary)
 ///   "<path>: word 3 of 10: the file ends inside its vector"         (binary)
 ///   "<path>: word 3 of 10: the file ends inside the word"           (binary)
+///   "<path>: word 3 of 10: bad word 'ab\x0a' (a line break or tab before its
+///    space: is the file text, or the header's D = 300 wrong?)"      (binary)
 ///   "<path>: the file ends after 7 of the 10 words its header promises"
 ///   "<path>:9: duplicate word 'king' (first at line 5)"             (text)
 ///   "<path>: word 9 of 10: duplicate word 'king' (first is word 5)" (binary)
 ///   "<path>:5: word is not valid UTF-8"                             (text)
 ///   "<path>:12: more lines than the 10 words the header promises"   (text)
 ///   "<path>: more bytes after the 10 words the header promises"     (binary)
-/// Throws ConfigError if limit < 0.
-WordVectors read_word2vec(const std::string& path, int64_t limit = 0);
+/// Throws ConfigError if limit < 0, or if `format` is kAuto and the name
+/// does not tell the format.
+WordVectors read_word2vec(const std::string& path, VectorsFormat format = VectorsFormat::kAuto,
+                          int64_t limit = 0);
 
 }  // namespace rnnlab::data

@@ -84,6 +84,10 @@ void SentimentConfig::bind(ConfigSchema& s) {
   s.add("model.vectors", &model.vectors,
         "word2vec file (text or binary) to initialise the embedding from, relative to the "
         "current directory (\"\": random U(-0.25, 0.25))");
+  s.add("model.vectors_format", &model.vectors_format,
+        "how model.vectors is written: text or binary (word2vec's -binary 0 / 1, gensim's "
+        "binary=), or auto: by the file name (.bin: binary; .txt, .vec: text)")
+      .choices({"auto", "text", "binary"});
   s.add("model.embedding_mode", &model.embedding_mode,
         "tune: fine-tune the embedding; freeze: keep it fixed; two_channels: one frozen and one "
         "tuned copy, concatenated")
@@ -136,6 +140,12 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
   if (!model.vectors.empty() && data.tokenizer.type != "word")
     throw s.error("model.vectors", "word vectors need data.tokenizer.type: word (it is '" +
                                        data.tokenizer.type + "')");
+  if (!model.vectors.empty() && model.vectors_format == "auto" &&
+      data::vectors_format_by_name(model.vectors) == data::VectorsFormat::kAuto)
+    throw s.error("model.vectors_format",
+                  "auto cannot tell from the name '" + model.vectors +
+                      "' whether the vectors are text or binary (.bin: binary; .txt, .vec: "
+                      "text); set text or binary");
   if (model.vectors.empty() && model.vectors_extend > 0)
     throw s.error("model.vectors_extend", "adds words of model.vectors, which is not set");
   if (model.embedding_mode == "freeze" && model.embedding_lr_scale != 1.0)
@@ -381,7 +391,8 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
   // weights (and its extended vocabulary) from the run directory.
   data::WordVectors wv;
   if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
-    wv = data::read_word2vec(cfg.model.vectors);
+    wv = data::read_word2vec(cfg.model.vectors,
+                             data::parse_vectors_format(cfg.model.vectors_format));
     if (cfg.model.vectors_extend > 0) {
       const auto n = static_cast<size_t>(std::min<int64_t>(cfg.model.vectors_extend, wv.size()));
       std::vector<std::string> words(wv.words.begin(), wv.words.begin() + n);

@@ -55,6 +55,7 @@ struct SentimentConfig {
   struct Model {
     int64_t embedding_dim = 300;
     std::string vectors;                  // word2vec file ("" = random embeddings)
+    std::string vectors_format = "auto";  // auto (by the name) | text | binary
     std::string embedding_mode = "tune";  // tune | freeze | two_channels
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr

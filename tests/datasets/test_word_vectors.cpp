@@ -89,6 +89,107 @@ TEST(WordVectors, BinaryRoundTripIsBitwise) {
   }
 }
 
+// Fuzzer finds (tests/fuzz/regressions/word_vectors/), from the days the
+// format was guessed from the bytes: what the writer accepts, the reader
+// reads back, because the format is given.
+TEST(WordVectors, RoundTripsFoundByFuzzing) {
+  ScratchDir dir;
+  // binary_round_trip_printable_vector: a vector whose 12 bytes spell
+  // "4\nki1 -0.2 3" made the first line "king 4", read as text.
+  const std::string printable = "4\nki1 -0.2 3";
+  float values[3];
+  std::memcpy(values, printable.data(), sizeof values);
+  auto wv =
+      make_word_vectors({"king"}, torch::tensor({values[0], values[1], values[2]}).reshape({1, 3}));
+  write_word2vec(wv, dir.file("p.bin"), true);
+  EXPECT_EQ(slurp(dir.file("p.bin")), "1 3\nking " + printable + "\n");
+  auto back = read_word2vec(dir.file("p.bin"));
+  EXPECT_EQ(back.words, wv.words);
+  EXPECT_TRUE(bitwise_equal(back.vectors, wv.vectors));
+  // text_round_trip_control_byte_in_word: a word with a NUL byte, written as
+  // text, was read back as binary.
+  auto control =
+      make_word_vectors({"g", std::string("\0x", 2)},
+                        torch::tensor({0.1f, -2.0f, 3.0f, 0.5f, 1.0f, -1.0f}).reshape({2, 3}));
+  write_word2vec(control, dir.file("c.txt"), false);
+  EXPECT_EQ(slurp(dir.file("c.txt")), std::string("2 3\ng 0.1 -2 3\n\0x 0.5 1 -1\n", 27));
+  back = read_word2vec(dir.file("c.txt"));
+  EXPECT_EQ(back.words, control.words);
+  EXPECT_TRUE(bitwise_equal(back.vectors, control.vectors));
+}
+
+// A corpus word with a control character (valid UTF-8: U+0005 and the like
+// occur in Wikipedia dumps) round-trips in both formats, whatever the file
+// is called, as long as the format is given.
+TEST(WordVectors, ControlCharacterWordsRoundTrip) {
+  ScratchDir dir;
+  const std::vector<std::string> words = {
+      "a\x05"
+      "b",
+      std::string("\0", 1),
+      "\x01",
+      "x\x7f",
+      "\x1f"
+      "end",
+      "K\xc3\xb6nig",
+      "\xe2\x80\x85",
+      "[and]"};
+  auto wv = make_word_vectors(words, torch::randn({8, 3}));
+  for (bool binary : {false, true}) {
+    const auto format = binary ? VectorsFormat::kBinary : VectorsFormat::kText;
+    for (const std::string name : {"v.txt", "v.bin", "vectors", "v.w2v"}) {
+      const std::string path = dir.file(name);
+      write_word2vec(wv, path, binary);
+      auto back = read_word2vec(path, format);
+      EXPECT_EQ(back.words, wv.words) << name << binary;
+      EXPECT_TRUE(bitwise_equal(back.vectors, wv.vectors)) << name << binary;
+    }
+    // By the name.
+    write_word2vec(wv, dir.file(binary ? "n.bin" : "n.vec"), binary);
+    EXPECT_EQ(read_word2vec(dir.file(binary ? "n.bin" : "n.vec")).words, wv.words);
+  }
+}
+
+TEST(WordVectors, TheFormatIsGivenOrToldByTheName) {
+  EXPECT_EQ(parse_vectors_format("text"), VectorsFormat::kText);
+  EXPECT_EQ(parse_vectors_format("binary"), VectorsFormat::kBinary);
+  EXPECT_EQ(parse_vectors_format("auto"), VectorsFormat::kAuto);
+  EXPECT_EQ(error_of<ConfigError>([] { parse_vectors_format("bin"); }),
+            "vectors format must be auto, text or binary, got 'bin'");
+  for (auto f : {VectorsFormat::kAuto, VectorsFormat::kText, VectorsFormat::kBinary})
+    EXPECT_EQ(parse_vectors_format(vectors_format_name(f)), f);
+  EXPECT_EQ(vectors_format_by_name("runs/a/vectors.bin"), VectorsFormat::kBinary);
+  EXPECT_EQ(vectors_format_by_name("GoogleNews.BIN"), VectorsFormat::kBinary);
+  EXPECT_EQ(vectors_format_by_name("v.txt"), VectorsFormat::kText);
+  EXPECT_EQ(vectors_format_by_name("wiki.en.vec"), VectorsFormat::kText);
+  for (const char* other : {"vectors", "v.bin.gz", "x.bin/vectors", ".bin", "v.w2v", "v.txt~"})
+    EXPECT_EQ(vectors_format_by_name(other), VectorsFormat::kAuto) << other;
+  EXPECT_EQ(resolve_vectors_format("v.bin", VectorsFormat::kText), VectorsFormat::kText);
+  EXPECT_EQ(resolve_vectors_format("v.txt", VectorsFormat::kBinary), VectorsFormat::kBinary);
+  EXPECT_EQ(resolve_vectors_format("v.vec", VectorsFormat::kAuto), VectorsFormat::kText);
+
+  ScratchDir dir;
+  const std::string text = "2 3\nking 1 -0.5 0.25\nqueen 4 5 6\n";
+  const std::string plain = dir.write("vectors", text);
+  EXPECT_EQ(error_of<ConfigError>([&] { read_word2vec(plain); }),
+            "'" + plain +
+                "': the file name does not tell whether the vectors are text or binary (.bin: "
+                "binary; .txt, .vec: text); give the format");
+  EXPECT_EQ(read_word2vec(plain, VectorsFormat::kText).words,
+            (std::vector<std::string>{"king", "queen"}));
+  // A text file named .bin is read as text when told so; as binary it fails.
+  const std::string misnamed = dir.write("t.bin", "2 1\nab 1\ncd 2\n");
+  EXPECT_EQ(read_word2vec(misnamed, VectorsFormat::kText).size(), 2);
+  EXPECT_EQ(error_of<DataError>([&] { read_word2vec(misnamed); }),
+            misnamed +
+                ": word 2 of 2: bad word '2\\x0a' (a line break or tab before its space: is "
+                "the file text, or the header's D = 1 wrong?)");
+  // A binary file read as text fails on its first record.
+  auto wv = make_word_vectors({"king"}, torch::tensor({0.5f, 1.0f, 2.0f}).reshape({1, 3}));
+  write_word2vec(wv, dir.file("b.bin"), true);
+  EXPECT_THROW(read_word2vec(dir.file("b.bin"), VectorsFormat::kText), DataError);
+}
+
 TEST(WordVectors, WritesTheExactFormats) {
   ScratchDir dir;
   auto wv = make_word_vectors(
@@ -103,23 +204,39 @@ TEST(WordVectors, WritesTheExactFormats) {
 TEST(WordVectors, WriterErrorsNameTheWord) {
   ScratchDir dir;
   const std::string path = dir.file("v.txt");
-  auto bad = make_word_vectors({"new york", "a"}, torch::zeros({2, 2}));
-  EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(bad, path, false); }),
-            "cannot write '" + path +
-                "': word 'new york' contains whitespace, which word2vec files cannot hold");
-  bad.words[0] = "tab\there";
+  auto bad = make_word_vectors({"a", "new york"}, torch::zeros({2, 2}));
+  for (bool binary : {false, true})
+    EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(bad, path, binary); }),
+              "cannot write '" + path +
+                  "': word 2 ('new york') contains whitespace, which word2vec files cannot hold");
+  for (const std::string white : {"\t", "\n", "\r", "\v", "\f"}) {
+    bad.words[1] = "x" + white;
+    EXPECT_NE(
+        error_of<RuntimeError>([&] { write_word2vec(bad, path, true); }).find("': word 2 ('x\\x"),
+        std::string::npos);
+  }
+  bad.words[1] = "tab\there";
   EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(bad, path, true); }),
             "cannot write '" + path +
-                "': word 'tab\\x09here' contains whitespace, which word2vec files cannot hold");
+                "': word 2 ('tab\\x09here') contains whitespace, which word2vec files cannot hold");
+  bad.words[1] =
+      "\xff"
+      "caf\xc3\xa9";
+  EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(bad, path, false); }),
+            "cannot write '" + path +
+                "': word 2 ('\\xffcaf\xc3\xa9') is not valid UTF-8, which word2vec readers refuse");
+  bad.words[1] = "";
+  EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(bad, path, false); }),
+            "cannot write '" + path + "': word 2 is empty");
   EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(WordVectors{}, path, false); }),
             "cannot write '" + path + "': the vocabulary is empty");
   auto inf = make_word_vectors({"a"}, torch::tensor({0.0f, INFINITY}).reshape({1, 2}));
   EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(inf, path, false); }),
-            "cannot write '" + path + "': value 2 of 'a' is not finite");
-  WordVectors dup = make_word_vectors({"a", "b"}, torch::zeros({2, 2}));
-  dup.words[1] = "a";
+            "cannot write '" + path + "': word 1 ('a'): value 2 is not finite");
+  WordVectors dup = make_word_vectors({"a", "b", "c"}, torch::zeros({3, 2}));
+  dup.words[2] = "a";
   EXPECT_EQ(error_of<RuntimeError>([&] { write_word2vec(dup, path, false); }),
-            "cannot write '" + path + "': duplicate word 'a'");
+            "cannot write '" + path + "': word 3 ('a') repeats word 1");
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_THROW(
       write_word2vec(make_word_vectors({"a"}, torch::zeros({1, 2})), dir.file("no/v.txt"), false),
@@ -189,16 +306,17 @@ TEST(WordVectors, LimitReadsTheFirstWords) {
     // Damage the file after the 5th record: limit 5 never reads that far.
     std::string bytes = slurp(path);
     std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() - 20);
-    auto first = read_word2vec(path, 5);
+    auto first = read_word2vec(path, VectorsFormat::kAuto, 5);
     EXPECT_EQ(first.size(), 5);
     EXPECT_EQ(first.words, std::vector<std::string>(wv.words.begin(), wv.words.begin() + 5));
     EXPECT_TRUE(bitwise_equal(first.vectors, wv.vectors.narrow(0, 0, 5).contiguous()));
     EXPECT_THROW(read_word2vec(path), DataError);
   }
   std::ofstream(dir.file("s.txt")) << "2 1\na 1\nb 2\n";
-  EXPECT_EQ(read_word2vec(dir.file("s.txt"), 10).size(), 2);
-  EXPECT_EQ(error_of<ConfigError>([&] { read_word2vec(dir.file("s.txt"), -1); }),
-            "read_word2vec: limit must be >= 0 (0 = all words), got -1");
+  EXPECT_EQ(read_word2vec(dir.file("s.txt"), VectorsFormat::kText, 10).size(), 2);
+  EXPECT_EQ(
+      error_of<ConfigError>([&] { read_word2vec(dir.file("s.txt"), VectorsFormat::kAuto, -1); }),
+      "read_word2vec: limit must be >= 0 (0 = all words), got -1");
 }
 
 TEST(WordVectors, TextErrorsNameFileAndLine) {
@@ -237,6 +355,20 @@ TEST(WordVectors, TextErrorsNameFileAndLine) {
               f + ":1: bad header '" + header + "': expected 'V D' (two positive integers)");
   }
   EXPECT_EQ(err(""), f + ": file is empty");
+  // Content is quoted as \xNN where it is a control character or not UTF-8,
+  // so that the message is valid UTF-8; UTF-8 stays as it is, and a long
+  // quotation is cut at a character's end.
+  EXPECT_EQ(
+      err("\xff\xfe"
+          "3 \x80\x01 K\xc3\xb6nig\n"),
+      f + ":1: bad header '\\xff\\xfe3 \\x80\\x01 K\xc3\xb6nig': expected 'V D' (two positive "
+          "integers)");
+  EXPECT_EQ(err(std::string(39, 'a') + "\xc3\xb6"
+                                       "bc\n"),
+            f + ":1: bad header '" + std::string(39, 'a') +
+                "\xc3\xb6...': expected 'V D' (two positive integers)");
+  EXPECT_EQ(err("2 2\na 1 2\nb 1 \xe2\x82\n"),
+            f + ":3: value 2 of 'b' is not a number: '\\xe2\\x82'");
   const std::string missing = dir.file("missing.txt");
   EXPECT_EQ(error_of<DataError>([&] { read_word2vec(missing); }),
             "cannot open '" + missing + "': No such file or directory");
@@ -272,8 +404,8 @@ TEST(WordVectors, BinaryErrorsNameFileAndWord) {
   // A wrong D in the header misaligns the records.
   EXPECT_EQ(
       err("2 2\na " + v + "\nb " + v + "\n"),
-      f + ": word 2 of 2: bad word '\\x00\\x00@@\\x0a' (a control character before its space; "
-          "is the header's D = 2 right?)");
+      f + ": word 2 of 2: bad word '\\x00\\x00@@\\x0a' (a line break or tab before its space: "
+          "is the file text, or the header's D = 2 wrong?)");
 }
 
 }  // namespace
