@@ -2,9 +2,11 @@
 #include "datasets/text_file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string_view>
 
@@ -52,6 +54,28 @@ std::vector<std::string> read_lines(const std::string& path) {
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
   }
   return lines;
+}
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "'");
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw RuntimeError("cannot write '" + tmp.string() + "' (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw RuntimeError("cannot rename '" + tmp.string() + "' to '" + path.string() + "'");
+  }
 }
 
 std::vector<std::string> read_stream_lines(std::istream& in, const std::string& name) {

@@ -1,6 +1,7 @@
 // Reading UTF-8 text files with one-line errors that name the file and line.
 #pragma once
 
+#include <filesystem>
 #include <istream>
 #include <string>
 #include <string_view>
@@ -18,6 +19,12 @@ std::string read_text_file(const std::string& path);
 /// is removed from each (CRLF files), and a final newline does not add an empty
 /// last line.
 std::vector<std::string> read_lines(const std::string& path);
+
+/// Writes `content` to `path` through a temporary file beside it
+/// ("<path>.tmp.<pid>") and a rename, so that a reader, or a process killed
+/// mid-write, leaves either the old file or the new one, never a part.
+/// RuntimeError "cannot write '<tmp>'" (disk full...) or "cannot rename ...".
+void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 
 /// The lines of `in` (read to its end) like read_lines, each checked to be
 /// UTF-8: DataError "<name>:<line>: invalid UTF-8 byte 0xNN at column <c>"

@@ -31,11 +31,10 @@ std::string describe_char(std::string_view ch) {
   return "'" + std::string(ch) + "' (" + code + ")";
 }
 
+// Every tokenizer file is written whole or not at all: a run killed while
+// saving its tokenizer never leaves one cut short.
 void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  out.close();
-  if (!out) throw RuntimeError("cannot write '" + path.string() + "'");
+  write_file_atomic(path, bytes);
 }
 
 void make_dir(const std::string& dir) {

@@ -94,10 +94,7 @@ void Vocab::save(const std::string& path) const {
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": cannot write vocabulary: " + json_reason(e.what()));
   }
-  std::ofstream out(path, std::ios::binary);
-  out << text << '\n';
-  out.close();
-  if (!out) throw RuntimeError("cannot write '" + path + "'");
+  write_file_atomic(path, text + "\n");
 }
 
 Vocab Vocab::load(const std::string& path) {

@@ -129,6 +129,10 @@ void load_config(ConfigSchema& schema, const TrainArgs& args) {
   if (!args.resume.empty()) {
     if (!args.config.empty())
       throw UsageError("give either a config file or --resume RUN_DIR, not both");
+    if (!args.run_dir.empty())
+      throw UsageError("--resume continues the run where it is; --run-dir '" + args.run_dir +
+                       "' cannot move it (copy the directory, then --resume the copy)");
+    schema.check_resume_overrides(args.sets);
     load_run_config(schema, RunDir::open(args.resume), args.sets);
     return;
   }
@@ -144,7 +148,8 @@ std::string keys_table(const ConfigSchema& schema) {
     YAML::Emitter e;
     e << YAML::Flow << f->to_node();
     std::string def = f->required ? "(required)" : e.c_str();
-    out += "| `" + f->key + "` | " + f->type_name + " | `" + def + "` | " + f->help + " |\n";
+    out += "| `" + f->key + "` | " + f->type_name + " | `" + def + "` | " + f->help +
+           (f->resumable ? " (may change on --resume)" : "") + " |\n";
   }
   return out;
 }

@@ -222,11 +222,27 @@ void ConfigSchema::apply_override(const std::string& assignment) {
   if (!field) throw ConfigError(unknown_key_message(key, "--set"));
   YAML::Node node;
   try {
-    node = YAML::Load(value);
+    // "key=" is the empty string (YAML would read nothing as null).
+    node = value.empty() ? YAML::Node(std::string()) : YAML::Load(value);
   } catch (const YAML::Exception& e) {
     throw ConfigError("key '" + key + "' (--set): cannot parse '" + value + "': " + e.msg);
   }
   set_from_node(*field, node, "--set");
+}
+
+void ConfigSchema::check_resume_overrides(const std::vector<std::string>& assignments) const {
+  for (const auto& assignment : assignments) {
+    const ConfigField* field = find(assignment.substr(0, assignment.find('=')));
+    if (field == nullptr || field->resumable) continue;
+    std::string can;
+    for (const auto& f : fields_)
+      if (f->resumable) can += (can.empty() ? "" : ", ") + f->key;
+    throw ConfigError("key '" + field->key +
+                      "' (--set): cannot change when a run is resumed (the run goes on from its "
+                      "checkpoint, made with the value it has); keys that can: " +
+                      (can.empty() ? "none" : can) +
+                      ". For another value, train a new run (train CONFIG --set ...)");
+  }
 }
 
 void ConfigSchema::finalize() {

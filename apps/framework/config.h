@@ -29,7 +29,11 @@ struct ConfigField {
   std::string help;       ///< one-line description (README, --help-config)
   std::string type_name;  ///< "integer", "number", "boolean", "string", "list of strings"...
   bool required = false;  ///< must be given in the file or by --set
-  std::string source;     ///< where the value came from: "file.yaml:12", "--set" or "default"
+  /// May be given with `train --resume RUN --set`: the value does not change
+  /// what the checkpoint holds (limits, logging, evaluation cadence, the final
+  /// outputs). Every other key is fixed once a run exists.
+  bool resumable = false;
+  std::string source;  ///< where the value came from: "file.yaml:12", "--set" or "default"
   /// Parses a YAML node into the target; throws std::string describing the problem.
   std::function<void(const YAML::Node&)> parse;
   /// Checks the target's current value; returns "" or what is allowed.
@@ -52,6 +56,11 @@ class FieldRef {
   /// The field has no usable default: it must be set.
   FieldRef& required() {
     field_->required = true;
+    return *this;
+  }
+  /// The key may change when a run is resumed (see ConfigField::resumable).
+  FieldRef& resumable() {
+    field_->resumable = true;
     return *this;
   }
   /// Any other constraint: `check` returns what is wrong with a value, or "".
@@ -84,6 +93,11 @@ class ConfigSchema {
   void load_file(const std::string& path);
   /// Applies one "a.b=value" override (value parsed as YAML). Throws ConfigError.
   void apply_override(const std::string& assignment);
+  /// Refuses, before anything is read or written, an override given with
+  /// --resume for a key that cannot change in an existing run: ConfigError
+  /// "key 'run.seed' (--set): cannot change when a run is resumed ...".
+  /// Unknown keys and malformed assignments are left to apply_override().
+  void check_resume_overrides(const std::vector<std::string>& assignments) const;
   /// Checks required keys and value constraints. Throws ConfigError.
   void finalize();
 

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 
+#include "apps/framework/checkpoint.h"
 #include "apps/framework/results.h"
 #include "apps/framework/signals.h"
 #include "datasets/error.h"
@@ -95,17 +97,7 @@ void load_run_config(ConfigSchema& schema, const RunDir& dir,
     throw UsageError("'" + dir.path().string() + "' is not a " + program_name() +
                      " run (a run of another app?): " + e.what());
   }
-  fs::path resumed = dir.file("resumed.yaml");
-  if (fs::exists(resumed)) {
-    YAML::Node entries;
-    try {
-      entries = YAML::LoadFile(resumed.string());
-    } catch (const YAML::Exception& e) {
-      throw DataError(resumed.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-    }
-    for (const auto& entry : entries)
-      for (const auto& set : entry["set"]) schema.apply_override(set.as<std::string>());
-  }
+  for (const auto& set : resumed_overrides(dir.path())) schema.apply_override(set);
   for (const auto& s : extra_sets) schema.apply_override(s);
   schema.finalize();
 }
@@ -125,20 +117,47 @@ void record_resumption(const RunDir& dir, const std::vector<std::string>& sets, 
   write_file_atomic(file, text + e.c_str() + "\n");
 }
 
+namespace {
+
+/// The lock of the parent run `dir` belongs to, if it is a sub-run: whoever
+/// trains a sub-run holds the parent's lock too, as the parent's own process
+/// does, so that the two never train it at once.
+std::unique_ptr<RunDirLock> lock_parent_of(const fs::path& dir) {
+  std::error_code ec;
+  fs::path up = fs::absolute(dir, ec).lexically_normal();
+  if (!up.has_filename()) up = up.parent_path();  // "runs/x/" -> "runs/x"
+  up = up.parent_path();
+  if (!fs::is_regular_file(up / "config.yaml", ec) || !is_parent(up)) return nullptr;
+  return std::make_unique<RunDirLock>(up);
+}
+
+/// Throws Interrupted when a signal came before the run directory was created.
+void stop_if_requested_before_creation() {
+  if (int sig = StopSignals::requested())
+    throw Interrupted(std::string("stopped by ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                          " before the run directory was created; nothing was written",
+                      sig);
+}
+
+}  // namespace
+
 nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const TrainArgs& args,
                               const MakeJob& make_job, std::vector<SubRun> subruns) {
+  // SIGINT/SIGTERM from here on only ask to stop: the run directory and its
+  // files are never left half-made. The Trainer honours a request made
+  // before it starts by saving a checkpoint at update 0.
+  StopSignals signals;
+  std::error_code ec;
   bool resume = !args.resume.empty();
   if (subruns.empty() && run.repeats > 1) subruns = repeat_subruns(run);
   fs::path path = resume ? fs::path(args.resume) : new_run_path(run, args);
-  std::error_code ec;
-  if (!resume && fs::exists(path, ec) && !fs::is_empty(path, ec))  // before the data is read
-    throw UsageError("run directory '" + path.string() +
-                     "' already exists and is not empty; use --resume to continue it");
+  if (!resume) RunDir::check_unused(path);  // before the data is read
 
   // ---- one run ----
   if (subruns.empty()) {
     if (resume) {
       RunDir dir = RunDir::open(args.resume);
+      auto parent_lock = lock_parent_of(dir.path());
       RunDirLock lock(dir.path());
       // Complete under the config it has: nothing to read, train or write.
       // (With --set, the trainer decides whether training is left.)
@@ -151,12 +170,20 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
           return *done;
         }
       }
-      auto job = prepare(run, make_job, dir.path());
+      // Stopped before its first checkpoint (perhaps while its tokenizer was
+      // written): it starts from the beginning, its assets made again.
+      const bool from_start = dir.resume_checkpoint().empty();
+      auto job = prepare(run, make_job, from_start ? fs::path() : dir.path());
       LogFile log(dir.file("log.txt"));
+      if (from_start) {
+        dir.remove_temporaries();
+        job->save_assets(dir);
+      }
       return job->run(dir, true, "",
                       [&](int64_t step) { record_resumption(dir, args.sets, step); });
     }
     auto job = prepare(run, make_job, "");
+    stop_if_requested_before_creation();
     RunDir dir = RunDir::create(path);
     RunDirLock lock(dir.path());
     write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
@@ -179,10 +206,19 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     for (const auto& s : subruns.front().sets) schema.apply_override(s);
     schema.finalize();
     first = prepare(run, make_job, "");
+    stop_if_requested_before_creation();
     parent = std::make_unique<RunDir>(RunDir::create(path));
     write_file_atomic(parent->file("config.yaml"), parent_yaml);
   }
   RunDirLock lock(parent->path());
+  // Whoever trains a sub-run holds its lock: this process holds every one of
+  // its sub-runs' from here on (`train --resume PARENT/seed1` in another
+  // process is refused, and a process that holds one refuses this one).
+  std::map<std::string, std::unique_ptr<RunDirLock>> sub_locks;
+  if (resume)
+    for (const auto& sub : subruns)
+      if (fs::is_directory(parent->path() / sub.name, ec))
+        sub_locks[sub.name] = std::make_unique<RunDirLock>(parent->path() / sub.name);
   LogFile parent_log(parent->file("log.txt"));
   logger()->info("run directory: {} ({} sub-runs: {})", parent->path().string(), names.size(),
                  fmt::format("{}", fmt::join(names, ", ")));
@@ -205,7 +241,9 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     const SubRun& sub = subruns[k];
     fs::path sdir = parent->path() / sub.name;
     std::string label = fmt::format("{} {}/{}", sub.name, k + 1, subruns.size());
-    if (resume && fs::exists(sdir / "summary.json")) {
+    // Finished: kept as it is, unless --set asks for more (the trainer then
+    // decides what is left, as for a plain run).
+    if (resume && args.sets.empty() && fs::exists(sdir / "summary.json")) {
       logger()->info("sub-run {}: finished before, skipped", label);
       done.emplace_back(sub.name, read_summary(sdir / "summary.json"));
       continue;
@@ -215,9 +253,11 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     bool sub_resume = resume && fs::exists(sdir / "config.yaml") &&
                       !RunDir::open(sdir).resume_checkpoint().empty();
     if (resume && !sub_resume && fs::exists(sdir)) {
-      // Started, but stopped before its first checkpoint: nothing to keep.
+      // Started, but stopped before its first checkpoint: nothing to keep
+      // (but the lock this process holds).
       logger()->info("sub-run {}: no checkpoint yet, starting it again", label);
-      fs::remove_all(sdir);
+      for (const auto& e : fs::directory_iterator(sdir))
+        if (e.path().filename() != ".lock") fs::remove_all(e.path());
     }
     std::unique_ptr<Job> job =
         first ? std::move(first) : prepare(run, make_job, sub_resume ? sdir : "");
@@ -234,6 +274,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
       } else {
         record_parent();
         RunDir dir = RunDir::create(sdir);
+        if (!sub_locks.count(sub.name)) sub_locks[sub.name] = std::make_unique<RunDirLock>(sdir);
         write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
         LogFile log(dir.file("log.txt"));
         job->save_assets(dir);
@@ -260,6 +301,13 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   return summary;
 }
 
+void load_trained_model(torch::nn::Module& model, const TrainedRun& trained) {
+  load_model_from(model, trained.checkpoint);
+  // The best checkpoint is what a run stands for, and goes without saying.
+  if (trained.checkpoint.filename() != "checkpoint_best.pt")
+    logger()->info("{}: using {}", trained.dir.string(), trained.checkpoint.filename().string());
+}
+
 std::vector<fs::path> finished_subruns(const std::string& path) {
   RunDir top = RunDir::open(path);
   if (!is_parent(top.path()))
@@ -272,8 +320,53 @@ std::vector<fs::path> finished_subruns(const std::string& path) {
   return subs;
 }
 
-TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const std::string& path,
-                            const std::string& subrun) {
+namespace {
+
+/// Whether the run has validated at least once (metrics.jsonl has a
+/// validation record): then its best checkpoint is the model it stands for.
+bool has_validated(const RunDir& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir.file("metrics.jsonl"), ec)) return false;
+  return read_file(dir.file("metrics.jsonl")).find("\"type\":\"valid\"") != std::string::npos;
+}
+
+fs::path choose_checkpoint(const RunDir& dir, const std::string& which) {
+  std::error_code ec;
+  const fs::path best = dir.file("checkpoint_best.pt"), last = dir.file("checkpoint_last.pt");
+  if (which == "last") {
+    if (!fs::is_regular_file(last, ec))
+      throw DataError("run directory '" + dir.path().string() + "' has no checkpoint_last.pt");
+    return last;
+  }
+  if (fs::is_regular_file(best, ec)) return best;
+  if (which == "best")
+    throw DataError("run directory '" + dir.path().string() + "' has no checkpoint_best.pt");
+  if (has_validated(dir))
+    throw UsageError("run '" + dir.path().string() +
+                     "': checkpoint_best.pt is missing, though the run was validated; "
+                     "--checkpoint last uses checkpoint_last.pt (the model of its last update)");
+  if (!fs::is_regular_file(last, ec))
+    throw DataError("run directory '" + dir.path().string() +
+                    "' has no checkpoint (checkpoint_best.pt, checkpoint_last.pt)");
+  return last;  // never validated: the last checkpoint is the model
+}
+
+}  // namespace
+
+void add_run_options(CLI::App* cmd, RunChoice& choice, const std::string& what) {
+  cmd->add_option("--run", choice.run, "run directory of a trained " + what)->required();
+  cmd->add_option("--subrun", choice.subrun,
+                  "of repeated runs or folds, use this sub-run (default: the best one)");
+  cmd->add_option("--checkpoint", choice.checkpoint,
+                  "which model: best (checkpoint_best.pt; default, refused when missing from a "
+                  "validated run) or last (checkpoint_last.pt)")
+      ->check(CLI::IsMember({"best", "last"}));
+}
+
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice) {
+  const std::string& path = choice.run;
+  const std::string& subrun = choice.subrun;
+  const std::string& checkpoint = choice.checkpoint;
   RunDir top = RunDir::open(path);
   fs::path chosen = top.path();
   if (!subrun.empty()) {
@@ -301,11 +394,7 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const s
   load_run_config(schema, dir);
   TrainedRun out;
   out.dir = chosen;
-  out.checkpoint = dir.file("checkpoint_best.pt");
-  if (!fs::exists(out.checkpoint)) out.checkpoint = dir.file("checkpoint_last.pt");
-  if (!fs::exists(out.checkpoint))
-    throw DataError("run directory '" + chosen.string() +
-                    "' has no checkpoint (checkpoint_best.pt)");
+  out.checkpoint = choose_checkpoint(dir, checkpoint);
   if (!dir.completed_summary())
     logger()->warn("run {} has not finished (no summary.json): using its {}", chosen.string(),
                    out.checkpoint.filename().string());

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "apps/framework/app.h"
@@ -103,7 +104,7 @@ void record_resumption(const RunDir& dir, const std::vector<std::string>& sets, 
 /// A trained run opened for inference (generate, eval, predict, translate).
 struct TrainedRun {
   std::filesystem::path dir;         ///< the (sub-)run whose model is loaded
-  std::filesystem::path checkpoint;  ///< checkpoint_best.pt, else checkpoint_last.pt
+  std::filesystem::path checkpoint;  ///< the one RunChoice::checkpoint picks
   torch::Device device = torch::kCPU;
 };
 
@@ -119,13 +120,31 @@ std::vector<std::pair<std::string, std::vector<std::string>>> group_seed_subruns
 /// repeated seeds or folds), DataError if none has finished yet.
 std::vector<std::filesystem::path> finished_subruns(const std::string& path);
 
-/// Opens `path` for inference: for a parent of repeated runs or folds, picks
-/// the finished sub-run with the best early-stop metric (or `subrun` when
-/// given); reads its config into `schema` (load_run_config); picks its best
-/// checkpoint; resolves run.device. The app then loads its tokenizer from
-/// `dir`, builds its model from the config and calls load_model_from(model,
-/// checkpoint), which checks every tensor against the model.
-TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const std::string& path,
-                            const std::string& subrun = "");
+/// What names a trained model on an inference command line (generate, eval,
+/// predict, translate...): the run, one of its sub-runs, and which checkpoint.
+struct RunChoice {
+  std::string run;
+  std::string subrun;      ///< "" : the best finished sub-run of a parent
+  std::string checkpoint;  ///< "best", "last", or "": best, refused if missing from a validated run
+};
+
+/// Adds --run (required), --subrun and --checkpoint to `cmd`; `what` names
+/// the model in --help ("language model").
+void add_run_options(CLI::App* cmd, RunChoice& choice, const std::string& what);
+
+/// Opens `choice.run` for inference: for a parent of repeated runs or folds,
+/// picks the finished sub-run with the best early-stop metric (or
+/// `choice.subrun`); reads its config into `schema` (load_run_config); picks
+/// its checkpoint:
+/// checkpoint_best.pt; without one, checkpoint_last.pt only for a run that
+/// never validated, else a UsageError that names --checkpoint last. Resolves
+/// run.device. The app then loads its tokenizer from `dir`, builds its model
+/// from the config and calls load_trained_model().
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice);
+
+/// Loads `trained.checkpoint` into `model` (load_model_from: every tensor
+/// checked against the model); a model that is not the best checkpoint is
+/// said to be so ("RUN: using checkpoint_last.pt").
+void load_trained_model(torch::nn::Module& model, const TrainedRun& trained);
 
 }  // namespace rnnlab

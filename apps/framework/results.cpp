@@ -142,6 +142,54 @@ std::map<std::string, std::string> flatten_config(const fs::path& config_yaml) {
   return out;
 }
 
+std::vector<std::string> resumed_overrides(const fs::path& run_dir) {
+  const fs::path file = run_dir / "resumed.yaml";
+  std::string text;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return {};
+  if (!slurp(file, text)) throw DataError("cannot open '" + file.string() + "'");
+  YAML::Node entries;
+  try {
+    entries = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw DataError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  const std::string bad =
+      "'" + file.string() + "' is not a list of resumptions ({time, step, set})";
+  if (entries.IsNull()) return {};
+  if (!entries.IsSequence()) throw DataError(bad);
+  std::vector<std::string> sets;
+  for (const auto& entry : entries) {
+    if (!entry.IsMap()) throw DataError(bad);
+    const YAML::Node set = entry["set"];
+    if (!set) continue;
+    if (!set.IsSequence()) throw DataError(bad);
+    for (const auto& item : set) {
+      if (!item.IsScalar() || item.Scalar().find('=') == std::string::npos) throw DataError(bad);
+      sets.push_back(item.Scalar());
+    }
+  }
+  return sets;
+}
+
+std::map<std::string, std::string> run_config(const fs::path& run_dir) {
+  std::map<std::string, std::string> config = flatten_config(run_dir / "config.yaml");
+  for (const auto& set : resumed_overrides(run_dir)) {
+    const size_t eq = set.find('=');
+    const std::string key = set.substr(0, eq), value = set.substr(eq + 1);
+    YAML::Node node;
+    try {
+      node = value.empty() ? YAML::Node(std::string()) : YAML::Load(value);
+    } catch (const YAML::Exception&) {
+      node = YAML::Node(value);
+    }
+    std::map<std::string, std::string> one;
+    flatten(node, key, one);
+    for (const auto& [k, v] : one) config[k] = v;
+  }
+  return config;
+}
+
 int64_t RunInfo::n() const {
   if (!parent) return 1;
   auto it = summary.find("runs_finished");
@@ -188,7 +236,7 @@ RunInfo read_run(const fs::path& dir) {
   }
 
   if (fs::exists(dir / "config.yaml", ec)) {
-    run.config = flatten_config(dir / "config.yaml");
+    run.config = run_config(dir);
     for (auto& [key, value] : run.config) value = replace_run_dir(value, dir);
   }
   // A parent: its sub-runs' configs merged; what differs between them varies.

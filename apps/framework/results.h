@@ -38,6 +38,17 @@ nlohmann::json aggregate_summaries(const std::vector<std::pair<std::string, nloh
 /// or parsed.
 std::map<std::string, std::string> flatten_config(const std::filesystem::path& config_yaml);
 
+/// The overrides each `train --resume RUN --set ...` recorded in
+/// RUN/resumed.yaml, in order ("train.max_steps=300"); none without the file.
+/// DataError naming the file (and line) if it is not a list of such records.
+std::vector<std::string> resumed_overrides(const std::filesystem::path& run_dir);
+
+/// A run's config as it trained: config.yaml flattened (flatten_config) with
+/// resumed_overrides() applied in order. rnnlab-report reads runs with it;
+/// the apps read them with load_run_config(), which applies the same
+/// overrides to their typed config.
+std::map<std::string, std::string> run_config(const std::filesystem::path& run_dir);
+
 /// The config value of a parent run for a key its sub-runs disagree on.
 inline constexpr const char* kVaries = "(varies)";
 

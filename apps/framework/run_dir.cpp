@@ -23,27 +23,14 @@
 
 #include "apps/framework/gnuplot.h"
 #include "datasets/error.h"
+#include "datasets/text_file.h"
 
 namespace fs = std::filesystem;
 
 namespace rnnlab {
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "'");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "' (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw RuntimeError("cannot rename '" + tmp.string() + "' to '" + path.string() + "'");
-  }
+  data::write_file_atomic(path, content);
 }
 
 std::string read_file(const fs::path& path) {
@@ -57,15 +44,46 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
-RunDir RunDir::create(const fs::path& path) {
+namespace {
+
+// A temporary an atomic write leaves when its process is killed mid-write
+// ("checkpoint_last.pt.tmp", "config.yaml.tmp.<pid>").
+bool is_temporary(const std::string& name) {
+  return (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) ||
+         name.find(".tmp.") != std::string::npos;
+}
+
+}  // namespace
+
+bool RunDir::is_unused(const fs::path& path) {
   std::error_code ec;
-  if (fs::exists(path, ec) && !fs::is_empty(path, ec))
+  if (!fs::exists(path, ec)) return true;
+  if (!fs::is_directory(path, ec)) return false;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != ".lock" && !(is_temporary(name) && e.is_regular_file(ec))) return false;
+  }
+  return true;
+}
+
+void RunDir::check_unused(const fs::path& path) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    throw UsageError("run directory '" + path.string() + "' is a file, not a directory");
+  if (!is_unused(path))
     throw UsageError("run directory '" + path.string() +
                      "' already exists and is not empty; use --resume to continue it");
+}
+
+RunDir RunDir::create(const fs::path& path) {
+  check_unused(path);
+  std::error_code ec;
   fs::create_directories(path, ec);
   if (ec)
     throw RuntimeError("cannot create run directory '" + path.string() + "': " + ec.message());
-  return RunDir(path);
+  RunDir dir(path);
+  dir.remove_temporaries();  // of a creation that was stopped before config.yaml
+  return dir;
 }
 
 bool is_plain_name(const std::string& name) {
@@ -78,8 +96,14 @@ RunDir RunDir::open(const fs::path& path) {
     throw UsageError("'" + path.string() + "' is a file, not a run directory");
   if (!fs::is_directory(path, ec))
     throw UsageError("run directory '" + path.string() + "' does not exist");
-  if (!fs::is_regular_file(path / "config.yaml", ec))
+  if (!fs::is_regular_file(path / "config.yaml", ec)) {
+    if (fs::exists(path / ".lock", ec) && is_unused(path))
+      throw UsageError("'" + path.string() +
+                       "' is a run that was stopped before its config.yaml was written; start it "
+                       "again with: train CONFIG --run-dir " +
+                       path.string());
     throw UsageError("'" + path.string() + "' is not a run directory (no config.yaml)");
+  }
   return RunDir(path);
 }
 
@@ -166,13 +190,9 @@ void RunDir::mark_incomplete() const {
 void RunDir::remove_temporaries() const {
   std::error_code ec;
   std::vector<fs::path> stale;
-  for (const auto& e : fs::directory_iterator(path_, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_regular_file(ec) &&
-        (name.size() > 4 && (name.compare(name.size() - 4, 4, ".tmp") == 0 ||
-                             name.find(".tmp.") != std::string::npos)))
+  for (const auto& e : fs::directory_iterator(path_, ec))
+    if (e.is_regular_file(ec) && is_temporary(e.path().filename().string()))
       stale.push_back(e.path());
-  }
   for (const auto& p : stale) fs::remove(p, ec);
 }
 

@@ -36,8 +36,15 @@ bool is_plain_name(const std::string& name);
 class RunDir {
  public:
   /// Creates a new run directory at `path` (an existing non-empty directory is
-  /// an error, so no run is overwritten).
+  /// an error, so no run is overwritten; one that holds only a lock and
+  /// temporaries, left by a creation stopped before config.yaml, is reused).
   static RunDir create(const std::filesystem::path& path);
+  /// Whether `path` can become a new run: it does not exist, or is a
+  /// directory with nothing in it but `.lock` and temporaries.
+  static bool is_unused(const std::filesystem::path& path);
+  /// UsageError unless is_unused(path): "... is a file, not a directory" or
+  /// "... already exists and is not empty; use --resume to continue it".
+  static void check_unused(const std::filesystem::path& path);
   /// Opens an existing run directory (one with config.yaml) to resume or read it.
   static RunDir open(const std::filesystem::path& path);
   /// Default location: <runs_root>/<experiment>/<YYYYmmdd-HHMMSS>.

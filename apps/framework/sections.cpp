@@ -24,7 +24,8 @@ void RunSection::bind(ConfigSchema& s, const std::string& p) {
                          "the run outside run.dir";
       });
   s.add(p + ".dir", &dir, "root folder of run directories");
-  s.add(p + ".data_root", &data_root, "folder that data paths in the config are relative to");
+  s.add(p + ".data_root", &data_root, "folder that data paths in the config are relative to")
+      .resumable();
   s.add(p + ".seed", &seed,
         "random seed: decides every random draw (weights, dropout, data order, sampling)")
       .range(0, INT64_MAX);
@@ -32,29 +33,37 @@ void RunSection::bind(ConfigSchema& s, const std::string& p) {
         "run the experiment N times with seeds seed, seed+1, ... as sub-runs RUN/seed<k>/; "
         "summary.json gets every metric's mean, std, min and max")
       .range(1, 1000);
-  s.add(p + ".device", &device, "where to train").choices({"auto", "cpu", "cuda"});
-  s.add(p + ".threads", &threads, "intra-op CPU threads (0: libtorch's default)").range(0, 256);
+  s.add(p + ".device", &device, "where to train").choices({"auto", "cpu", "cuda"}).resumable();
+  s.add(p + ".threads", &threads, "intra-op CPU threads (0: libtorch's default)")
+      .range(0, 256)
+      .resumable();
   s.add(p + ".progress", &progress, "progress display: a bar on a terminal, log lines otherwise")
-      .choices({"auto", "bar", "lines"});
+      .choices({"auto", "bar", "lines"})
+      .resumable();
 }
 
 void TrainSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".max_steps", &max_steps, "stop after this many updates (0: no limit)")
-      .range(0, INT64_MAX);
+      .range(0, INT64_MAX)
+      .resumable();
   s.add(p + ".max_epochs", &max_epochs, "stop after this many epochs (0: no limit)")
-      .range(0, INT64_MAX);
+      .range(0, INT64_MAX)
+      .resumable();
   s.add(p + ".max_minutes", &max_minutes, "stop after this much training time (0: no limit)")
-      .range(0, 1e9);
-  s.add(p + ".log_every", &log_every, "log a training line every N updates").greater(0);
+      .range(0, 1e9)
+      .resumable();
+  s.add(p + ".log_every", &log_every, "log a training line every N updates").greater(0).resumable();
   s.add(p + ".eval_every", &eval_every, "validate every N updates (0: at the end of each epoch)")
-      .range(0, INT64_MAX);
+      .range(0, INT64_MAX)
+      .resumable();
   s.add(p + ".early_stop_metric", &early_stop_metric,
         "validation metric that picks the best checkpoint and drives early stopping");
   s.add(p + ".early_stop_mode", &early_stop_mode,
         "whether the metric improves by going down or up (auto: as the app declares it)")
       .choices({"auto", "min", "max"});
   s.add(p + ".patience", &patience, "stop after N validations without improvement (0: never)")
-      .range(0, INT64_MAX);
+      .range(0, INT64_MAX)
+      .resumable();
   s.add(p + ".clip_norm", &clip_norm, "clip the global gradient norm to this (0: no clipping)")
       .range(0, 1e9);
 }

@@ -8,6 +8,7 @@ namespace rnnlab {
 namespace {
 
 std::atomic<int> g_requested{0};
+int g_depth = 0;  // guards alive: the outermost one owns the request
 
 extern "C" void on_stop_signal(int sig) {
   g_requested = sig;
@@ -18,6 +19,7 @@ extern "C" void on_stop_signal(int sig) {
 }  // namespace
 
 StopSignals::StopSignals() {
+  if (g_depth++ == 0) g_requested = 0;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
@@ -26,6 +28,7 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+  --g_depth;
   sigaction(SIGINT, &old_int_, nullptr);
   sigaction(SIGTERM, &old_term_, nullptr);
 }
@@ -35,7 +38,7 @@ int StopSignals::requested() {
 }
 
 void StopSignals::clear() {
-  g_requested = 0;
+  if (g_depth <= 1) g_requested = 0;
 }
 
 void StopSignals::throw_if_requested() {

@@ -12,7 +12,10 @@
 
 namespace rnnlab {
 
-/// Installs the SIGINT and SIGTERM handlers for its lifetime.
+/// Installs the SIGINT and SIGTERM handlers for its lifetime. Guards nest: the
+/// outermost one (run_experiment's, installed before anything is read or
+/// created) starts with no request, and a signal caught while an inner one
+/// (the Trainer's) is being set up is kept for it.
 class StopSignals {
  public:
   StopSignals();
@@ -22,7 +25,8 @@ class StopSignals {
 
   /// The signal that asked to stop (SIGINT or SIGTERM), or 0.
   static int requested();
-  /// Forgets a request (a new run starts).
+  /// Forgets a request (a new run starts); inside an outer guard, a request
+  /// belongs to the outer guard's owner and is kept.
   static void clear();
   /// Throws Interrupted ("stopped by SIGTERM") when a stop was requested: for
   /// long loops outside the training updates (evaluation, decoding), so that a

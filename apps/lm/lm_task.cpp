@@ -42,12 +42,16 @@ void LMConfig::bind(ConfigSchema& s) {
       .range(0.0, 0.99);
   s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
   model.rnn.bind(s, "model.rnn");
-  s.add("sample.length", &sample.length, "tokens to generate after training").range(0, 1 << 24);
+  s.add("sample.length", &sample.length, "tokens to generate after training")
+      .range(0, 1 << 24)
+      .resumable();
   s.add("sample.temperature", &sample.temperature, "sampling temperature (0: greedy)")
-      .range(0.0, 100.0);
+      .range(0.0, 100.0)
+      .resumable();
   s.add("sample.top_k", &sample.top_k, "sample among the k likeliest tokens (0: all)")
-      .range(0, 1 << 24);
-  s.add("sample.prompt", &sample.prompt, "text the sample starts from");
+      .range(0, 1 << 24)
+      .resumable();
+  s.add("sample.prompt", &sample.prompt, "text the sample starts from").resumable();
   run.bind(s);
   train.bind(s);
   optim.bind(s);

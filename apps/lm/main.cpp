@@ -36,16 +36,15 @@ struct LoadedRun {
 
 /// `custom`: build the hand-written recurrent stack whatever the run used (the
 /// parameter names are the same, so the checkpoint loads into either).
-std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun,
-                                    bool custom = false) {
+std::unique_ptr<LoadedRun> load_run(const RunChoice& choice, bool custom = false) {
   auto run = std::make_unique<LoadedRun>();
   run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
+  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
   run->tokenizer = data::load_tokenizer((trained.dir / "tokenizer").string());
   run->device = trained.device;
   if (custom) run->cfg.model.rnn.impl = "custom";
   run->model = build_model(run->cfg, run->tokenizer->vocab_size());
-  load_model_from(*run->model, trained.checkpoint);
+  load_trained_model(*run->model, trained);
   run->model->to(run->device);
   return run;
 }
@@ -59,17 +58,12 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd =
       add_train_command(cli, train_args, "train a language model from a YAML config");
 
-  std::string gen_run, prompt;
+  RunChoice gen_run, eval_run, ins_run;
+  std::string prompt;
   int64_t length = 500, top_k = 0, seed = 1;
   double temperature = 0.8;
   CLI::App* gen_cmd = cli.add_subcommand("generate", "print text sampled from a trained model");
-  std::string subrun;
-  auto add_subrun = [&](CLI::App* cmd) {
-    cmd->add_option("--subrun", subrun,
-                    "of repeated runs or folds, use this sub-run (default: the best one)");
-  };
-  gen_cmd->add_option("--run", gen_run, "run directory of a trained model")->required();
-  add_subrun(gen_cmd);
+  add_run_options(gen_cmd, gen_run, "language model");
   gen_cmd->add_option("--prompt", prompt, "text to continue");
   gen_cmd->add_option("--length", length, "tokens to generate")->check(CLI::Range(0, 1 << 24));
   gen_cmd->add_option("--temperature", temperature, "0: greedy; higher: more random")
@@ -78,19 +72,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 24));
   gen_cmd->add_option("--seed", seed, "random seed");
 
-  std::string eval_run, eval_text;
+  std::string eval_text;
   CLI::App* eval_cmd =
       cli.add_subcommand("eval", "perplexity and bits per character of a text file");
-  eval_cmd->add_option("--run", eval_run, "run directory of a trained model")->required();
-  add_subrun(eval_cmd);
+  add_run_options(eval_cmd, eval_run, "language model");
   eval_cmd->add_option("--text", eval_text, "UTF-8 text file to score")->required();
 
-  std::string ins_run, ins_text, ins_out;
+  std::string ins_text, ins_out;
   int64_t ins_top = 5, ins_max_chars = 5000;
   CLI::App* ins_cmd = cli.add_subcommand(
       "inspect", "colour a text by each unit's activation and rank units by simple features");
-  ins_cmd->add_option("--run", ins_run, "run directory of a trained model")->required();
-  add_subrun(ins_cmd);
+  add_run_options(ins_cmd, ins_run, "language model");
   ins_cmd->add_option("--text", ins_text, "UTF-8 text file to read")->required();
   ins_cmd->add_option("--out", ins_out, "HTML page to write (default: RUN/inspect.html)");
   ins_cmd->add_option("--top", ins_top, "units listed per feature")->check(CLI::Range(1, 1000));
@@ -99,7 +91,7 @@ int main(int argc, char** argv) {
 
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*ins_cmd) {
-      auto run = load_run(ins_run, subrun, /*custom=*/true);
+      auto run = load_run(ins_run, /*custom=*/true);
       std::string text = data::read_text_file(ins_text);
       if (static_cast<int64_t>(text.size()) > ins_max_chars) {
         size_t cut = static_cast<size_t>(ins_max_chars);
@@ -107,8 +99,9 @@ int main(int argc, char** argv) {
         text.resize(cut);
       }
       Inspection ins = inspect_text(run->model, *run->tokenizer, text, ins_top);
-      std::string out = ins_out.empty() ? (fs::path(ins_run) / "inspect.html").string() : ins_out;
-      write_inspection_html(ins, out, "rnnlab-lm inspect: " + ins_run);
+      std::string out =
+          ins_out.empty() ? (fs::path(ins_run.run) / "inspect.html").string() : ins_out;
+      write_inspection_html(ins, out, "rnnlab-lm inspect: " + ins_run.run);
       // One line per feature: its best units with their correlations.
       std::string line, feature;
       for (const auto& s : ins.ranking) {
@@ -125,14 +118,14 @@ int main(int argc, char** argv) {
     }
     if (*train_cmd) return train(train_args);
     if (*gen_cmd) {
-      auto run = load_run(gen_run, subrun);
+      auto run = load_run(gen_run);
       std::cout << generate(run->model, *run->tokenizer, prompt, length, temperature, top_k, seed,
                             run->device)
                 << std::endl;
       return 0;
     }
     if (*eval_cmd) {
-      auto run = load_run(eval_run, subrun);
+      auto run = load_run(eval_run);
       std::string text = data::read_text_file(eval_text);
       StreamBatches s = layout_text(*run->tokenizer, text, run->cfg.data.eval_batch_size,
                                     run->cfg.data.bptt, eval_text);

@@ -38,10 +38,10 @@ struct LoadedRun {
   torch::Device device = torch::kCPU;
 };
 
-std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun) {
+std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   auto run = std::make_unique<LoadedRun>();
   run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
+  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
   run->dir = trained.dir;
   run->tokenizer = data::load_tokenizer((trained.dir / "tokenizer").string());
   fs::path labels = trained.dir / "labels.json";
@@ -59,7 +59,7 @@ std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::strin
   run->model =
       build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()),
                   data::extension_size(*run->tokenizer));
-  load_model_from(*run->model, trained.checkpoint);
+  load_trained_model(*run->model, trained);
   run->model->to(run->device);
   return run;
 }
@@ -70,9 +70,8 @@ std::vector<int64_t> argmax_rows(const torch::Tensor& probs) {
   return {pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel()};
 }
 
-int predict(const std::string& run_dir, const std::string& subrun, std::vector<std::string> texts,
-            bool explain) {
-  auto run = load_run(run_dir, subrun);
+int predict(const RunChoice& choice, std::vector<std::string> texts, bool explain) {
+  auto run = load_run(choice);
   if (explain && run->cfg.model.pooling != "attention")
     throw UsageError("--explain shows attention weights; this run uses " + run->cfg.model.pooling +
                      " pooling (model.pooling: attention has them)");
@@ -117,11 +116,11 @@ int predict(const std::string& run_dir, const std::string& subrun, std::vector<s
   return 0;
 }
 
-int eval(const std::string& run_dir, const std::string& subrun, const std::string& file,
+int eval(const RunChoice& choice, const std::string& file,
          const std::vector<std::string>& class_files) {
   if (file.empty() == class_files.empty())
     throw UsageError("give either --data FILE (a table) or --class LABEL=FILE for each class");
-  auto run = load_run(run_dir, subrun);
+  auto run = load_run(choice);
   data::LabeledTexts texts;
   std::string name = file;
   if (!file.empty()) {
@@ -193,7 +192,7 @@ int ensemble(const std::string& run_dir) {
     data::LabeledTexts test;
     std::vector<double> single;
     for (const auto& member : members) {
-      auto run = load_run(run_dir, member);
+      auto run = load_run({run_dir, member, ""});
       SentimentData d = load_data(run->cfg);
       if (d.test.texts.empty())
         throw UsageError(
@@ -250,26 +249,20 @@ int main(int argc, char** argv) {
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(cli, train_args, "train a classifier from a YAML config");
 
-  std::string subrun;
-  auto add_run = [&](CLI::App* cmd, std::string& run) {
-    cmd->add_option("--run", run, "run directory of a trained classifier")->required();
-    cmd->add_option("--subrun", subrun,
-                    "of folds or repeated runs, use this sub-run (default: the best dev accuracy)");
-  };
-  std::string pred_run;
+  RunChoice pred_run, eval_run;
   std::vector<std::string> pred_texts;
   bool explain = false;
   CLI::App* pred_cmd = cli.add_subcommand(
       "predict", "label texts: one output line (label, probability) per text or stdin line");
-  add_run(pred_cmd, pred_run);
+  add_run_options(pred_cmd, pred_run, "classifier");
   pred_cmd->add_flag("--explain", explain, "also print each word's attention weight");
   pred_cmd->add_option("texts", pred_texts, "texts to label (none: read stdin, one per line)");
 
-  std::string eval_run, eval_data;
+  std::string eval_data;
   std::vector<std::string> eval_classes;
   CLI::App* eval_cmd = cli.add_subcommand(
       "eval", "accuracy, macro-F1 and confusion matrix of a trained classifier on labelled texts");
-  add_run(eval_cmd, eval_run);
+  add_run_options(eval_cmd, eval_run, "classifier");
   eval_cmd->add_option("--data", eval_data,
                        "a table of text and label, laid out as the run's data.* keys say");
   eval_cmd->add_option("--class", eval_classes, "LABEL=FILE: one text per line, all of LABEL");
@@ -283,8 +276,8 @@ int main(int argc, char** argv) {
 
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
-    if (*pred_cmd) return predict(pred_run, subrun, pred_texts, explain);
-    if (*eval_cmd) return eval(eval_run, subrun, eval_data, eval_classes);
+    if (*pred_cmd) return predict(pred_run, pred_texts, explain);
+    if (*eval_cmd) return eval(eval_run, eval_data, eval_classes);
     if (*ens_cmd) return ensemble(ens_run);
     return 2;
   });

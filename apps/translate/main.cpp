@@ -36,15 +36,15 @@ struct LoadedRun {
   int64_t longest_train_source = 0;
 };
 
-std::unique_ptr<LoadedRun> load_run(const std::string& run_dir, const std::string& subrun) {
+std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   auto run = std::make_unique<LoadedRun>();
   run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, run_dir, subrun);
+  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
   run->tok = Tokenizers::load(trained.dir);
   run->longest_train_source = read_longest_train_source(trained.dir);
   run->device = trained.device;
   run->model = build_model(run->cfg, run->tok.src->vocab_size(), run->tok.tgt->vocab_size());
-  load_model_from(*run->model, trained.checkpoint);
+  load_trained_model(*run->model, trained);
   run->model->to(run->device);
   return run;
 }
@@ -115,11 +115,11 @@ int main(int argc, char** argv) {
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(cli, train_args, "train a translation model");
 
-  std::string subrun, run_dir, attention_plot, src_file, ref_file, hyp_file;
+  RunChoice choice;
+  std::string attention_plot, src_file, ref_file, hyp_file;
   int64_t beam = 0;
   auto add_run = [&](CLI::App* cmd) {
-    cmd->add_option("--run", run_dir, "run directory of a trained model")->required();
-    cmd->add_option("--subrun", subrun, "of repeated runs, use this one (default: best val BLEU)");
+    add_run_options(cmd, choice, "translation model");
     cmd->add_option("--beam", beam, "beam size (default: the run's decode.beam; 1: greedy)")
         ->check(CLI::Range(1, 1000));
   };
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
       print_scores(hyps, refs);
       return 0;
     }
-    auto run = load_run(run_dir, subrun);
+    auto run = load_run(choice);
     DecodeOptions opt =
         run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam, run->longest_train_source);
     if (*tr_cmd) {

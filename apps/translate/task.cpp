@@ -87,7 +87,8 @@ void TranslateConfig::bind(ConfigSchema& s) {
         "... at the last update, linearly in between (scheduled sampling below 1)")
       .range(0.0, 1.0);
   s.add("decode.beam", &decode.beam, "beam size of test decoding and `translate` (1: greedy)")
-      .range(1, 1000);
+      .range(1, 1000)
+      .resumable();
   s.add("decode.valid_beam", &decode.valid_beam, "beam size of validation BLEU").range(1, 1000);
   s.add("decode.length_penalty", &decode.length_penalty,
         "hypotheses are compared by log-probability / length^this")

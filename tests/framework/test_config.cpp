@@ -168,7 +168,7 @@ TEST(Config, OverridesSetAnyKeyWithTheSameChecks) {
   EXPECT_EQ(load_error("data: {train: x}\n", {"optim.lr=-2"}),
             "key 'optim.lr' (--set): value -2 is out of range; allowed: > 0");
   EXPECT_EQ(load_error("data: {train: x}\n", {"optim.lr="}),
-            "key 'optim.lr' (--set): expected a number, no value given");
+            "key 'optim.lr' (--set): expected a number, got ''");
   // An override can mend a bad value from the file.
   EXPECT_EQ(load_error("data: {train: x}\noptim: {lr: -1}\n", {"optim.lr=0.1"}), "");
 }

@@ -279,6 +279,38 @@ TEST_F(ReportTest, TextShowsMeanPlusMinusStdAndTheDifferingKey) {
   EXPECT_FALSE(fs::exists(tmp.path / "report.svg"));
 }
 
+TEST_F(ReportTest, AResumedRunIsReadWithItsRecordedOverrides) {
+  // Two runs that trained the same 300 steps, one of them in two goes
+  // (max_steps 100, then --resume --set train.max_steps=300): no difference.
+  std::string once = (tmp.path / "once").string(), twice = (tmp.path / "twice").string();
+  make_run(once, "custom", 1, 1.5);
+  make_run(twice, "custom", 1, 1.5);
+  for (const auto& run : {once, twice}) {
+    std::string config = rnnlab::test::read_all(run + "/config.yaml");
+    write_file(run + "/config.yaml", config + "train:\n  max_steps: " +
+                                         (run == once ? "300" : "100") + "\n");
+  }
+  write_file(twice + "/resumed.yaml",
+             "- {time: 2026-12-06 02:00:00, step: 100, set: [train.max_steps=200]}\n"
+             "- {time: 2026-12-06 02:10:00, step: 200, set: [train.max_steps=300, "
+             "run.progress=lines]}\n");
+  auto r = report(sh(once) + " " + sh(twice) + " --keys val_loss --no-plot --format json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  json j = json::parse(r.output);
+  EXPECT_EQ(j[1]["differs"], json({{"run.progress", "lines"}})) << r.output;
+  EXPECT_EQ(rnnlab::run_config(twice).at("train.max_steps"), "300");
+  EXPECT_EQ(rnnlab::resumed_overrides(twice),
+            std::vector<std::string>({"train.max_steps=200", "train.max_steps=300",
+                                      "run.progress=lines"}));
+  // A resumed.yaml that is not a list of resumptions is named.
+  write_file(twice + "/resumed.yaml", "set: 3\n");
+  r = report(sh(once) + " " + sh(twice) + " --no-plot");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find(twice + "/resumed.yaml' is not a list of resumptions"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST_F(ReportTest, ADiffersCellShowsAFewKeysAndCountsTheRest) {
   // Runs of different apps differ in every key: the cell stays short.
   std::string other = (tmp.path / "other").string();

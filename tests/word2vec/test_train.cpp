@@ -218,8 +218,8 @@ TEST(Word2VecTrain, ResumeRefusesAnotherModel) {
   std::string cfg = config(dir, 200);
   std::string run = dir.file("run");
   ASSERT_EQ(run_command(kW2v + " train " + cfg + " --run-dir " + run).code, 0);
-  expect_one_line_error(run_command(kW2v + " train --resume " + run + " --set model.dim=30"), 1,
-                        "does not fit this model");
+  expect_one_line_error(run_command(kW2v + " train --resume " + run + " --set model.dim=30"), 2,
+                        "key 'model.dim' (--set): cannot change when a run is resumed");
 }
 
 }  // namespace

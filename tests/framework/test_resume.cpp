@@ -1,0 +1,201 @@
+// Runs that stay right under every resume, tested on the real rnnlab-lm
+// binary: a sub-run is locked by whoever trains it; a --resume --set that
+// cannot take effect is refused before anything is written; a run stopped
+// while it was being created resumes or restarts; a model is never scored
+// with another checkpoint than the one asked for without a word.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace rnnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_one_line_error;
+using test::metrics_without_time;
+using test::run_command;
+using test::snapshot;
+using test::TempDir;
+using test::write_file;
+
+const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+
+/// A small LM with validation every 10 updates, 20 updates in all.
+std::string config(const TempDir& dir, const std::string& extra = "") {
+  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(2000));
+  return write_file(dir.file("exp.yaml"),
+                    "data:\n  train: " + corpus +
+                        "\n  batch_size: 8\n  bptt: 32\nmodel:\n  embedding: 16\n  dropout: 0.2\n"
+                        "  rnn:\n    hidden: 32\ntrain:\n  max_steps: 20\n  eval_every: 10\n"
+                        "  log_every: 5\nsample:\n  length: 20\nrun:\n  progress: lines\n"
+                        "  seed: 5\n" +
+                        extra);
+}
+
+nlohmann::json summary(const fs::path& run) {
+  return nlohmann::json::parse(test::read_all((run / "summary.json").string()));
+}
+
+TEST(Resume, EachSubRunIsLockedByTheProcessThatTrainsIt) {
+  TempDir dir;
+  std::string run = dir.file("rep");
+  ASSERT_EQ(
+      run_command(kLm + " train " + config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+  fs::remove(run + "/seed6/summary.json");
+  fs::remove(run + "/summary.json");
+  auto before = snapshot(run);
+  // Someone trains seed6 (flock(1) holds its lock, as a training process
+  // does): resuming the parent must not train it too.
+  auto r =
+      run_command("flock " + run + "/seed6/.lock sh -c '" + kLm + " train --resume " + run + "'");
+  expect_one_line_error(r, 1, "run directory '" + run + "/seed6' is in use by another process");
+  // Someone trains the parent: the sub-run alone is refused.
+  r = run_command("flock " + run + "/.lock sh -c '" + kLm + " train --resume " + run + "/seed6'");
+  expect_one_line_error(r, 1, "run directory '" + run + "' is in use by another process");
+  EXPECT_TRUE(snapshot(run) == before) << "a refused resume changed the run's files";
+  // Two real processes: the parent resumes seed6 while the sub-run is asked for.
+  r = run_command("(" + kLm + " train --resume " + run + " --set train.max_steps=2000 > " +
+                  dir.file("a.log") + " 2>&1 & pid=$!; while ! grep -q 'resumed from' " +
+                  dir.file("a.log") + "; do sleep 0.05; done; " + kLm + " train --resume " + run +
+                  "/seed6; echo second=$?; kill -TERM $pid; wait $pid; echo first=$?)");
+  EXPECT_NE(r.output.find("is in use by another process"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("second=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("first=143"), std::string::npos) << r.output;
+  // The first process extended seed5 (--set reaches finished sub-runs) and
+  // recorded it once; the refused one recorded nothing.
+  std::string resumed = test::read_all(run + "/seed5/resumed.yaml");
+  EXPECT_NE(resumed.find("step:"), std::string::npos) << resumed;
+  EXPECT_EQ(resumed.find("step:"), resumed.rfind("step:")) << resumed;
+  EXPECT_FALSE(fs::exists(run + "/seed6/resumed.yaml"));
+}
+
+TEST(Resume, AnOverrideThatCannotTakeEffectIsRefusedAndChangesNothing) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  ASSERT_EQ(run_command(kLm + " train " + config(dir) + " --run-dir " + run).code, 0);
+  auto before = snapshot(run);
+  for (const char* set : {"data.batch_size=4", "run.seed=7", "data.tokenizer.type=word",
+                          "data.text=other.txt", "model.rnn.hidden=64", "optim.name=sgd"}) {
+    std::string key = std::string(set).substr(0, std::string(set).find('='));
+    auto r = run_command(kLm + " train --resume " + run + " --set " + set);
+    expect_one_line_error(r, 2, "key '" + key + "' (--set): cannot change when a run is resumed");
+    EXPECT_TRUE(snapshot(run) == before) << set << " changed the run's files";
+  }
+  // Several at once: the first one that cannot change is named, nothing recorded.
+  auto r =
+      run_command(kLm + " train --resume " + run + " --set train.max_steps=30 --set run.seed=2");
+  expect_one_line_error(r, 2, "key 'run.seed'");
+  EXPECT_FALSE(fs::exists(run + "/resumed.yaml"));
+  // What may change does: limits, logging, the final sample.
+  r = run_command(kLm + " train --resume " + run +
+                  " --set train.max_steps=30 --set train.log_every=3 --set sample.length=5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(summary(run)["steps"], 30);
+  EXPECT_NE(test::read_all(run + "/resumed.yaml").find("train.max_steps=30"), std::string::npos);
+  // The list of keys that may change is in --help's words and in --list-keys.
+  r = run_command(kLm + " train --list-keys");
+  EXPECT_NE(r.output.find("train.max_steps"), std::string::npos);
+  EXPECT_NE(r.output.find("(may change on --resume)"), std::string::npos) << r.output;
+}
+
+TEST(Resume, OverridesOfAParentReachItsFinishedSubRuns) {
+  TempDir dir;
+  std::string run = dir.file("rep");
+  ASSERT_EQ(
+      run_command(kLm + " train " + config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+  // A longer run of every sub-run, as a plain run would be extended.
+  auto r = run_command(kLm + " train --resume " + run + " --set train.max_steps=30");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* sub : {"seed5", "seed6"}) EXPECT_EQ(summary(fs::path(run) / sub)["steps"], 30);
+  EXPECT_EQ(summary(run)["steps_mean"], 30.0) << summary(run).dump();
+  // Without overrides, a complete parent is left as it is.
+  auto before = snapshot(run);
+  r = run_command(kLm + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("finished before, skipped"), std::string::npos) << r.output;
+}
+
+TEST(Resume, ARunStoppedWhileBeingCreatedResumesOrStartsAgain) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  std::string straight = dir.file("straight");
+  ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + straight).code, 0);
+  // Killed while the tokenizer was written: no checkpoint, a vocabulary cut
+  // short. --resume trains from the start, with the tokenizer made again.
+  std::string run = dir.file("cut");
+  fs::create_directories(run + "/tokenizer");
+  fs::copy_file(straight + "/config.yaml", run + "/config.yaml");
+  fs::copy_file(straight + "/tokenizer/tokenizer.json", run + "/tokenizer/tokenizer.json");
+  write_file(run + "/tokenizer/vocab.json", "");
+  write_file(run + "/log.txt", "");
+  auto r = run_command(kLm + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("no checkpoint"), std::string::npos) << r.output;
+  EXPECT_EQ(metrics_without_time(run), metrics_without_time(straight));
+  EXPECT_EQ(test::read_all(run + "/tokenizer/vocab.json"),
+            test::read_all(straight + "/tokenizer/vocab.json"));
+  // Killed before config.yaml was in place: the directory holds only the
+  // lock and a temporary. train --run-dir starts it; --resume names that command.
+  std::string early = dir.file("early");
+  fs::create_directories(early);
+  write_file(early + "/.lock", "123\n");
+  write_file(early + "/config.yaml.tmp.123", "run:\n");
+  r = run_command(kLm + " train --resume " + early);
+  expect_one_line_error(r, 2, "train CONFIG --run-dir " + early);
+  r = run_command(kLm + " train " + cfg + " --run-dir " + early);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(metrics_without_time(early), metrics_without_time(straight));
+  EXPECT_FALSE(fs::exists(early + "/config.yaml.tmp.123"));
+  // A SIGTERM at any moment of the start leaves a run that one command
+  // finishes: either nothing was created, or --resume completes it.
+  for (const char* delay : {"0.3", "0.6", "0.9", "1.2"}) {
+    std::string d = dir.file(std::string("term") + delay);
+    r = run_command("(" + kLm + " train " + cfg + " --run-dir " + d +
+                    " >/dev/null 2>&1 & pid=$!; sleep " + delay + "; kill -TERM $pid; wait $pid)");
+    if (!fs::exists(d) || fs::is_empty(d)) continue;
+    if (fs::exists(d + "/config.yaml")) {
+      r = run_command(kLm + " train --resume " + d);
+      ASSERT_EQ(r.code, 0) << delay << ": " << r.output;
+      EXPECT_EQ(metrics_without_time(d), metrics_without_time(straight)) << delay;
+    } else {
+      r = run_command(kLm + " train " + cfg + " --run-dir " + d);
+      ASSERT_EQ(r.code, 0) << delay << ": " << r.output;
+    }
+  }
+}
+
+TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  ASSERT_EQ(run_command(kLm + " train " + config(dir) + " --run-dir " + run).code, 0);
+  auto r = run_command(kLm + " generate --run " + run + " --length 5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("using checkpoint"), std::string::npos) << r.output;
+  fs::remove(run + "/checkpoint_best.pt");
+  for (const std::string& cmd :
+       {std::string("generate --length 5"), "eval --text " + dir.file("corpus.txt"),
+        "inspect --text " + dir.file("corpus.txt")}) {
+    r = run_command(kLm + " " + cmd + " --run " + run);
+    expect_one_line_error(r, 2, "checkpoint_best.pt is missing");
+    EXPECT_NE(r.output.find("--checkpoint last"), std::string::npos) << r.output;
+  }
+  r = run_command(kLm + " generate --length 5 --checkpoint last --run " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("checkpoint_last.pt"), std::string::npos) << r.output;
+  // A run without validation has only its last checkpoint, and says so.
+  std::string nov = dir.file("noval");
+  ASSERT_EQ(
+      run_command(kLm + " train " + config(dir) + " --set data.valid_fraction=0 --run-dir " + nov)
+          .code,
+      0);
+  r = run_command(kLm + " generate --length 5 --run " + nov);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("checkpoint_last.pt"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace rnnlab
