@@ -210,6 +210,17 @@ bool Trainer::validate(bool final) {
                          "' but its evaluation did not return it");
     BestTracker::Verdict v = tracker_->update(s.step, m.at(name));
     log_validation(*dir_, s.step, static_cast<double>(s.step) / s.batches_per_epoch, m, v);
+    // A model whose validation figures overflow has diverged: stop, keeping
+    // the last good checkpoint (this state is not saved).
+    for (const auto& [key, value] : m)
+      if (!std::isfinite(value))
+        throw RuntimeError(fmt::format(
+            "validation {} is {} at update {} (the model diverged); stopped, {}; a lower "
+            "optim.lr or train.clip_norm may help",
+            key, non_finite(value), s.step,
+            s.has_checkpoint
+                ? "the last good checkpoint is '" + dir_->file("checkpoint_last.pt").string() + "'"
+                : std::string("no checkpoint was written yet")));
     stop = v.stop;
     if (v.improved) save_checkpoint(dir_->file("checkpoint_best.pt"));
   }

@@ -160,7 +160,8 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
 
 std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
                      const std::string& prompt, int64_t length, double temperature, int64_t top_k,
-                     int64_t seed, torch::Device device) {
+                     int64_t seed, torch::Device device,
+                     const std::function<void(const std::string&)>& on_text) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<int64_t> ids = {data::Vocab::kBos};
@@ -168,17 +169,33 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
 
+  // Never drawn: <pad>, <unk>, <bos>, and <eos> where it prints as nothing
+  // (the char tokenizer), so that N tokens are N visible pieces.
+  std::vector<int64_t> banned = {data::Vocab::kPad, data::Vocab::kUnk, data::Vocab::kBos};
+  if (tokenizer.decode({data::Vocab::kEos}).empty()) banned.push_back(data::Vocab::kEos);
+  const torch::Tensor banned_ids = torch::tensor(banned, torch::kLong);
+
+  // The text a token adds after the one before it: what decode() puts
+  // between tokens (a word tokenizer's space) included, so that a word
+  // prompt is followed by " big", not "big".
+  int64_t previous = ids.back();
+  auto piece_after = [&](int64_t id) {
+    const std::string before = tokenizer.decode({previous});
+    const std::string both = tokenizer.decode({previous, id});
+    return both.compare(0, before.size(), before) == 0 ? both.substr(before.size())
+                                                       : tokenizer.decode({id});
+  };
+
   // Read the prompt (with <bos> in front), then feed back one sampled token at a time.
   torch::Tensor x = torch::tensor(ids, torch::kLong).view({-1, 1}).to(device);
   RecurrentState state;
-  std::vector<int64_t> out;
+  std::string text = prompt;
+  if (on_text) on_text(prompt);
   for (int64_t step = 0; step < length; ++step) {
     auto [logits, next] = model->forward(x, state);
     state = next;
     torch::Tensor last = logits[-1][0].to(torch::kCPU, torch::kDouble);  // (V)
-    // Never emit the special tokens <pad>, <unk> and <bos>.
-    last.index_fill_(0, torch::tensor({data::Vocab::kPad, data::Vocab::kUnk, data::Vocab::kBos}),
-                     -INFINITY);
+    last.index_fill_(0, banned_ids, -INFINITY);
     int64_t id;
     if (temperature == 0) {
       id = last.argmax().item<int64_t>();
@@ -190,10 +207,13 @@ std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
       }
       id = torch::multinomial(torch::softmax(scores, 0), 1, false, gen).item<int64_t>();
     }
-    out.push_back(id);
+    const std::string piece = piece_after(id);
+    text += piece;
+    if (on_text) on_text(piece);
+    previous = id;
     x = torch::full({1, 1}, id, torch::kLong).to(device);
   }
-  return prompt + tokenizer.decode(out);
+  return text;
 }
 
 // ---- the task ----
@@ -337,12 +357,14 @@ nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& lab
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {
-    if (cfg.sample.length <= 0) return;
+    // sample.length 0: an empty sample.txt, so that every finished run has one.
     std::string text =
-        generate(task_->lm(), task_->tokenizer(), cfg.sample.prompt, cfg.sample.length,
-                 cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device_);
-    write_file_atomic(dir.file("sample.txt"), text + "\n");
-    logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
+        cfg.sample.length <= 0
+            ? std::string()
+            : generate(task_->lm(), task_->tokenizer(), cfg.sample.prompt, cfg.sample.length,
+                       cfg.sample.temperature, cfg.sample.top_k, cfg.run.seed, device_);
+    write_file_atomic(dir.file("sample.txt"), text.empty() ? text : text + "\n");
+    if (!text.empty()) logger()->info("sample (temperature {}):\n{}", cfg.sample.temperature, text);
   });
   nlohmann::json summary = trainer_->fit(dir, resume);
   for (const char* key : {"val_loss", "val_bpc", "val_ppl", "test_loss", "test_bpc", "test_ppl"})

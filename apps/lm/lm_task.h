@@ -6,6 +6,7 @@
 // next (detached at each boundary) and reset at the start of every epoch.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,11 +94,15 @@ std::vector<std::string> split_by_fraction(const std::string& text, double valid
 /// Builds the model the config describes.
 LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size);
 
-/// Samples `length` tokens after `prompt` (greedy when temperature is 0).
+/// Samples `length` tokens after `prompt` (greedy when temperature is 0) and
+/// returns the prompt and their text; `on_text`, if given, receives the same
+/// text as it is made (the prompt, then each token's piece), for streaming.
+/// Special tokens are never drawn (nor <eos> where it prints as nothing).
 /// DataError if the prompt has tokens outside the vocabulary.
 std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
                      const std::string& prompt, int64_t length, double temperature, int64_t top_k,
-                     int64_t seed, torch::Device device);
+                     int64_t seed, torch::Device device,
+                     const std::function<void(const std::string&)>& on_text = {});
 
 /// Cross-entropy of a whole stream with the state carried: {loss, ppl, bpc}.
 Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device);

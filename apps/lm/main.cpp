@@ -119,9 +119,10 @@ int main(int argc, char** argv) {
     if (*train_cmd) return train(train_args);
     if (*gen_cmd) {
       auto run = load_run(gen_run);
-      std::cout << generate(run->model, *run->tokenizer, prompt, length, temperature, top_k, seed,
-                            run->device)
-                << std::endl;
+      // Streamed: a long text appears as it is made.
+      generate(run->model, *run->tokenizer, prompt, length, temperature, top_k, seed, run->device,
+               [](const std::string& piece) { std::cout << piece << std::flush; });
+      std::cout << std::endl;
       return 0;
     }
     if (*eval_cmd) {

@@ -89,18 +89,22 @@ void W2VConfig::bind(ConfigSchema& s) {
         "autograd and the shared trainer")
       .choices({"hogwild", "autograd"});
   s.add("eval.analogy", &eval.analogy,
-        "analogy questions (questions-words.txt format) evaluated after training (\"\": skip)");
+        "analogy questions (questions-words.txt format) evaluated after training (\"\": skip)")
+      .resumable();
   s.add("eval.analogy_restrict", &eval.analogy_restrict,
         "analogies use the N most frequent words, as word2vec's compute-accuracy (0: all)")
-      .range(0, INT64_MAX);
-  s.add("eval.wordsim353", &eval.wordsim353, "WordSim-353 pairs (csv) (\"\": skip)");
-  s.add("eval.simlex999", &eval.simlex999, "SimLex-999.txt (score in column 4) (\"\": skip)");
-  s.add("eval.rarewords", &eval.rarewords, "Stanford Rare Words rw.txt (\"\": skip)");
+      .range(0, INT64_MAX)
+      .resumable();
+  s.add("eval.wordsim353", &eval.wordsim353, "WordSim-353 pairs (csv) (\"\": skip)").resumable();
+  s.add("eval.simlex999", &eval.simlex999, "SimLex-999.txt (score in column 4) (\"\": skip)")
+      .resumable();
+  s.add("eval.rarewords", &eval.rarewords, "Stanford Rare Words rw.txt (\"\": skip)").resumable();
   s.add("eval.similarity_restrict", &eval.similarity_restrict,
         "similarity sets use the N most frequent words (0: all)")
-      .range(0, INT64_MAX);
-  s.add("output.text", &output.text, "write vectors.txt (word2vec text format)");
-  s.add("output.binary", &output.binary, "write vectors.bin (word2vec binary format)");
+      .range(0, INT64_MAX)
+      .resumable();
+  s.add("output.text", &output.text, "write vectors.txt (word2vec text format)").resumable();
+  s.add("output.binary", &output.binary, "write vectors.bin (word2vec binary format)").resumable();
   run.bind(s);
   train.bind(s);
   optim.bind(s);

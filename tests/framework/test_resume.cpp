@@ -197,5 +197,54 @@ TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
   EXPECT_NE(r.output.find("checkpoint_last.pt"), std::string::npos) << r.output;
 }
 
+TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
+  TempDir dir;
+  std::string cfg = config(dir);
+  // A word model: the prompt and the first word are apart; sample.length 0
+  // writes an empty sample.txt.
+  std::string words = dir.file("words");
+  ASSERT_EQ(run_command(kLm + " train " + cfg +
+                        " --set data.tokenizer.type=word --set sample.length=0 --run-dir " + words)
+                .code,
+            0);
+  EXPECT_TRUE(fs::exists(words + "/sample.txt"));
+  EXPECT_EQ(test::read_all(words + "/sample.txt"), "");
+  auto r =
+      run_command(kLm + " generate --run " + words + " --prompt 'the cat' --length 3 2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("the cat ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), ' '), 4) << r.output;
+  // A character model: --length N gives N characters, hot or not (no
+  // special token drawn and printed as nothing).
+  std::string chars = dir.file("chars");
+  ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + chars).code, 0);
+  for (const char* t : {"0", "1", "3"}) {
+    r = run_command(kLm + " generate --run " + chars + " --length 400 --temperature " + t +
+                    " 2>/dev/null | tr -d '\\n' | wc -m");
+    ASSERT_EQ(r.code, 0) << r.output;
+    // (newlines are characters the model may draw; wc counts what is left)
+    EXPECT_LE(std::stoi(r.output), 400) << t;
+    EXPECT_GE(std::stoi(r.output), 300) << t;
+  }
+  r = run_command(kLm + " generate --run " + chars + " --length 400 --temperature 3 2>/dev/null");
+  EXPECT_EQ(r.output.size() - 1, 400u) << "a character model's 400 tokens are 400 bytes here";
+  // A diverged run stops with one line, exit 1, instead of finishing with
+  // val_ppl inf.
+  r = run_command(kLm + " train " + cfg +
+                  " --set optim.lr=1e30 --set train.clip_norm=0 --run-dir " + dir.file("div"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: validation ppl is inf at update 10 (the model diverged)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir.file("div/summary.json")));
+  // Run directories named wrongly.
+  write_file(dir.file("plain.txt"), "x");
+  expect_one_line_error(run_command(kLm + " train " + cfg + " --run-dir " + dir.file("plain.txt")),
+                        2, "is a file, not a directory");
+  expect_one_line_error(
+      run_command(kLm + " train --resume " + chars + " --run-dir " + dir.file("elsewhere")), 2,
+      "--resume continues the run where it is");
+}
+
 }  // namespace
 }  // namespace rnnlab
