@@ -208,8 +208,11 @@ RunInfo read_run(const fs::path& dir) {
   run.label = norm.filename().string();
 
   const fs::path summary_path = dir / "summary.json";
-  if (!fs::exists(summary_path, ec))
+  if (!fs::exists(summary_path, ec)) {
+    if (!fs::exists(dir / "config.yaml", ec))
+      throw DataError("'" + dir.string() + "' is not a run directory (no config.yaml)");
     throw DataError("run '" + dir.string() + "' has no summary.json (not finished?)");
+  }
   std::string text;
   if (!slurp(summary_path, text)) throw DataError("cannot open '" + summary_path.string() + "'");
   try {

@@ -26,9 +26,10 @@ int main(int argc, char** argv) {
   cli.add_option("--format", o.format, "table format")
       ->check(CLI::IsMember({"text", "md", "csv", "json"}))
       ->capture_default_str();
-  cli.add_option("--metric", o.metric,
-                 "validation metric to plot against step (val_loss, val_bpc, val_ppl...)")
-      ->capture_default_str();
+  auto* metric = cli.add_option("--metric", o.metric,
+                                "validation metric to plot against step (val_loss, val_bpc, "
+                                "val_ppl...)")
+                     ->capture_default_str();
   auto* plot = cli.add_option("--plot", o.plot, "SVG to write (default: report.svg here)");
   cli.add_flag("--no-plot", o.no_plot, "write no plot")->excludes(plot);
   cli.add_option("--band", o.band,
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       throw rnnlab::UsageError(std::string(e.what()) + " (see --help)");
     }
+    o.metric_given = metric->count() > 0;
     for (size_t start = 0; !keys.empty() && start <= keys.size();) {
       size_t comma = std::min(keys.find(',', start), keys.size());
       std::string key = keys.substr(start, comma - start);

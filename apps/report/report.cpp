@@ -120,6 +120,10 @@ std::string differs_text(const RunInfo& run, const std::vector<std::string>& dif
       break;
     }
     std::string item = key + "=" + config_value(run, key);
+    // A value with a line break stays on its row.
+    for (size_t at = item.find_first_of("\r\n"); at != std::string::npos;
+         at = item.find_first_of("\r\n", at + 2))
+      item.replace(at, 1, item[at] == '\n' ? "\\n" : "\\r");
     if (markdown && item.find('`') == std::string::npos) item = "`" + item + "`";
     out += (out.empty() ? "" : ", ") + item;
     ++shown;
@@ -578,6 +582,19 @@ int run(const Options& options, std::ostream& out, std::ostream& err) {
   std::vector<RunInfo> runs;
   for (const auto& path : options.runs) runs.push_back(read_run(path));
   make_labels_unique(runs);
+
+  // An asked-for curve that no run has is a usage error, before any output.
+  if (options.metric_given && !options.no_plot) {
+    auto [type, key] = curve_of(options.metric);
+    bool any = false;
+    for (const auto& r : runs) {
+      any = any || !read_curve(r.path, type, key).empty();
+      for (const auto& sub : r.subruns) any = any || !read_curve(sub.path, type, key).empty();
+    }
+    if (!any)
+      throw UsageError("--metric '" + options.metric + "': no run has '" + type +
+                       "' records with '" + key + "' in its metrics.jsonl");
+  }
 
   std::vector<std::string> keys = metric_keys(runs);
   if (!options.keys.empty()) {

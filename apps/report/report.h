@@ -24,6 +24,7 @@ struct Options {
   std::vector<std::string> keys;    ///< --keys: summary metrics to show, in order
   std::string format = "text";      ///< text | md | csv | json
   std::string metric = "val_loss";  ///< --metric: the plotted curve
+  bool metric_given = false;        ///< --metric was given: a missing curve is an error
   std::string plot;                 ///< --plot: SVG to write (default report.svg)
   bool no_plot = false;             ///< --no-plot
   std::string band = "minmax";      ///< minmax | std | lines: how parents spread

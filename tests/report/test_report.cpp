@@ -232,6 +232,9 @@ TEST(Results, ReadRunErrorsNameThePath) {
   EXPECT_NE(m.find((tmp.path / "absent").string()), std::string::npos) << m;
   fs::create_directories(tmp.path / "running");
   m = message(tmp.path / "running");
+  EXPECT_EQ(m, "'" + (tmp.path / "running").string() + "' is not a run directory (no config.yaml)");
+  write_file(tmp.file("running/config.yaml"), "run:\n  seed: 1\n");
+  m = message(tmp.path / "running");
   EXPECT_EQ(m, "run '" + (tmp.path / "running").string() + "' has no summary.json (not finished?)");
   fs::create_directories(tmp.path / "broken");
   write_file(tmp.file("broken/summary.json"), "{\"val_loss\": 1.");
@@ -287,8 +290,8 @@ TEST_F(ReportTest, AResumedRunIsReadWithItsRecordedOverrides) {
   make_run(twice, "custom", 1, 1.5);
   for (const auto& run : {once, twice}) {
     std::string config = rnnlab::test::read_all(run + "/config.yaml");
-    write_file(run + "/config.yaml", config + "train:\n  max_steps: " +
-                                         (run == once ? "300" : "100") + "\n");
+    write_file(run + "/config.yaml",
+               config + "train:\n  max_steps: " + (run == once ? "300" : "100") + "\n");
   }
   write_file(twice + "/resumed.yaml",
              "- {time: 2026-12-06 02:00:00, step: 100, set: [train.max_steps=200]}\n"
@@ -300,15 +303,41 @@ TEST_F(ReportTest, AResumedRunIsReadWithItsRecordedOverrides) {
   EXPECT_EQ(j[1]["differs"], json({{"run.progress", "lines"}})) << r.output;
   EXPECT_EQ(rnnlab::run_config(twice).at("train.max_steps"), "300");
   EXPECT_EQ(rnnlab::resumed_overrides(twice),
-            std::vector<std::string>({"train.max_steps=200", "train.max_steps=300",
-                                      "run.progress=lines"}));
+            std::vector<std::string>(
+                {"train.max_steps=200", "train.max_steps=300", "run.progress=lines"}));
   // A resumed.yaml that is not a list of resumptions is named.
   write_file(twice + "/resumed.yaml", "set: 3\n");
   r = report(sh(once) + " " + sh(twice) + " --no-plot");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find(twice + "/resumed.yaml' is not a list of resumptions"),
-            std::string::npos)
+  EXPECT_NE(r.output.find(twice + "/resumed.yaml' is not a list of resumptions"), std::string::npos)
       << r.output;
+}
+
+TEST_F(ReportTest, AnAskedForCurveNoRunHasIsAUsageErrorBeforeAnyOutput) {
+  auto r = report(runs() + " --metric val_foo");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_EQ(r.output,
+            "error: --metric 'val_foo': no run has 'valid' records with 'foo' in its "
+            "metrics.jsonl\n");
+  EXPECT_FALSE(fs::exists(tmp.path / "report.svg"));
+  // The default curve missing is only a warning (the table is the answer).
+  fs::path novalid = tmp.path / "novalid";
+  make_run(novalid, "custom", 1, 1.5);
+  write_file((novalid / "metrics.jsonl").string(), "");
+  r = report(sh(novalid.string()));
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST_F(ReportTest, AValueWithALineBreakStaysOnItsRow) {
+  std::string a = (tmp.path / "nl_a").string(), b = (tmp.path / "nl_b").string();
+  make_run(a, "custom", 1, 1.5);
+  make_run(b, "custom", 1, 1.5);
+  write_file(b + "/config.yaml",
+             rnnlab::test::read_all(b + "/config.yaml") + "sample:\n  prompt: \"two\\nlines\"\n");
+  auto r = report(sh(a) + " " + sh(b) + " --keys val_loss --no-plot");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("sample.prompt=two\\nlines"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 4) << r.output;
 }
 
 TEST_F(ReportTest, ADiffersCellShowsAFewKeysAndCountsTheRest) {
@@ -413,6 +442,7 @@ TEST_F(ReportTest, BadOptionsAreUsageErrors) {
 
 TEST_F(ReportTest, MissingOrBrokenRunsAreDataErrorsNamingThePath) {
   fs::create_directories(tmp.path / "running");
+  write_file(tmp.file("running/config.yaml"), "run:\n  seed: 1\n");
   auto r = report(runs() + " " + sh((tmp.path / "running").string()) + " --no-plot");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_EQ(r.output, "error: run '" + (tmp.path / "running").string() +
@@ -454,13 +484,15 @@ TEST_F(ReportTest, WritesTheSvgNextToItsDataAndScript) {
   auto r = report(runs() + " --metric val_bpc");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(tmp.path / "report.svg")) << r.output;
-  // A metric that no run logged: the asked-for plot is an error, the default a warning.
-  r = report(runs() + " --metric val_accuracy --plot x.svg");
-  EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("error: no 'valid' records with 'accuracy'"), std::string::npos)
-      << r.output;
-  r = report(runs() + " --metric val_accuracy");
-  EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("warning: no 'valid' records with 'accuracy'"), std::string::npos)
-      << r.output;
+  // A metric that no run logged: a usage error before any output, with or
+  // without --plot.
+  for (const char* plot : {" --plot x.svg", ""}) {
+    r = report(runs() + " --metric val_accuracy" + plot);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_EQ(r.output.rfind("error: --metric 'val_accuracy': no run has 'valid' records with "
+                             "'accuracy'",
+                             0),
+              0u)
+        << r.output;
+  }
 }
