@@ -174,6 +174,7 @@ TEST(Word2VecCli, NeighborsTakesWordsAsWritten) {
   EXPECT_NE(r.output.find("A word that starts with '-' goes after '--'"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("byte for byte"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.substr(r.output.size() - 10), " -lrb- --\n") << r.output;
 }
 
 TEST(Word2VecCli, PathsAndFormatsAsWritten) {
