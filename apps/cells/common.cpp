@@ -52,6 +52,7 @@ void sync(torch::Device device) {
 CLI::App* add_config_command(CLI::App& cli, const std::string& name, TrainArgs& args,
                              const std::string& description) {
   CLI::App* cmd = cli.add_subcommand(name, description);
+  args.can_resume = false;
   cmd->add_option("config", args.config, "experiment YAML file (experiments/cells/...)");
   cmd->add_option("--set", args.sets, "override a config key: --set compare.repeats=3 (repeatable)")
       ->type_name("KEY=VALUE")

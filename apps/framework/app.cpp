@@ -100,7 +100,20 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
   } catch (const c10::Error& e) {
     // Keep the first line of libtorch's message, never its backtrace.
     std::string msg = e.what_without_backtrace();
-    std::cerr << "error: " << printable(msg.substr(0, msg.find('\n'))) << std::endl;
+    msg = msg.substr(0, msg.find('\n'));
+    // "[enforce fail at alloc_cpu.cpp:75] . DefaultCPUAllocator: can't allocate
+    // memory: you tried to allocate N bytes..." names libtorch's source, not
+    // the problem.
+    if (msg.rfind("[enforce fail at ", 0) == 0 && msg.find("] ") != std::string::npos) {
+      msg.erase(0, msg.find("] ") + 2);
+      if (msg.rfind(". ", 0) == 0) msg.erase(0, 2);
+    }
+    if (size_t at = msg.find("you tried to allocate ");
+        msg.find("can't allocate memory") != std::string::npos && at != std::string::npos) {
+      std::string what = msg.substr(at, msg.find('.', at) - at);  // "you tried to allocate N bytes"
+      msg = "not enough memory: " + what + "; smaller sizes may fit";
+    }
+    std::cerr << "error: " << printable(msg) << std::endl;
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << printable(e.what()) << std::endl;
@@ -162,6 +175,7 @@ std::string experiment_name(const RunSection& run, const TrainArgs& args) {
 RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args) {
   fs::path path = args.run_dir.empty() ? RunDir::default_path(run.dir, experiment_name(run, args))
                                        : fs::path(args.run_dir);
+  RunDir::check_unused(path, args.can_resume);
   RunDir dir = RunDir::create(path);
   write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
   log_to_file(dir.file("log.txt"));

@@ -49,6 +49,7 @@ struct TrainArgs {
   std::string resume;             ///< --resume RUN_DIR
   bool print_config = false;      ///< --print-config: show the resolved config and exit
   bool list_keys = false;         ///< --list-keys: every key with type, default and help
+  bool can_resume = true;         ///< the command has --resume (messages point to it)
 };
 
 /// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.

@@ -151,7 +151,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   bool resume = !args.resume.empty();
   if (subruns.empty() && run.repeats > 1) subruns = repeat_subruns(run);
   fs::path path = resume ? fs::path(args.resume) : new_run_path(run, args);
-  if (!resume) RunDir::check_unused(path);  // before the data is read
+  if (!resume) RunDir::check_unused(path, args.can_resume);  // before the data is read
 
   // ---- one run ----
   if (subruns.empty()) {

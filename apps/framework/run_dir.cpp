@@ -66,13 +66,13 @@ bool RunDir::is_unused(const fs::path& path) {
   return true;
 }
 
-void RunDir::check_unused(const fs::path& path) {
+void RunDir::check_unused(const fs::path& path, bool can_resume) {
   std::error_code ec;
   if (fs::exists(path, ec) && !fs::is_directory(path, ec))
     throw UsageError("run directory '" + path.string() + "' is a file, not a directory");
   if (!is_unused(path))
-    throw UsageError("run directory '" + path.string() +
-                     "' already exists and is not empty; use --resume to continue it");
+    throw UsageError("run directory '" + path.string() + "' already exists and is not empty; " +
+                     (can_resume ? "use --resume to continue it" : "choose another --run-dir"));
 }
 
 RunDir RunDir::create(const fs::path& path) {

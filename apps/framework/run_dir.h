@@ -43,8 +43,9 @@ class RunDir {
   /// directory with nothing in it but `.lock` and temporaries.
   static bool is_unused(const std::filesystem::path& path);
   /// UsageError unless is_unused(path): "... is a file, not a directory" or
-  /// "... already exists and is not empty; use --resume to continue it".
-  static void check_unused(const std::filesystem::path& path);
+  /// "... already exists and is not empty; use --resume to continue it" (for
+  /// a command without --resume, `can_resume` false: "choose another --run-dir").
+  static void check_unused(const std::filesystem::path& path, bool can_resume = true);
   /// Opens an existing run directory (one with config.yaml) to resume or read it.
   static RunDir open(const std::filesystem::path& path);
   /// Default location: <runs_root>/<experiment>/<YYYYmmdd-HHMMSS>.

@@ -240,6 +240,11 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
     tokenizer_ = data::load_tokenizer(tokenizer_dir);
   } else {
     // Trained on the training split only.
+    if (parts[0].empty())
+      throw DataError(train_file + ": no training text is left (" + std::to_string(text.size()) +
+                      " bytes, with data.valid_fraction " + fmt::format("{}", d.valid_fraction) +
+                      " and data.test_fraction " + fmt::format("{}", d.test_fraction) +
+                      " held out)");
     tokenizer_ = train_tokenizer_for(d.tokenizer, "data.tokenizer", {parts[0]});
   }
 

@@ -173,6 +173,20 @@ TEST(CellsBinary, CompareWritesRunDirectory) {
     EXPECT_TRUE(fs::exists(tmp.path / "run" / f)) << f;
   auto rows = nlohmann::json::parse(test::read_all(tmp.file("run/compare.json")));
   EXPECT_EQ(rows.size(), 2u);
+  // compare has no --resume: an existing run directory points elsewhere.
+  r = test::run_command(kBinary + " compare " + cfg + " --run-dir " + tmp.file("run"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.output, "error: run directory '" + tmp.file("run") +
+                          "' already exists and is not empty; choose another --run-dir\n");
+  // A shape too large for memory: one line in words, not libtorch's source.
+  r = test::run_command(kBinary + " compare " + cfg +
+                        " --set 'compare.shapes=[64x100000x100000x100000]' --set "
+                        "'compare.cells=[lstm]' --run-dir " +
+                        tmp.file("huge"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("\nerror: not enough memory: you tried to allocate "), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("enforce fail"), std::string::npos) << r.output;
 }
 
 TEST(CellsBinary, ConfigErrorsAreOneLineWithExitCode2) {

@@ -237,6 +237,11 @@ TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
             std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(dir.file("div/summary.json")));
+  // A corpus too short to leave training text is named.
+  write_file(dir.file("one.txt"), "x");
+  expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.train=" +
+                                    dir.file("one.txt") + " --run-dir " + dir.file("one")),
+                        1, dir.file("one.txt") + ": no training text is left (1 bytes");
   // Run directories named wrongly.
   write_file(dir.file("plain.txt"), "x");
   expect_one_line_error(run_command(kLm + " train " + cfg + " --run-dir " + dir.file("plain.txt")),
