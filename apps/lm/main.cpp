@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "apps/framework/checkpoint.h"
@@ -47,6 +48,21 @@ std::unique_ptr<LoadedRun> load_run(const RunChoice& choice, bool custom = false
   load_trained_model(*run->model, trained);
   run->model->to(run->device);
   return run;
+}
+
+/// `inspect --out` writes a new page: never the input text, and never a file
+/// of the run (its checkpoints, config...) but its own inspect page.
+void check_inspect_out(const std::string& out, const std::string& run_dir,
+                       const std::string& text) {
+  std::error_code ec;
+  const fs::path o = fs::weakly_canonical(out, ec);
+  if (o == fs::weakly_canonical(text, ec))
+    throw UsageError("--out '" + out + "' is the input text; name another file");
+  const fs::path run = fs::weakly_canonical(run_dir, ec);
+  auto [end, _] = std::mismatch(run.begin(), run.end(), o.begin(), o.end());
+  if (end == run.end() && o != run / "inspect.html")
+    throw UsageError("--out '" + out + "' is inside the run directory '" + run_dir +
+                     "'; write elsewhere (without --out: RUN/inspect.html)");
 }
 
 }  // namespace
@@ -101,6 +117,7 @@ int main(int argc, char** argv) {
       Inspection ins = inspect_text(run->model, *run->tokenizer, text, ins_top);
       std::string out =
           ins_out.empty() ? (fs::path(ins_run.run) / "inspect.html").string() : ins_out;
+      if (!ins_out.empty()) check_inspect_out(ins_out, ins_run.run, ins_text);
       write_inspection_html(ins, out, "rnnlab-lm inspect: " + ins_run.run);
       // One line per feature: its best units with their correlations.
       std::string line, feature;

@@ -237,6 +237,19 @@ TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
             std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(dir.file("div/summary.json")));
+  // inspect --out never overwrites the run's files or the input text.
+  for (const std::string& out :
+       {chars + "/checkpoint_best.pt", chars + "/config.yaml", dir.file("corpus.txt")}) {
+    auto before = test::read_all(out);
+    r = run_command(kLm + " inspect --run " + chars + " --text " + dir.file("corpus.txt") +
+                    " --out " + out);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("error: --out '" + out + "' is"), std::string::npos) << r.output;
+    EXPECT_EQ(test::read_all(out), before) << out;
+  }
+  r = run_command(kLm + " inspect --run " + chars + " --text " + dir.file("corpus.txt") +
+                  " --out " + dir.file("page.html"));
+  EXPECT_EQ(r.code, 0) << r.output;
   // A corpus too short to leave training text is named.
   write_file(dir.file("one.txt"), "x");
   expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.train=" +
