@@ -307,7 +307,13 @@ class CompareJob : public Job {
         torch::get_num_threads(), cfg.compare.warmup, cfg.compare.repeats, cfg.compare.min_seconds);
     StopSignals signals;
     StopSignals::clear();
+    // Each row is written as soon as it is measured, so that a run stopped
+    // by a signal (or killed) keeps what it measured.
+    std::vector<CompareRow> measured;
     std::vector<CompareRow> rows = run_compare(cfg, device_, [&](const CompareRow& r) {
+      measured.push_back(r);
+      write_file_atomic(dir.file("compare.csv"), compare_csv(measured));
+      write_file_atomic(dir.file("compare.json"), compare_json(measured).dump(2) + "\n");
       logger()->info(
           "{} {}: max diff output {:.1e} grad {:.1e} : fwd {:.2f} / {:.2f} ms ({:.2f}x) : fwd+bwd "
           "{:.2f} / {:.2f} ms ({:.2f}x) : {} runs : {:.0f}s",
@@ -315,8 +321,11 @@ class CompareJob : public Job {
           r.fwd_ms_builtin, r.fwd_ratio, r.fwdbwd_ms_custom, r.fwdbwd_ms_builtin, r.fwdbwd_ratio,
           r.runs, seconds_since(t0));
       if (int sig = StopSignals::requested())
-        throw Interrupted(
-            "stopped by signal " + std::to_string(sig) + " after " + r.cell + " " + r.shape, sig);
+        throw Interrupted(std::string("stopped by ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                              " after " + r.cell + " " + r.shape + "; the " +
+                              std::to_string(measured.size()) + " rows measured are in " +
+                              dir.file("compare.csv").string(),
+                          sig);
     });
     std::string table = compare_table(rows);
     std::cout << table << std::flush;

@@ -173,6 +173,18 @@ TEST(CellsBinary, CompareWritesRunDirectory) {
     EXPECT_TRUE(fs::exists(tmp.path / "run" / f)) << f;
   auto rows = nlohmann::json::parse(test::read_all(tmp.file("run/compare.json")));
   EXPECT_EQ(rows.size(), 2u);
+  // SIGTERM while measuring keeps the rows already measured.
+  r = test::run_command("(" + kBinary + " compare " + cfg +
+                        " --set 'compare.shapes=[2x3x4x5,64x200x256x512]' --set "
+                        "compare.min_seconds=30 --run-dir " +
+                        tmp.file("stopped") + " >/dev/null 2>&1 & pid=$!; while [ ! -f " +
+                        tmp.file("stopped") +
+                        "/compare.json ]; do sleep 0.05; done; kill -TERM $pid; wait $pid; "
+                        "echo exit=$?)");
+  EXPECT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+  auto kept = nlohmann::json::parse(test::read_all(tmp.file("stopped/compare.json")));
+  EXPECT_GE(kept.size(), 1u);
+  EXPECT_LT(kept.size(), 4u);
   // compare has no --resume: an existing run directory points elsewhere.
   r = test::run_command(kBinary + " compare " + cfg + " --run-dir " + tmp.file("run"));
   EXPECT_EQ(r.code, 2);
