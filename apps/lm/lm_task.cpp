@@ -1,6 +1,8 @@
 // The language-modelling task (see lm_task.h).
 #include "apps/lm/lm_task.h"
 
+#include <algorithm>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 #include <torch/nn/functional/loss.h>
@@ -109,6 +111,32 @@ StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& t
   StreamBatches s =
       batchify(tokenizer.encode(text), batch_size, bptt, data::Vocab::kPad, data::Vocab::kBos);
   s.chars = static_cast<int64_t>(data::split_utf8(text, source).size());
+  return s;
+}
+
+StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
+                               int64_t batch_size, int64_t bptt, const std::string& source) {
+  StreamBatches s = layout_text(tokenizer, text, batch_size, bptt, source);
+  // Tokens the vocabulary lacks are scored as <unk>: said with their number
+  // (a word corpus's own literal <unk>, PTB's, is not counted).
+  const auto ids = tokenizer.encode(text);
+  int64_t unknown = std::count(ids.begin(), ids.end(), data::Vocab::kUnk);
+  if (unknown > 0 && tokenizer.type() == "word") {
+    const auto pieces = tokenizer.pieces(text);
+    unknown -= std::count(pieces.begin(), pieces.end(), std::string("<unk>"));
+  }
+  if (unknown > 0)
+    logger()->warn("{}: {} of {} tokens are outside the vocabulary and scored as <unk>", source,
+                   unknown, ids.size());
+  // Each stream starts from a zero state: streams shorter than bptt score the
+  // text quite differently from one long stream.
+  const int64_t length = (s.tokens + batch_size - 1) / batch_size;
+  if (s.tokens > 0 && length < bptt)
+    logger()->warn(
+        "{}: {} tokens in {} streams of about {} tokens, shorter than data.bptt {}: each stream "
+        "starts from a zero state, so the loss is not the model's over one stream "
+        "(data.eval_batch_size 1 scores it as one)",
+        source, s.tokens, batch_size, length, bptt);
   return s;
 }
 
@@ -257,8 +285,16 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
                     " tokens, too few for data.batch_size " + std::to_string(d.batch_size) +
                     " x data.bptt " + std::to_string(d.bptt) + " (" +
                     std::to_string(d.batch_size * d.bptt) + " needed)");
-  if (!parts[1].empty()) valid_ = layout(parts[1], d.eval_batch_size);
-  if (!parts[2].empty()) test_ = layout(parts[2], d.eval_batch_size);
+  // Validation and test: a warning where their layout misleads (layout_eval_text).
+  auto held_out = [&](const std::string& file, const std::string& key, const std::string& split) {
+    return file.empty() ? "the " + split + " part of " + train_file : file + " (" + key + ")";
+  };
+  if (!parts[1].empty())
+    valid_ = layout_eval_text(*tokenizer_, parts[1], d.eval_batch_size, d.bptt,
+                              held_out(d.valid, "data.valid", "validation"));
+  if (!parts[2].empty())
+    test_ = layout_eval_text(*tokenizer_, parts[2], d.eval_batch_size, d.bptt,
+                             held_out(d.test, "data.test", "test"));
   train_chars_per_token_ = static_cast<double>(train_.chars) / train_.tokens;
 
   model_ = build_model(cfg, tokenizer_->vocab_size());

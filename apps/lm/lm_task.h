@@ -81,6 +81,13 @@ struct StreamBatches {
 StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
                        int64_t pad_id, int64_t bos_id);
 
+/// layout_text() for a text that is scored (validation, test, `eval`), with a
+/// warning naming `source` when tokens are outside the vocabulary (scored as
+/// <unk>; a word corpus's literal <unk> aside) and when its streams are
+/// shorter than bptt (each starts from a zero state).
+StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
+                               int64_t batch_size, int64_t bptt, const std::string& source);
+
 /// Tokenizes `text` and lays it out with batchify(); also counts its characters
 /// (for bits per character). `source` names the text in error messages.
 StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& text,

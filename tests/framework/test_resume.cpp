@@ -250,6 +250,15 @@ TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
   r = run_command(kLm + " inspect --run " + chars + " --text " + dir.file("corpus.txt") +
                   " --out " + dir.file("page.html"));
   EXPECT_EQ(r.code, 0) << r.output;
+  // eval says when the figure misleads: tokens outside the vocabulary, and
+  // streams shorter than bptt.
+  write_file(dir.file("short.txt"), "the cat sat on the mat, zebra!\n");
+  r = run_command(kLm + " eval --run " + chars + " --text " + dir.file("short.txt"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("short.txt: 4 of 31 tokens are outside the vocabulary"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("shorter than data.bptt 32"), std::string::npos) << r.output;
   // A corpus too short to leave training text is named.
   write_file(dir.file("one.txt"), "x");
   expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.train=" +
