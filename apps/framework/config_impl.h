@@ -21,9 +21,11 @@ template <>
 struct Traits<bool> {
   static const char* name() { return "boolean (true/false)"; }
   static bool parse(const YAML::Node& n) {
+    // YAML 1.2's booleans only: "yes", "on", "1" and the like are refused
+    // (YAML 1.1 read some of them as booleans, others as strings or numbers).
     std::string s = n.as<std::string>();
-    if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
-    if (s == "false" || s == "False" || s == "no" || s == "off") return false;
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
     throw YAML::BadConversion(n.Mark());
   }
 };

@@ -121,6 +121,18 @@ TEST(Config, WrongTypeNamesKeyValueAndType) {
   EXPECT_NE(load_error("data: {train: x}\nmodel: {rnn: {bidirectional: maybe}}\n")
                 .find("expected a boolean (true/false), got 'maybe'"),
             std::string::npos);
+  // Only YAML 1.2's booleans, the same in a file and in --set.
+  for (const char* v : {"yes", "no", "on", "off", "1", "0", "y"}) {
+    EXPECT_NE(
+        load_error(std::string("data: {train: x}\nmodel: {rnn: {bidirectional: ") + v + "}}\n")
+            .find("expected a boolean (true/false), got '" + std::string(v) + "'"),
+        std::string::npos)
+        << v;
+    EXPECT_NE(load_error("data: {train: x}\n", {std::string("model.rnn.bidirectional=") + v})
+                  .find("expected a boolean (true/false), got '" + std::string(v) + "'"),
+              std::string::npos)
+        << v;
+  }
   EXPECT_NE(load_error("data: {train: [a, b]}\n").find("expected a string, got a list"),
             std::string::npos);
   EXPECT_NE(load_error("data: {train: x}\noptim: 3\n").find("expected a section of keys"),
