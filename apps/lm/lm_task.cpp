@@ -114,9 +114,25 @@ StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& t
   return s;
 }
 
+void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& text,
+                           const std::string& source) {
+  if (tokenizer.type() != "word") return;
+  std::string found;
+  for (const char* special : {"<pad>", "<bos>", "<eos>"}) {
+    if (text.find(special) == std::string::npos) continue;  // the usual case: no second pass
+    const auto pieces = tokenizer.pieces(text);
+    const auto n = std::count(pieces.begin(), pieces.end(), std::string(special));
+    if (n > 0) found += fmt::format("{}{} {}", found.empty() ? "" : ", ", n, special);
+  }
+  if (!found.empty())
+    logger()->warn("{}: the text holds the words {}, read as the special tokens of that name",
+                   source, found);
+}
+
 StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
                                int64_t batch_size, int64_t bptt, const std::string& source) {
   StreamBatches s = layout_text(tokenizer, text, batch_size, bptt, source);
+  warn_literal_specials(tokenizer, text, source);
   // Tokens the vocabulary lacks are scored as <unk>: said with their number
   // (a word corpus's own literal <unk>, PTB's, is not counted).
   const auto ids = tokenizer.encode(text);
@@ -280,6 +296,7 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
     return layout_text(*tokenizer_, part, batch_size, d.bptt, train_file);
   };
   train_ = layout(parts[0], d.batch_size);
+  warn_literal_specials(*tokenizer_, parts[0], train_file);
   if (train_.tokens < d.batch_size * d.bptt)
     throw DataError(train_file + ": the training text has " + std::to_string(train_.tokens) +
                     " tokens, too few for data.batch_size " + std::to_string(d.batch_size) +

@@ -81,6 +81,12 @@ struct StreamBatches {
 StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
                        int64_t pad_id, int64_t bos_id);
 
+/// Warns, naming `source`, when a word tokenizer's text holds the words
+/// <pad>, <bos> or <eos>, which it reads as those special tokens (a literal
+/// <unk>, as PTB and WikiText have, is the unknown word and says nothing).
+void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& text,
+                           const std::string& source);
+
 /// layout_text() for a text that is scored (validation, test, `eval`), with a
 /// warning naming `source` when tokens are outside the vocabulary (scored as
 /// <unk>; a word corpus's literal <unk> aside) and when its streams are

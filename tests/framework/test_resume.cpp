@@ -259,6 +259,15 @@ TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("shorter than data.bptt 32"), std::string::npos) << r.output;
+  // A word corpus whose text holds the special tokens' names says so.
+  write_file(dir.file("specials.txt"), test::tiny_corpus(2000) + "the <pad> cat <eos> sat <eos>\n");
+  r = run_command(kLm + " train " + cfg +
+                  " --set data.tokenizer.type=word --set data.train=" + dir.file("specials.txt") +
+                  " --set data.valid_fraction=0.001 --run-dir " + dir.file("specials"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("specials.txt: the text holds the words 1 <pad>, 2 <eos>"),
+            std::string::npos)
+      << r.output;
   // A corpus too short to leave training text is named.
   write_file(dir.file("one.txt"), "x");
   expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.train=" +
