@@ -171,6 +171,10 @@ TEST(Config, OverridesSetAnyKeyWithTheSameChecks) {
   EXPECT_EQ(cfg.rnn.type, "rnn");
   EXPECT_EQ(cfg.files.size(), 3u);
   EXPECT_EQ(s.find("optim.lr")->source, "--set");
+  // "key=" is the empty string, so a string can be cleared from the command line.
+  s.apply_override("data.train=");
+  EXPECT_EQ(cfg.data_train, "");
+  s.apply_override("data.train=x");
 
   EXPECT_EQ(load_error("data: {train: x}\n", {"optim.lrr=3"}),
             "unknown key 'optim.lrr' (--set); did you mean 'optim.lr'?");
