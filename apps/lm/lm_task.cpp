@@ -114,16 +114,34 @@ StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& t
   return s;
 }
 
+namespace {
+
+/// How often each of `words` occurs among a word tokenizer's pieces of
+/// `text`; the pieces are computed only when one of them appears in the text
+/// at all (the usual case is no second pass).
+std::vector<int64_t> count_words(const data::Tokenizer& tokenizer, const std::string& text,
+                                 const std::vector<std::string>& words) {
+  std::vector<int64_t> counts(words.size(), 0);
+  if (tokenizer.type() != "word") return counts;
+  std::vector<std::string> pieces;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (text.find(words[i]) == std::string::npos) continue;
+    if (pieces.empty()) pieces = tokenizer.pieces(text);
+    counts[i] = std::count(pieces.begin(), pieces.end(), words[i]);
+  }
+  return counts;
+}
+
+}  // namespace
+
 void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& text,
                            const std::string& source) {
-  if (tokenizer.type() != "word") return;
+  const std::vector<std::string> specials = {"<pad>", "<bos>", "<eos>"};
+  const auto counts = count_words(tokenizer, text, specials);
   std::string found;
-  for (const char* special : {"<pad>", "<bos>", "<eos>"}) {
-    if (text.find(special) == std::string::npos) continue;  // the usual case: no second pass
-    const auto pieces = tokenizer.pieces(text);
-    const auto n = std::count(pieces.begin(), pieces.end(), std::string(special));
-    if (n > 0) found += fmt::format("{}{} {}", found.empty() ? "" : ", ", n, special);
-  }
+  for (size_t i = 0; i < specials.size(); ++i)
+    if (counts[i] > 0)
+      found += fmt::format("{}{} {}", found.empty() ? "" : ", ", counts[i], specials[i]);
   if (!found.empty())
     logger()->warn("{}: the text holds the words {}, read as the special tokens of that name",
                    source, found);
@@ -131,16 +149,15 @@ void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& 
 
 StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
                                int64_t batch_size, int64_t bptt, const std::string& source) {
-  StreamBatches s = layout_text(tokenizer, text, batch_size, bptt, source);
+  // Encoded once: the layout and the count of unknown tokens share the ids.
+  const std::vector<int64_t> ids = tokenizer.encode(text);
+  StreamBatches s = batchify(ids, batch_size, bptt, data::Vocab::kPad, data::Vocab::kBos);
+  s.chars = static_cast<int64_t>(data::split_utf8(text, source).size());
   warn_literal_specials(tokenizer, text, source);
   // Tokens the vocabulary lacks are scored as <unk>: said with their number
   // (a word corpus's own literal <unk>, PTB's, is not counted).
-  const auto ids = tokenizer.encode(text);
   int64_t unknown = std::count(ids.begin(), ids.end(), data::Vocab::kUnk);
-  if (unknown > 0 && tokenizer.type() == "word") {
-    const auto pieces = tokenizer.pieces(text);
-    unknown -= std::count(pieces.begin(), pieces.end(), std::string("<unk>"));
-  }
+  if (unknown > 0) unknown -= count_words(tokenizer, text, {"<unk>"})[0];
   if (unknown > 0)
     logger()->warn("{}: {} of {} tokens are outside the vocabulary and scored as <unk>", source,
                    unknown, ids.size());
