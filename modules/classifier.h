@@ -34,8 +34,10 @@ namespace rnnlab {
 ///
 /// Example:
 /// ```
-/// SentenceClassifier model(SentenceClassifierOptions(
-///     vocab, 300, 2, RecurrentOptions("lstm", 300, 150).bidirectional(true)).pooling("max"));
+/// SentenceClassifier model(
+///     SentenceClassifierOptions(
+///         vocab, 300, 2, RecurrentOptions(CellType::kLSTM, 300, 150).bidirectional(true))
+///         .pooling("max"));
 /// ```
 struct SentenceClassifierOptions {
   SentenceClassifierOptions(int64_t vocab_size, int64_t embedding_dim, int64_t num_classes,

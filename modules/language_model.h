@@ -14,8 +14,9 @@ namespace rnnlab {
 ///
 /// Example:
 /// ```
-/// LanguageModel lm(LanguageModelOptions(65, RecurrentOptions("lstm", 0, 512).num_layers(2))
-///                      .embedding_dim(128).dropout(0.2));
+/// LanguageModel lm(
+///     LanguageModelOptions(65, RecurrentOptions(CellType::kLSTM, 0, 512).num_layers(2))
+///         .embedding_dim(128).dropout(0.2));
 /// ```
 struct LanguageModelOptions {
   LanguageModelOptions(int64_t vocab_size, RecurrentOptions rnn)

@@ -1,11 +1,13 @@
 // The Recurrent factory: one forward() over torch::nn::RNN/LSTM/GRU
-// (impl "builtin") or the hand-written rnnlab::RNN/LSTM/GRU (impl "custom").
+// (impl builtin) or the hand-written rnnlab::RNN/LSTM/GRU (impl custom), both
+// built from one RecurrentOptions.
 #include "modules/recurrent.h"
 
 #include <torch/nn/modules/rnn.h>
 #include <torch/nn/utils/rnn.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 namespace rnnlab {
 
@@ -18,6 +20,31 @@ void require(bool ok, const std::string& message) {
   detail::check(ok, kWho, message);
 }
 
+// The torch::nn options that run `o`: torch's options, which its RNN, LSTM and
+// GRU share, plus the LSTM's proj_size and the RNN's nonlinearity.
+template <class TorchOptions>
+TorchOptions torch_options(const RecurrentOptions& o) {
+  TorchOptions t(o.input_size(), o.hidden_size());
+  t.num_layers(o.num_layers())
+      .bias(o.bias())
+      .batch_first(o.batch_first())
+      .dropout(o.dropout())
+      .bidirectional(o.bidirectional());
+  if constexpr (std::is_same_v<TorchOptions, torch::nn::LSTMOptions>) t.proj_size(o.proj_size());
+  if constexpr (std::is_same_v<TorchOptions, torch::nn::RNNOptions>)
+    t.nonlinearity(o.nonlinearity());
+  return t;
+}
+
+// The module that runs `o`: `Custom` (rnnlab::LSTMImpl, ...) or `Builtin`
+// (torch::nn::LSTMImpl, ...), each built from options of its own kind.
+template <class Custom, class Builtin>
+std::shared_ptr<torch::nn::Module> make_inner(const RecurrentOptions& o) {
+  if (o.impl() == Implementation::kBuiltin)
+    return std::make_shared<Builtin>(torch_options<decltype(Builtin::options)>(o));
+  return std::make_shared<Custom>(detail::layer_options<decltype(Custom::options)>(o));
+}
+
 }  // namespace
 
 RecurrentImpl::RecurrentImpl(RecurrentOptions options_) : options(std::move(options_)) {
@@ -25,92 +52,22 @@ RecurrentImpl::RecurrentImpl(RecurrentOptions options_) : options(std::move(opti
 }
 
 void RecurrentImpl::reset() {
-  const auto& o = options;
-  require(o.type() == "lstm" || o.type() == "gru" || o.type() == "rnn",
-          "unknown type '" + o.type() + "' (expected lstm, gru or rnn)");
-  require(o.impl() == "custom" || o.impl() == "builtin",
-          "unknown impl '" + o.impl() + "' (expected custom or builtin)");
-  require(o.nonlinearity() == "tanh" || o.nonlinearity() == "relu",
-          "unknown nonlinearity '" + o.nonlinearity() + "' (expected tanh or relu)");
-  require(o.input_size() > 0 && o.hidden_size() > 0 && o.num_layers() > 0,
-          "input_size, hidden_size and num_layers must be positive");
-  require(o.proj_size() == 0 || o.type() == "lstm", "proj_size is only supported by lstm");
-  require(o.proj_size() >= 0 && o.proj_size() < o.hidden_size(),
-          "proj_size must be >= 0 and smaller than hidden_size");
-  require(o.dropout() >= 0 && o.dropout() <= 1, "dropout must be in [0, 1]");
-  require(o.recurrent_dropout() >= 0 && o.recurrent_dropout() < 1,
-          "recurrent_dropout must be in [0, 1)");
-
-  if (o.impl() == "builtin") {
-    require(!o.layer_norm(), "layer_norm needs impl custom");
-    require(o.recurrent_dropout() == 0, "recurrent_dropout needs impl custom");
-    if (o.type() == "lstm") {
-      inner_ = std::make_shared<torch::nn::LSTMImpl>(
-          torch::nn::LSTMOptions(o.input_size(), o.hidden_size())
-              .num_layers(o.num_layers())
-              .bias(o.bias())
-              .batch_first(o.batch_first())
-              .dropout(o.dropout())
-              .bidirectional(o.bidirectional())
-              .proj_size(o.proj_size()));
-    } else if (o.type() == "gru") {
-      inner_ = std::make_shared<torch::nn::GRUImpl>(
-          torch::nn::GRUOptions(o.input_size(), o.hidden_size())
-              .num_layers(o.num_layers())
-              .bias(o.bias())
-              .batch_first(o.batch_first())
-              .dropout(o.dropout())
-              .bidirectional(o.bidirectional()));
-    } else {
-      torch::nn::RNNOptions::nonlinearity_t act = torch::kTanh;
-      if (o.nonlinearity() == "relu") act = torch::kReLU;
-      inner_ = std::make_shared<torch::nn::RNNImpl>(
-          torch::nn::RNNOptions(o.input_size(), o.hidden_size())
-              .num_layers(o.num_layers())
-              .nonlinearity(act)
-              .bias(o.bias())
-              .batch_first(o.batch_first())
-              .dropout(o.dropout())
-              .bidirectional(o.bidirectional()));
-    }
-  } else if (o.type() == "lstm") {
-    inner_ = std::make_shared<LSTMImpl>(LSTMOptions(o.input_size(), o.hidden_size())
-                                            .num_layers(o.num_layers())
-                                            .bias(o.bias())
-                                            .batch_first(o.batch_first())
-                                            .dropout(o.dropout())
-                                            .bidirectional(o.bidirectional())
-                                            .proj_size(o.proj_size())
-                                            .layer_norm(o.layer_norm())
-                                            .recurrent_dropout(o.recurrent_dropout()));
-  } else if (o.type() == "gru") {
-    inner_ = std::make_shared<GRUImpl>(GRUOptions(o.input_size(), o.hidden_size())
-                                           .num_layers(o.num_layers())
-                                           .bias(o.bias())
-                                           .batch_first(o.batch_first())
-                                           .dropout(o.dropout())
-                                           .bidirectional(o.bidirectional())
-                                           .layer_norm(o.layer_norm())
-                                           .recurrent_dropout(o.recurrent_dropout()));
-  } else {
-    RNNOptions::nonlinearity_t act = torch::kTanh;
-    if (o.nonlinearity() == "relu") act = torch::kReLU;
-    inner_ = std::make_shared<RNNImpl>(RNNOptions(o.input_size(), o.hidden_size())
-                                           .num_layers(o.num_layers())
-                                           .nonlinearity(act)
-                                           .bias(o.bias())
-                                           .batch_first(o.batch_first())
-                                           .dropout(o.dropout())
-                                           .bidirectional(o.bidirectional())
-                                           .layer_norm(o.layer_norm())
-                                           .recurrent_dropout(o.recurrent_dropout()));
+  options.validate(kWho);
+  inner_ = nullptr;
+  switch (options.type()) {
+    case CellType::kLSTM:
+      inner_ = make_inner<LSTMImpl, torch::nn::LSTMImpl>(options);
+      break;
+    case CellType::kGRU:
+      inner_ = make_inner<GRUImpl, torch::nn::GRUImpl>(options);
+      break;
+    case CellType::kRNN:
+      inner_ = make_inner<RNNImpl, torch::nn::RNNImpl>(options);
+      break;
   }
+  require(inner_ != nullptr,
+          "unknown cell type " + std::to_string(static_cast<int>(options.type())));
   register_module("rnn", inner_);
-}
-
-int64_t RecurrentImpl::output_size() const {
-  const int64_t out = options.proj_size() > 0 ? options.proj_size() : options.hidden_size();
-  return out * (options.bidirectional() ? 2 : 1);
 }
 
 void RecurrentImpl::pretty_print(std::ostream& stream) const {
@@ -118,7 +75,7 @@ void RecurrentImpl::pretty_print(std::ostream& stream) const {
   stream << "rnnlab::Recurrent(type=" << o.type() << ", impl=" << o.impl()
          << ", input_size=" << o.input_size() << ", hidden_size=" << o.hidden_size()
          << ", num_layers=" << o.num_layers();
-  if (o.type() == "rnn") stream << ", nonlinearity=" << o.nonlinearity();
+  if (o.type() == CellType::kRNN) stream << ", nonlinearity=" << to_string(o.nonlinearity());
   if (!o.bias()) stream << ", bias=false";
   if (o.batch_first()) stream << ", batch_first=true";
   if (o.dropout() > 0) stream << ", dropout=" << o.dropout();
@@ -141,7 +98,8 @@ std::tuple<torch::Tensor, RecurrentState> RecurrentImpl::forward(const torch::Te
   const int64_t D = o.bidirectional() ? 2 : 1, LD = o.num_layers() * D;
   if (state.defined()) {
     detail::check_state(kWho, "h0", state.h, {LD, B, output_size() / D});
-    if (o.type() == "lstm") detail::check_state(kWho, "c0", state.c, {LD, B, o.hidden_size()});
+    if (o.type() == CellType::kLSTM)
+      detail::check_state(kWho, "c0", state.c, {LD, B, o.hidden_size()});
   }
   // lengths is (B) int64 on the CPU, each in [1, T]
   const torch::Tensor lens =

@@ -1,7 +1,31 @@
 // One interface over every recurrent stack rnnlab can build: the hand-written
-// modules of modules/rnn.h (impl "custom") or torch::nn::RNN/LSTM/GRU
-// (impl "builtin"). Every app builds its recurrent layers through this
-// factory, so `--set model.rnn.impl=builtin` switches any experiment.
+// modules of modules/rnn.h (Implementation::kCustom) or torch::nn::RNN/LSTM/GRU
+// (Implementation::kBuiltin). Every app builds its recurrent layers through
+// this factory, so `--set model.rnn.impl=builtin` switches any experiment.
+//
+// Options (issue 22): every option of a recurrent stack is declared once, in
+// RecurrentOptions (modules/rnn.h), and reaches the layers, this factory and
+// the config section (RecurrentSection, apps/framework/sections.h) from there.
+// Adding an option touches three places:
+//   1. its declaration, X(type, name, default), in modules/rnn.h: in
+//      RNNLAB_STACK_ARGS when every stack has it (it becomes a TORCH_ARG of
+//      RNNOptions, LSTMOptions, GRUOptions and RecurrentOptions, and every
+//      conversion between them copies it), in RNNLAB_RNN_ARGS or
+//      RNNLAB_LSTM_ARGS when only one cell type has it; an option of the
+//      factory alone (like impl) is a TORCH_ARG of RecurrentOptions;
+//   2. its checks, in RecurrentOptions::validate() (modules/rnn.cpp): the one
+//      place where the layers, this factory and the config section check
+//      options (std::invalid_argument naming the option; the config turns it
+//      into a ConfigError naming the key);
+//   3. its config key, if configs may set it: one line in
+//      RecurrentSection::bind (apps/framework/sections.cpp),
+//      `s.add(p + ".name", &stack.name(), "help")`: the key is the option's
+//      name, options() passes the value on and validate()'s errors name the key.
+// Besides these, the code that makes the option do something: the layers in
+// modules/rnn.cpp (and torch_options() in modules/recurrent.cpp for an option
+// torch::nn has too). The option values a config writes as names (cell type,
+// impl, nonlinearity) are enums here, named by to_string() / from_string<E>()
+// of modules/rnn.h.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -16,46 +40,6 @@
 
 namespace rnnlab {
 
-/// Options for `Recurrent`.
-///
-/// Example:
-/// ```
-/// Recurrent rnn(RecurrentOptions("lstm", 64, 256).num_layers(2).impl("builtin"));
-/// ```
-struct RecurrentOptions {
-  RecurrentOptions(std::string type, int64_t input_size, int64_t hidden_size)
-      : type_(std::move(type)), input_size_(input_size), hidden_size_(hidden_size) {}
-
-  /// Cell type: "lstm", "gru" or "rnn".
-  TORCH_ARG(std::string, type);
-  /// Number of features of one input step.
-  TORCH_ARG(int64_t, input_size);
-  /// Number of features of the hidden state.
-  TORCH_ARG(int64_t, hidden_size);
-  /// "custom" (modules/rnn.h) or "builtin" (torch::nn). Default: "custom"
-  TORCH_ARG(std::string, impl) = "custom";
-  /// Non-linearity of the vanilla RNN: "tanh" or "relu". Default: "tanh"
-  TORCH_ARG(std::string, nonlinearity) = "tanh";
-  /// Number of stacked layers. Default: 1
-  TORCH_ARG(int64_t, num_layers) = 1;
-  /// Whether the cells have bias terms. Default: true
-  TORCH_ARG(bool, bias) = true;
-  /// Input and output are (batch, time, feature) when true, (time, batch, feature) when false.
-  /// Default: false
-  TORCH_ARG(bool, batch_first) = false;
-  /// Dropout on the outputs of every layer but the last. Default: 0
-  TORCH_ARG(double, dropout) = 0.0;
-  /// Run a second, reversed direction and concatenate. Default: false
-  TORCH_ARG(bool, bidirectional) = false;
-  /// LSTM only: project h to this size (0: no projection). Default: 0
-  TORCH_ARG(int64_t, proj_size) = 0;
-  /// custom only: layer normalisation inside the cell. Default: false
-  TORCH_ARG(bool, layer_norm) = false;
-  /// custom only: variational dropout on the recurrent input h_{t-1}, one mask per
-  /// sequence. Default: 0
-  TORCH_ARG(double, recurrent_dropout) = 0.0;
-};
-
 /// Recurrent state: h is (layers*directions, batch, out) and c is
 /// (layers*directions, batch, hidden) for LSTM, undefined otherwise.
 struct RecurrentState {
@@ -69,6 +53,13 @@ struct RecurrentState {
 };
 
 /// A stack of recurrent layers, custom or built-in, behind one forward().
+///
+/// Example:
+/// ```
+/// Recurrent rnn(RecurrentOptions(CellType::kLSTM, 64, 256).num_layers(2).impl(
+///     Implementation::kBuiltin));
+/// auto [output, state] = rnn(torch::randn({35, 8, 64}));  // (35, 8, 256)
+/// ```
 class RecurrentImpl : public torch::nn::Cloneable<RecurrentImpl> {
  public:
   explicit RecurrentImpl(RecurrentOptions options);
@@ -86,10 +77,10 @@ class RecurrentImpl : public torch::nn::Cloneable<RecurrentImpl> {
                                                     const torch::Tensor& lengths = {});
 
   /// Features per step of the output: (proj_size or hidden_size) * directions.
-  int64_t output_size() const;
+  int64_t output_size() const { return options.output_size(); }
 
   /// Keeps every step's h (and c, LSTM) of the following forward passes in
-  /// `recorded_states()`; impl "custom" only (std::invalid_argument for builtin).
+  /// `recorded_states()`; impl custom only (std::invalid_argument for builtin).
   void set_record_states(bool on);
   /// Per layer, time-major (T, B, out*directions) h and (T, B, hidden*directions)
   /// c of the last forward pass (see rnnlab::RecordedStates); empty unless recording.

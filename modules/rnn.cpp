@@ -25,6 +25,188 @@ namespace rnnlab {
 namespace rnn_utils = torch::nn::utils::rnn;
 using torch::Tensor;
 
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ option values ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+namespace {
+
+bool is_relu(const Nonlinearity& nl) {
+  return c10::get_if<torch::enumtype::kReLU>(&nl) != nullptr;
+}
+
+// "lstm, gru or rnn"
+std::string choice_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+
+// The index of `name` in `names`; std::invalid_argument naming the choices otherwise.
+size_t index_of(const std::vector<std::string>& names, const std::string& name, const char* what) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return i;
+  throw std::invalid_argument("unknown " + std::string(what) + " '" + name + "' (expected " +
+                              choice_list(names) + ")");
+}
+
+}  // namespace
+
+template <>
+const std::vector<std::string>& names_of<CellType>() {
+  static const std::vector<std::string> names = {"lstm", "gru", "rnn"};
+  return names;
+}
+template <>
+const std::vector<std::string>& names_of<Implementation>() {
+  static const std::vector<std::string> names = {"custom", "builtin"};
+  return names;
+}
+template <>
+const std::vector<std::string>& names_of<Nonlinearity>() {
+  static const std::vector<std::string> names = {"tanh", "relu"};
+  return names;
+}
+
+std::string to_string(CellType type) {
+  return names_of<CellType>().at(static_cast<size_t>(type));
+}
+std::string to_string(Implementation impl) {
+  return names_of<Implementation>().at(static_cast<size_t>(impl));
+}
+std::string to_string(const Nonlinearity& nonlinearity) {
+  return names_of<Nonlinearity>().at(is_relu(nonlinearity) ? 1 : 0);
+}
+std::ostream& operator<<(std::ostream& stream, CellType type) {
+  return stream << to_string(type);
+}
+std::ostream& operator<<(std::ostream& stream, Implementation impl) {
+  return stream << to_string(impl);
+}
+
+template <>
+CellType from_string<CellType>(const std::string& name) {
+  return static_cast<CellType>(index_of(names_of<CellType>(), name, "cell type"));
+}
+template <>
+Implementation from_string<Implementation>(const std::string& name) {
+  return static_cast<Implementation>(index_of(names_of<Implementation>(), name, "impl"));
+}
+template <>
+Nonlinearity from_string<Nonlinearity>(const std::string& name) {
+  if (index_of(names_of<Nonlinearity>(), name, "nonlinearity") == 1) return torch::kReLU;
+  return torch::kTanh;
+}
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ option checks ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+void RecurrentOptions::validate(const std::string& who, const Namer& name) const {
+  auto n = [&](const char* option) { return name ? name(option) : std::string(option); };
+  auto fail = [&](const char* option, const std::string& reason) {
+    throw RecurrentOptionError(who + ": " + n(option) + ": " + reason, option, reason);
+  };
+  auto got = [](auto value) {
+    std::ostringstream s;
+    s << value;
+    return ", got " + s.str();
+  };
+  const bool builtin = impl_ == Implementation::kBuiltin;
+  // sizes
+  if (input_size_ <= 0) fail("input_size", "must be positive" + got(input_size_));
+  if (hidden_size_ <= 0) fail("hidden_size", "must be positive" + got(hidden_size_));
+  if (num_layers_ <= 0) fail("num_layers", "must be positive" + got(num_layers_));
+  // what only one cell type has
+  if (proj_size_ < 0) fail("proj_size", "must be >= 0 (0: no projection)" + got(proj_size_));
+  if (proj_size_ > 0 && type_ != CellType::kLSTM)
+    fail("proj_size", "only an lstm has a projection; " + n("type") + " is " + to_string(type_));
+  if (proj_size_ >= hidden_size_)
+    fail("proj_size",
+         "must be smaller than " + n("hidden_size") + " (" + std::to_string(hidden_size_) + ")");
+  if (is_relu(nonlinearity_) && type_ != CellType::kRNN)
+    fail("nonlinearity", "only the vanilla rnn has a choice of non-linearity; " + n("type") +
+                             " is " + to_string(type_));
+  // what only rnnlab's modules have
+  if (builtin && layer_norm_)
+    fail("layer_norm", "torch::nn has no layer-normalised cells; set " + n("impl") + ": custom");
+  if (!(recurrent_dropout_ >= 0 && recurrent_dropout_ < 1))
+    fail("recurrent_dropout", "must lie in [0, 1)" + got(recurrent_dropout_));
+  if (builtin && recurrent_dropout_ > 0)
+    fail("recurrent_dropout", "torch::nn has no recurrent dropout; set " + n("impl") + ": custom");
+  // dropout between layers
+  if (!(dropout_ >= 0 && dropout_ < 1)) fail("dropout", "must lie in [0, 1)" + got(dropout_));
+  if (dropout_ > 0 && num_layers_ == 1)
+    fail("dropout",
+         "dropout between stacked layers needs " + n("num_layers") + " >= 2 (it would do nothing)");
+}
+
+int64_t RecurrentOptions::output_size() const {
+  return (proj_size_ > 0 ? proj_size_ : hidden_size_) * (bidirectional_ ? 2 : 1);
+}
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~ option conversions ~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+namespace detail {
+
+namespace {
+// Copy the options of RNNLAB_STACK_ARGS, RNNLAB_RNN_ARGS or RNNLAB_LSTM_ARGS
+// from `from` into `to`.
+#define RNNLAB_COPY_ARG(type, name, default_) to.name(from.name());
+template <class To, class From>
+To copy_stack_args(const From& from, To to) {
+  RNNLAB_STACK_ARGS(RNNLAB_COPY_ARG)
+  return to;
+}
+template <class To, class From>
+To copy_rnn_args(const From& from, To to) {
+  RNNLAB_RNN_ARGS(RNNLAB_COPY_ARG)
+  return to;
+}
+template <class To, class From>
+To copy_lstm_args(const From& from, To to) {
+  RNNLAB_LSTM_ARGS(RNNLAB_COPY_ARG)
+  return to;
+}
+#undef RNNLAB_COPY_ARG
+}  // namespace
+
+CellKind cell_kind(const RecurrentOptions& options) {
+  switch (options.type()) {
+    case CellType::kLSTM:
+      return CellKind::kLSTM;
+    case CellType::kGRU:
+      return CellKind::kGRU;
+    case CellType::kRNN:
+      break;
+  }
+  return is_relu(options.nonlinearity()) ? CellKind::kRNNReLU : CellKind::kRNNTanh;
+}
+
+RecurrentOptions to_recurrent(const RNNOptions& o) {
+  return copy_rnn_args(
+      o, copy_stack_args(o, RecurrentOptions(CellType::kRNN, o.input_size(), o.hidden_size())));
+}
+RecurrentOptions to_recurrent(const LSTMOptions& o) {
+  return copy_lstm_args(
+      o, copy_stack_args(o, RecurrentOptions(CellType::kLSTM, o.input_size(), o.hidden_size())));
+}
+RecurrentOptions to_recurrent(const GRUOptions& o) {
+  return copy_stack_args(o, RecurrentOptions(CellType::kGRU, o.input_size(), o.hidden_size()));
+}
+
+template <>
+RNNOptions layer_options<RNNOptions>(const RecurrentOptions& o) {
+  return copy_rnn_args(o, copy_stack_args(o, RNNOptions(o.input_size(), o.hidden_size())));
+}
+template <>
+LSTMOptions layer_options<LSTMOptions>(const RecurrentOptions& o) {
+  return copy_lstm_args(o, copy_stack_args(o, LSTMOptions(o.input_size(), o.hidden_size())));
+}
+template <>
+GRUOptions layer_options<GRUOptions>(const RecurrentOptions& o) {
+  return copy_stack_args(o, GRUOptions(o.input_size(), o.hidden_size()));
+}
+
+}  // namespace detail
+
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ checks ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 namespace detail {
@@ -130,10 +312,6 @@ Tensor rnn_act(const Tensor& pre, bool relu) {
   return relu ? pre.relu() : pre.tanh();
 }
 
-bool is_relu(const RNNCellOptions::nonlinearity_t& nl) {
-  return c10::get_if<torch::enumtype::kReLU>(&nl) != nullptr;
-}
-
 // Every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), as torch does.
 void uniform_init(torch::nn::Module& module, int64_t hidden_size) {
   torch::NoGradGuard no_grad;
@@ -166,8 +344,8 @@ RNNCellImpl::RNNCellImpl(const RNNCellOptions& options_) : options(options_) {
 }
 
 void RNNCellImpl::reset() {
-  detail::check(options.input_size() > 0 && options.hidden_size() > 0, kRNNCellName,
-                "input_size and hidden_size must be positive");
+  RecurrentOptions(CellType::kRNN, options.input_size(), options.hidden_size())
+      .validate(kRNNCellName);
   const int64_t H = options.hidden_size();
   weight_ih = register_parameter("weight_ih", torch::empty({H, options.input_size()}));
   weight_hh = register_parameter("weight_hh", torch::empty({H, H}));
@@ -203,8 +381,8 @@ LSTMCellImpl::LSTMCellImpl(const LSTMCellOptions& options_) : options(options_) 
 }
 
 void LSTMCellImpl::reset() {
-  detail::check(options.input_size() > 0 && options.hidden_size() > 0, kLSTMCellName,
-                "input_size and hidden_size must be positive");
+  RecurrentOptions(CellType::kLSTM, options.input_size(), options.hidden_size())
+      .validate(kLSTMCellName);
   const int64_t H = options.hidden_size();
   weight_ih = register_parameter("weight_ih", torch::empty({4 * H, options.input_size()}));
   weight_hh = register_parameter("weight_hh", torch::empty({4 * H, H}));
@@ -253,8 +431,8 @@ GRUCellImpl::GRUCellImpl(const GRUCellOptions& options_) : options(options_) {
 }
 
 void GRUCellImpl::reset() {
-  detail::check(options.input_size() > 0 && options.hidden_size() > 0, kGRUCellName,
-                "input_size and hidden_size must be positive");
+  RecurrentOptions(CellType::kGRU, options.input_size(), options.hidden_size())
+      .validate(kGRUCellName);
   const int64_t H = options.hidden_size();
   weight_ih = register_parameter("weight_ih", torch::empty({3 * H, options.input_size()}));
   weight_hh = register_parameter("weight_hh", torch::empty({3 * H, H}));
@@ -295,7 +473,6 @@ using detail::CellKind;
 using detail::fused_scan;
 using detail::fused_scan_enabled;
 using detail::LayerWeights;
-using detail::StackOptions;
 
 // The recurrence step by step, every op recorded by autograd: the general
 // path (layer_norm, proj_size, relu held over padding) and the reference the
@@ -303,20 +480,21 @@ using detail::StackOptions;
 // step; h (B, out), c (B, H): the initial state.
 // Returns out (T, B, out), h and c after the last step taken, and with keep_c
 // c_t of every step (T, B, H).
-std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const StackOptions& o,
+std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const RecurrentOptions& o,
                                                         const LayerWeights& w, const Tensor& xw,
                                                         Tensor h, Tensor c, const Tensor& rec_mask,
                                                         const std::vector<Tensor>& hold,
                                                         bool backwards, bool keep_c) {
   const int64_t T = xw.size(0), G = xw.size(2);
-  const bool lstm = o.kind == CellKind::kLSTM, gru = o.kind == CellKind::kGRU;
+  const CellKind kind = detail::cell_kind(o);
+  const bool lstm = kind == CellKind::kLSTM, gru = kind == CellKind::kGRU;
   // one (B, G) slice per step; unbind once (a per-step select would cost a
   // full-size zero gradient per step in backward)
   const std::vector<Tensor> xs = xw.unbind(0);
 
   const Tensor w_hh_t = w.w_hh.t();
   const Tensor w_hr_t = w.w_hr.defined() ? w.w_hr.t() : Tensor();
-  const bool relu = o.kind == CellKind::kRNNReLU;
+  const bool relu = kind == CellKind::kRNNReLU;
   std::vector<Tensor> outs(T), cs(keep_c ? T : 0);
   // time is dim 0 of x; t walks it forwards, or backwards for the reverse direction
   for (int64_t s = 0; s < T; ++s) {
@@ -325,8 +503,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const StackOptions& o,
     const Tensor hr = rec_mask.defined() ? h * rec_mask : h;
     if (lstm) {
       // gates = xw_t + W_hh h_{t-1}, (B, 4H)
-      Tensor gates = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
-                                  : torch::addmm(xs[t], hr, w_hh_t);
+      Tensor gates = o.layer_norm() ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
+                                    : torch::addmm(xs[t], hr, w_hh_t);
       std::tie(h, c) = lstm_pointwise(gates, c, w.ln_c_weight, w.ln_c_bias);
       // h_t = W_hr h_t with proj_size
       if (w_hr_t.defined()) h = torch::mm(h, w_hr_t);
@@ -334,16 +512,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const StackOptions& o,
     } else if (gru) {
       // hw = W_hh h_{t-1} + b_hh, (B, 3H); with layer_norm LN_hh(W_hh h_{t-1}) + b_hh
       Tensor hw;
-      if (o.layer_norm) {
+      if (o.layer_norm()) {
         hw = torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh, w.b_hh);
       } else {
-        hw = o.bias ? torch::addmm(w.b_hh, hr, w_hh_t) : torch::mm(hr, w_hh_t);
+        hw = o.bias() ? torch::addmm(w.b_hh, hr, w_hh_t) : torch::mm(hr, w_hh_t);
       }
       h = gru_pointwise(xs[t], hw, h);
     } else {
       // h_t = act(xw_t + W_hh h_{t-1})
-      Tensor pre = o.layer_norm ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
-                                : torch::addmm(xs[t], hr, w_hh_t);
+      Tensor pre = o.layer_norm() ? xs[t] + torch::layer_norm(torch::mm(hr, w_hh_t), {G}, w.ln_hh)
+                                  : torch::addmm(xs[t], hr, w_hh_t);
       Tensor h_t = rnn_act(pre, relu);
       h = hold.empty() ? h_t : torch::where(hold[t], h_t, h);
     }
@@ -369,13 +547,14 @@ struct DirectionResult {
 // (padded batches only). rec_mask (B, out): variational dropout mask on h_{t-1}.
 // hold (T of (B, 1) bool, or empty): where false, h keeps its value instead of
 // running on through the padding (used for relu, whose state is unbounded there).
-DirectionResult run_direction(const StackOptions& o, const LayerWeights& w, const Tensor& x,
+DirectionResult run_direction(const RecurrentOptions& o, const LayerWeights& w, const Tensor& x,
                               Tensor h, Tensor c, bool reverse, const Tensor& rev_index,
                               const Tensor& last_index, const Tensor& rec_mask,
                               const std::vector<Tensor>& hold, bool want_c) {
   const int64_t T = x.size(0), B = x.size(1);
   const int64_t G = w.w_ih.size(0), P = h.size(1);
-  const bool lstm = o.kind == CellKind::kLSTM, gru = o.kind == CellKind::kGRU;
+  const CellKind kind = detail::cell_kind(o);
+  const bool lstm = kind == CellKind::kLSTM, gru = kind == CellKind::kGRU;
   const bool reindex = reverse && rev_index.defined();
   const bool backwards = reverse && !reindex;  // walk t = T-1 .. 0
   const bool keep_c = lstm && (want_c || last_index.defined());
@@ -388,19 +567,19 @@ DirectionResult run_direction(const StackOptions& o, const LayerWeights& w, cons
   // (b = b_ih + b_hh; GRU: b_ih only, as b_hn sits inside r * (...));
   // with layer_norm: xw = LN_ih(x W_ih^T) + b
   Tensor b_x;
-  if (o.bias) b_x = gru ? w.b_ih : w.b_ih + w.b_hh;
+  if (o.bias()) b_x = gru ? w.b_ih : w.b_ih + w.b_hh;
   Tensor xw;
-  if (o.layer_norm) {
+  if (o.layer_norm()) {
     xw = torch::layer_norm(torch::mm(xin, w.w_ih.t()), {G}, w.ln_ih, b_x);
   } else {
     xw = b_x.defined() ? torch::addmm(b_x, xin, w.w_ih.t()) : torch::mm(xin, w.w_ih.t());
   }
   DirectionResult r;
-  const bool fusable = !o.layer_norm && !w.w_hr.defined() && hold.empty();
+  const bool fusable = !o.layer_norm() && !w.w_hr.defined() && hold.empty();
   if (fusable && fused_scan_enabled()) {
     // the whole recurrence as one autograd node (modules/scan.h)
-    auto res = fused_scan(o.kind, xw.view({T, B, G}), h, c, w.w_hh, gru ? w.b_hh : Tensor(),
-                          rec_mask, backwards);
+    auto res = fused_scan(kind, xw.view({T, B, G}), h, c, w.w_hh, gru ? w.b_hh : Tensor(), rec_mask,
+                          backwards);
     const int64_t last = backwards ? 0 : T - 1;
     r.out = res[0];
     r.h = r.out[last];
@@ -436,48 +615,42 @@ namespace detail {
 
 template <typename Derived>
 void RNNImplBase<Derived>::reset() {
-  const StackOptions o = static_cast<const Derived&>(*this).stack_options();
-  const std::string who = Derived::kName;
-  check(o.input_size > 0 && o.hidden_size > 0 && o.num_layers > 0, who,
-        "input_size, hidden_size and num_layers must be positive");
-  check(o.dropout >= 0 && o.dropout <= 1, who, "dropout must lie in [0, 1]");
-  check(o.recurrent_dropout >= 0 && o.recurrent_dropout < 1, who,
-        "recurrent_dropout must lie in [0, 1)");
-  check(o.proj_size >= 0 && o.proj_size < o.hidden_size, who,
-        "proj_size must be >= 0 and smaller than hidden_size");
-  const int64_t H = o.hidden_size, D = o.bidirectional ? 2 : 1;
-  const int64_t P = o.proj_size > 0 ? o.proj_size : H;
-  const int64_t gates = o.kind == CellKind::kLSTM ? 4 : o.kind == CellKind::kGRU ? 3 : 1;
+  const RecurrentOptions o = static_cast<const Derived&>(*this).stack_options();
+  o.validate(Derived::kName);
+  const CellKind kind = cell_kind(o);
+  const int64_t H = o.hidden_size(), D = o.bidirectional() ? 2 : 1;
+  const int64_t P = o.proj_size() > 0 ? o.proj_size() : H;
+  const int64_t gates = kind == CellKind::kLSTM ? 4 : kind == CellKind::kGRU ? 3 : 1;
   const int64_t G = gates * H;
 
   // same names, shapes and order as torch::nn::RNNImplBase
   weights_.clear();
-  for (int64_t l = 0; l < o.num_layers; ++l) {
+  for (int64_t l = 0; l < o.num_layers(); ++l) {
     for (int64_t d = 0; d < D; ++d) {
       const std::string sfx = suffix(l, d);
-      const int64_t in = l == 0 ? o.input_size : P * D;
+      const int64_t in = l == 0 ? o.input_size() : P * D;
       LayerWeights w;
       w.w_ih = this->register_parameter("weight_ih" + sfx, torch::empty({G, in}));
       w.w_hh = this->register_parameter("weight_hh" + sfx, torch::empty({G, P}));
-      if (o.bias) {
+      if (o.bias()) {
         w.b_ih = this->register_parameter("bias_ih" + sfx, torch::empty({G}));
         w.b_hh = this->register_parameter("bias_hh" + sfx, torch::empty({G}));
       }
-      if (o.proj_size > 0) {
+      if (o.proj_size() > 0) {
         w.w_hr = this->register_parameter("weight_hr" + sfx, torch::empty({P, H}));
       }
       weights_.push_back(w);
     }
   }
   // rnnlab's extras after torch's parameters, so torch's come first in parameters()
-  if (o.layer_norm) {
-    for (int64_t l = 0; l < o.num_layers; ++l) {
+  if (o.layer_norm()) {
+    for (int64_t l = 0; l < o.num_layers(); ++l) {
       for (int64_t d = 0; d < D; ++d) {
         const std::string sfx = suffix(l, d);
         LayerWeights& w = weights_[l * D + d];
         w.ln_ih = this->register_parameter("ln_ih" + sfx, torch::empty({G}));
         w.ln_hh = this->register_parameter("ln_hh" + sfx, torch::empty({G}));
-        if (o.kind == CellKind::kLSTM) {
+        if (kind == CellKind::kLSTM) {
           w.ln_c_weight = this->register_parameter("ln_c_weight" + sfx, torch::empty({H}));
           w.ln_c_bias = this->register_parameter("ln_c_bias" + sfx, torch::empty({H}));
         }
@@ -489,9 +662,9 @@ void RNNImplBase<Derived>::reset() {
 
 template <typename Derived>
 void RNNImplBase<Derived>::reset_parameters() {
-  const StackOptions o = static_cast<const Derived&>(*this).stack_options();
+  const RecurrentOptions o = static_cast<const Derived&>(*this).stack_options();
   torch::NoGradGuard no_grad;
-  const double stdv = 1.0 / std::sqrt(static_cast<double>(o.hidden_size));
+  const double stdv = 1.0 / std::sqrt(static_cast<double>(o.hidden_size()));
   // torch's parameters first and in torch's order: the same seed gives the same weights
   for (auto& p : this->named_parameters(/*recurse=*/false)) {
     const std::string& name = p.key();
@@ -507,15 +680,15 @@ void RNNImplBase<Derived>::reset_parameters() {
 
 template <typename Derived>
 void RNNImplBase<Derived>::pretty_print(std::ostream& stream) const {
-  const StackOptions o = static_cast<const Derived&>(*this).stack_options();
-  stream << std::boolalpha << Derived::kName << "(input_size=" << o.input_size
-         << ", hidden_size=" << o.hidden_size << ", num_layers=" << o.num_layers;
-  if (o.kind == CellKind::kRNNTanh) stream << ", nonlinearity=tanh";
-  if (o.kind == CellKind::kRNNReLU) stream << ", nonlinearity=relu";
-  stream << ", bias=" << o.bias << ", batch_first=" << o.batch_first << ", dropout=" << o.dropout
-         << ", bidirectional=" << o.bidirectional;
-  if (o.kind == CellKind::kLSTM) stream << ", proj_size=" << o.proj_size;
-  stream << ", layer_norm=" << o.layer_norm << ", recurrent_dropout=" << o.recurrent_dropout << ")";
+  const RecurrentOptions o = static_cast<const Derived&>(*this).stack_options();
+  stream << std::boolalpha << Derived::kName << "(input_size=" << o.input_size()
+         << ", hidden_size=" << o.hidden_size() << ", num_layers=" << o.num_layers();
+  if (o.type() == CellType::kRNN) stream << ", nonlinearity=" << to_string(o.nonlinearity());
+  stream << ", bias=" << o.bias() << ", batch_first=" << o.batch_first()
+         << ", dropout=" << o.dropout() << ", bidirectional=" << o.bidirectional();
+  if (o.type() == CellType::kLSTM) stream << ", proj_size=" << o.proj_size();
+  stream << ", layer_norm=" << o.layer_norm() << ", recurrent_dropout=" << o.recurrent_dropout()
+         << ")";
 }
 
 template <typename Derived>
@@ -529,16 +702,17 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
                                                              const Tensor& c0,
                                                              const Tensor& lengths,
                                                              bool batch_first) {
-  const StackOptions o = static_cast<const Derived&>(*this).stack_options();
+  const RecurrentOptions o = static_cast<const Derived&>(*this).stack_options();
   const std::string who = Derived::kName;
-  check_input(who, input, o.input_size, batch_first);
+  check_input(who, input, o.input_size(), batch_first);
   check_like(who, input, weights_.at(0).w_ih);
   // x is time-major from here on: (T, B, I)
   const Tensor x = batch_first ? input.transpose(0, 1) : input;
   const int64_t T = x.size(0), B = x.size(1);
-  const int64_t L = o.num_layers, D = o.bidirectional ? 2 : 1, H = o.hidden_size;
-  const int64_t P = o.proj_size > 0 ? o.proj_size : H;
-  const bool lstm = o.kind == CellKind::kLSTM;
+  const int64_t L = o.num_layers(), D = o.bidirectional() ? 2 : 1, H = o.hidden_size();
+  const int64_t P = o.proj_size() > 0 ? o.proj_size() : H;
+  const CellKind kind = cell_kind(o);
+  const bool lstm = kind == CellKind::kLSTM;
   if (h0.defined()) check_state(who, "h0", h0, {L * D, B, P});
   if (lstm && c0.defined()) check_state(who, "c0", c0, {L * D, B, H});
 
@@ -560,7 +734,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       pad_mask = valid.logical_not().unsqueeze(2).to(x.device());  // (T, B, 1)
       // relu's state is unbounded: hold it over padded steps rather than let it
       // run on (an overflow there would turn the zero gradients into NaN)
-      if (o.kind == CellKind::kRNNReLU) hold = valid.unsqueeze(2).to(x.device()).unbind(0);
+      if (kind == CellKind::kRNNReLU) hold = valid.unsqueeze(2).to(x.device()).unbind(0);
     }
   }
 
@@ -579,10 +753,10 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       const int64_t k = l * D + d;
       // variational dropout: one mask per sequence for all steps
       Tensor rec_mask;
-      if (training && o.recurrent_dropout > 0) {
+      if (training && o.recurrent_dropout() > 0) {
         rec_mask = torch::empty({B, P}, x.options())
-                       .bernoulli_(1 - o.recurrent_dropout)
-                       .div_(1 - o.recurrent_dropout);
+                       .bernoulli_(1 - o.recurrent_dropout())
+                       .div_(1 - o.recurrent_dropout());
       }
       DirectionResult r = run_direction(o, weights_[k], layer_input, h0s.empty() ? zero_h : h0s[k],
                                         c0s.empty() ? zero_c : c0s[k], d == 1, rev_index,
@@ -603,7 +777,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       }
     }
     // dropout between layers, not after the last
-    if (l + 1 < L && o.dropout > 0 && training) out = torch::dropout(out, o.dropout, true);
+    if (l + 1 < L && o.dropout() > 0 && training) out = torch::dropout(out, o.dropout(), true);
     layer_input = out;
   }
   Tensor output = batch_first ? layer_input.transpose(0, 1) : layer_input;
@@ -638,19 +812,8 @@ RNNImpl::RNNImpl(const RNNOptions& options_) : options(options_) {
   reset();
 }
 
-detail::StackOptions RNNImpl::stack_options() const {
-  const auto& o = options;
-  return {is_relu(o.nonlinearity()) ? CellKind::kRNNReLU : CellKind::kRNNTanh,
-          o.input_size(),
-          o.hidden_size(),
-          o.num_layers(),
-          o.bias(),
-          o.batch_first(),
-          o.dropout(),
-          o.bidirectional(),
-          0,
-          o.layer_norm(),
-          o.recurrent_dropout()};
+RecurrentOptions RNNImpl::stack_options() const {
+  return detail::to_recurrent(options);
 }
 
 std::tuple<Tensor, Tensor> RNNImpl::forward(const Tensor& input, Tensor hx, const Tensor& lengths) {
@@ -671,11 +834,8 @@ LSTMImpl::LSTMImpl(const LSTMOptions& options_) : options(options_) {
   reset();
 }
 
-detail::StackOptions LSTMImpl::stack_options() const {
-  const auto& o = options;
-  return {CellKind::kLSTM, o.input_size(),  o.hidden_size(),      o.num_layers(),
-          o.bias(),        o.batch_first(), o.dropout(),          o.bidirectional(),
-          o.proj_size(),   o.layer_norm(),  o.recurrent_dropout()};
+RecurrentOptions LSTMImpl::stack_options() const {
+  return detail::to_recurrent(options);
 }
 
 namespace {
@@ -711,19 +871,8 @@ GRUImpl::GRUImpl(const GRUOptions& options_) : options(options_) {
   reset();
 }
 
-detail::StackOptions GRUImpl::stack_options() const {
-  const auto& o = options;
-  return {CellKind::kGRU,
-          o.input_size(),
-          o.hidden_size(),
-          o.num_layers(),
-          o.bias(),
-          o.batch_first(),
-          o.dropout(),
-          o.bidirectional(),
-          0,
-          o.layer_norm(),
-          o.recurrent_dropout()};
+RecurrentOptions GRUImpl::stack_options() const {
+  return detail::to_recurrent(options);
 }
 
 std::tuple<Tensor, Tensor> GRUImpl::forward(const Tensor& input, Tensor hx, const Tensor& lengths) {

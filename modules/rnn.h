@@ -9,6 +9,11 @@
 // `lengths` for padded batches, layer normalisation, variational recurrent
 // dropout, and recording of every step's states.
 //
+// Options: RecurrentOptions below declares every option of a recurrent stack
+// once (see modules/recurrent.h for where a new option goes); RNNOptions,
+// LSTMOptions and GRUOptions mirror torch::nn's and get the shared options from
+// the same list, and RecurrentOptions::validate() holds every check.
+//
 // Errors: a wrong input, state or lengths shape throws std::invalid_argument
 // with a one-line message that names the module and the expected shape.
 #pragma once
@@ -22,12 +27,56 @@
 #include <torch/nn/utils/rnn.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
 
 namespace rnnlab {
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ option values ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+/// The recurrent cell of a stack.
+enum class CellType { kLSTM, kGRU, kRNN };
+
+/// Which code runs a stack: rnnlab's modules (this header) or torch::nn's.
+enum class Implementation { kCustom, kBuiltin };
+
+/// The vanilla RNN's activation, spelt as torch::nn::RNNOptions spells it:
+/// torch::kTanh or torch::kReLU.
+using Nonlinearity = c10::variant<torch::enumtype::kTanh, torch::enumtype::kReLU>;
+
+/// The names configs and printouts use: "lstm", "gru", "rnn"; "custom",
+/// "builtin"; "tanh", "relu".
+std::string to_string(CellType type);
+std::string to_string(Implementation impl);
+std::string to_string(const Nonlinearity& nonlinearity);
+std::ostream& operator<<(std::ostream& stream, CellType type);
+std::ostream& operator<<(std::ostream& stream, Implementation impl);
+
+/// The value of E named `name` (E: CellType, Implementation or Nonlinearity);
+/// std::invalid_argument naming the choices otherwise ("unknown cell type
+/// 'lstmx' (expected lstm, gru or rnn)").
+template <class E>
+E from_string(const std::string& name);
+/// Every name of E, in the order of its values ({"lstm", "gru", "rnn"}).
+template <class E>
+const std::vector<std::string>& names_of();
+
+template <>
+CellType from_string<CellType>(const std::string& name);
+template <>
+Implementation from_string<Implementation>(const std::string& name);
+template <>
+Nonlinearity from_string<Nonlinearity>(const std::string& name);
+template <>
+const std::vector<std::string>& names_of<CellType>();
+template <>
+const std::vector<std::string>& names_of<Implementation>();
+template <>
+const std::vector<std::string>& names_of<Nonlinearity>();
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ cells ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
@@ -38,7 +87,7 @@ namespace rnnlab {
 /// RNNCell cell(RNNCellOptions(20, 10).nonlinearity(torch::kReLU));
 /// ```
 struct RNNCellOptions {
-  typedef c10::variant<torch::enumtype::kTanh, torch::enumtype::kReLU> nonlinearity_t;
+  typedef Nonlinearity nonlinearity_t;
 
   RNNCellOptions(int64_t input_size, int64_t hidden_size)
       : input_size_(input_size), hidden_size_(hidden_size) {}
@@ -182,7 +231,44 @@ class GRUCellImpl : public torch::nn::Cloneable<GRUCellImpl> {
 };
 TORCH_MODULE(GRUCell);
 
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ layers ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ layer options ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+/// The options every recurrent stack has, declared once as X(type, name, default).
+/// RNNOptions, LSTMOptions, GRUOptions and RecurrentOptions declare them as
+/// TORCH_ARGs from this list and convert into one another through it; so do
+/// RNNOptions and LSTMOptions with the two lists after it.
+// clang-format off
+#define RNNLAB_STACK_ARGS(X)                                                                    \
+  /* Number of stacked layers. Default: 1 */                                                    \
+  X(int64_t, num_layers, 1)                                                                     \
+  /* Whether the cells add the biases b_ih and b_hh. Default: true */                           \
+  X(bool, bias, true)                                                                           \
+  /* Input and output are (B, T, F) when true, (T, B, F) when false. Default: false */          \
+  X(bool, batch_first, false)                                                                   \
+  /* Dropout on the outputs of every layer but the last (training only). Default: 0 */          \
+  X(double, dropout, 0.0)                                                                       \
+  /* Run a second, time-reversed direction and concatenate the two. Default: false */           \
+  X(bool, bidirectional, false)                                                                 \
+  /* Layer normalisation inside the cell (see LSTMImpl and GRUImpl). Default: false */          \
+  X(bool, layer_norm, false)                                                                    \
+  /* Variational dropout on the recurrent input h_{t-1}: one mask per sequence and layer, */    \
+  /* training only. Default: 0 */                                                               \
+  X(double, recurrent_dropout, 0.0)
+
+/// The options only the vanilla RNN's stack has (RNNOptions, RecurrentOptions).
+#define RNNLAB_RNN_ARGS(X)                                                                      \
+  /* Activation: torch::kTanh or torch::kReLU. Default: torch::kTanh */                         \
+  X(Nonlinearity, nonlinearity, torch::kTanh)
+
+/// The options only the LSTM's stack has (LSTMOptions, RecurrentOptions).
+#define RNNLAB_LSTM_ARGS(X)                                                                     \
+  /* Project h to this many features with weight_hr, fewer than hidden_size (0: no */           \
+  /* projection). Default: 0 */                                                                 \
+  X(int64_t, proj_size, 0)
+// clang-format on
+
+/// One entry of these lists as a TORCH_ARG with its default.
+#define RNNLAB_DECLARE_STACK_ARG(type, name, default_) TORCH_ARG(type, name) = default_;
 
 /// Options for `RNN`: torch::nn::RNNOptions plus rnnlab's extras.
 ///
@@ -191,7 +277,7 @@ TORCH_MODULE(GRUCell);
 /// RNN rnn(RNNOptions(128, 64).num_layers(2).nonlinearity(torch::kReLU));
 /// ```
 struct RNNOptions {
-  typedef c10::variant<torch::enumtype::kTanh, torch::enumtype::kReLU> nonlinearity_t;
+  typedef Nonlinearity nonlinearity_t;
 
   RNNOptions(int64_t input_size, int64_t hidden_size)
       : input_size_(input_size), hidden_size_(hidden_size) {}
@@ -200,23 +286,11 @@ struct RNNOptions {
   TORCH_ARG(int64_t, input_size);
   /// Number of features of the hidden state h.
   TORCH_ARG(int64_t, hidden_size);
-  /// Number of stacked layers. Default: 1
-  TORCH_ARG(int64_t, num_layers) = 1;
-  /// Activation: torch::kTanh or torch::kReLU. Default: torch::kTanh
-  TORCH_ARG(nonlinearity_t, nonlinearity) = torch::kTanh;
-  /// Whether the cells add the biases b_ih and b_hh. Default: true
-  TORCH_ARG(bool, bias) = true;
-  /// Input and output are (B, T, F) when true, (T, B, F) when false. Default: false
-  TORCH_ARG(bool, batch_first) = false;
-  /// Dropout on the outputs of every layer but the last (training only). Default: 0
-  TORCH_ARG(double, dropout) = 0.0;
-  /// Run a second, time-reversed direction and concatenate the two. Default: false
-  TORCH_ARG(bool, bidirectional) = false;
-  /// Layer normalisation of the pre-activations W_ih x and W_hh h. Default: false
-  TORCH_ARG(bool, layer_norm) = false;
-  /// Variational dropout on the recurrent input h_{t-1}: one mask per sequence and
-  /// layer, training only. Default: 0
-  TORCH_ARG(double, recurrent_dropout) = 0.0;
+  /// nonlinearity: see RNNLAB_RNN_ARGS.
+  RNNLAB_RNN_ARGS(RNNLAB_DECLARE_STACK_ARG)
+  /// num_layers, bias, batch_first, dropout, bidirectional, layer_norm,
+  /// recurrent_dropout: see RNNLAB_STACK_ARGS.
+  RNNLAB_STACK_ARGS(RNNLAB_DECLARE_STACK_ARG)
 };
 
 /// Options for `LSTM`: torch::nn::LSTMOptions plus rnnlab's extras.
@@ -233,24 +307,12 @@ struct LSTMOptions {
   TORCH_ARG(int64_t, input_size);
   /// Number of features of the cell state c (and of h without projection).
   TORCH_ARG(int64_t, hidden_size);
-  /// Number of stacked layers. Default: 1
-  TORCH_ARG(int64_t, num_layers) = 1;
-  /// Whether the cells add the biases b_ih and b_hh. Default: true
-  TORCH_ARG(bool, bias) = true;
-  /// Input and output are (B, T, F) when true, (T, B, F) when false. Default: false
-  TORCH_ARG(bool, batch_first) = false;
-  /// Dropout on the outputs of every layer but the last (training only). Default: 0
-  TORCH_ARG(double, dropout) = 0.0;
-  /// Run a second, time-reversed direction and concatenate the two. Default: false
-  TORCH_ARG(bool, bidirectional) = false;
-  /// Project h to this many features with weight_hr (0: no projection). Default: 0
-  TORCH_ARG(int64_t, proj_size) = 0;
-  /// Layer normalisation of W_ih x, W_hh h and of c_t before its tanh (Ba et al.
-  /// 2016; see LSTMImpl). Default: false
-  TORCH_ARG(bool, layer_norm) = false;
-  /// Variational dropout on the recurrent input h_{t-1}: one mask per sequence and
-  /// layer, training only. Default: 0
-  TORCH_ARG(double, recurrent_dropout) = 0.0;
+  /// proj_size: see RNNLAB_LSTM_ARGS.
+  RNNLAB_LSTM_ARGS(RNNLAB_DECLARE_STACK_ARG)
+  /// num_layers, bias, batch_first, dropout, bidirectional, layer_norm (of W_ih x,
+  /// W_hh h and of c_t before its tanh, Ba et al. 2016; see LSTMImpl),
+  /// recurrent_dropout: see RNNLAB_STACK_ARGS.
+  RNNLAB_STACK_ARGS(RNNLAB_DECLARE_STACK_ARG)
 };
 
 /// Options for `GRU`: torch::nn::GRUOptions plus rnnlab's extras.
@@ -267,22 +329,73 @@ struct GRUOptions {
   TORCH_ARG(int64_t, input_size);
   /// Number of features of the hidden state h.
   TORCH_ARG(int64_t, hidden_size);
-  /// Number of stacked layers. Default: 1
-  TORCH_ARG(int64_t, num_layers) = 1;
-  /// Whether the cells add the biases b_ih and b_hh. Default: true
-  TORCH_ARG(bool, bias) = true;
-  /// Input and output are (B, T, F) when true, (T, B, F) when false. Default: false
-  TORCH_ARG(bool, batch_first) = false;
-  /// Dropout on the outputs of every layer but the last (training only). Default: 0
-  TORCH_ARG(double, dropout) = 0.0;
-  /// Run a second, time-reversed direction and concatenate the two. Default: false
-  TORCH_ARG(bool, bidirectional) = false;
-  /// Layer normalisation of the pre-activations W_ih x and W_hh h. Default: false
-  TORCH_ARG(bool, layer_norm) = false;
-  /// Variational dropout on the recurrent input h_{t-1}: one mask per sequence and
-  /// layer, training only. Default: 0
-  TORCH_ARG(double, recurrent_dropout) = 0.0;
+  /// num_layers, bias, batch_first, dropout, bidirectional, layer_norm,
+  /// recurrent_dropout: see RNNLAB_STACK_ARGS.
+  RNNLAB_STACK_ARGS(RNNLAB_DECLARE_STACK_ARG)
 };
+
+/// What RecurrentOptions::validate throws: a std::invalid_argument
+/// "<who>: <option>: <reason>" that also keeps the option at fault and the
+/// reason apart, so that a config can report the reason against its own key.
+class RecurrentOptionError : public std::invalid_argument {
+ public:
+  RecurrentOptionError(const std::string& message, std::string option, std::string reason)
+      : std::invalid_argument(message), option_(std::move(option)), reason_(std::move(reason)) {}
+  /// The option at fault, as RecurrentOptions names it ("proj_size").
+  const std::string& option() const { return option_; }
+  /// What is wrong with it ("only an lstm has a projection; type is gru").
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string option_, reason_;
+};
+
+/// The options of a recurrent stack of any cell type and implementation: the
+/// one declaration of every option (modules/recurrent.h says where a new
+/// option goes). Recurrent is built from it; RNN, LSTM and GRU turn their
+/// options into it to be checked. validate() holds every check.
+///
+/// Example:
+/// ```
+/// Recurrent rnn(RecurrentOptions(CellType::kLSTM, 64, 256).num_layers(2).impl(
+///     Implementation::kBuiltin));
+/// ```
+struct RecurrentOptions {
+  RecurrentOptions(CellType type, int64_t input_size, int64_t hidden_size)
+      : type_(type), input_size_(input_size), hidden_size_(hidden_size) {}
+
+  /// Cell type: lstm, gru or rnn.
+  TORCH_ARG(CellType, type);
+  /// Number of features of one input step.
+  TORCH_ARG(int64_t, input_size);
+  /// Number of features of the hidden state (of the cell state c for an lstm
+  /// with projection).
+  TORCH_ARG(int64_t, hidden_size);
+  /// rnnlab's modules (kCustom) or torch::nn's (kBuiltin). Default: kCustom
+  TORCH_ARG(Implementation, impl) = Implementation::kCustom;
+  /// rnn only: nonlinearity (see RNNLAB_RNN_ARGS).
+  RNNLAB_RNN_ARGS(RNNLAB_DECLARE_STACK_ARG)
+  /// lstm only: proj_size (see RNNLAB_LSTM_ARGS).
+  RNNLAB_LSTM_ARGS(RNNLAB_DECLARE_STACK_ARG)
+  /// num_layers, bias, batch_first, dropout, bidirectional, layer_norm (custom
+  /// only), recurrent_dropout (custom only): see RNNLAB_STACK_ARGS.
+  RNNLAB_STACK_ARGS(RNNLAB_DECLARE_STACK_ARG)
+
+ public:
+  /// Writes an option's name in messages (validate's default: the name itself;
+  /// a config passes one that gives its key, "model.rnn.proj_size").
+  using Namer = std::function<std::string(const std::string& option)>;
+  /// Throws RecurrentOptionError "<who>: <option>: <reason>" for the first
+  /// senseless value or combination: sizes or num_layers <= 0, proj_size < 0,
+  /// >= hidden_size or on a non-lstm, a relu nonlinearity on a non-rnn, dropout
+  /// or recurrent_dropout outside [0, 1), dropout with one layer (it would do
+  /// nothing), layer_norm or recurrent_dropout with impl builtin.
+  void validate(const std::string& who = "RecurrentOptions", const Namer& name = {}) const;
+  /// Features per step of the output: (proj_size or hidden_size) * directions.
+  int64_t output_size() const;
+};
+
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ layers ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 /// Every step's states of the last forward pass, kept while recording is on
 /// (`set_record_states(true)`); detached from the graph. Time-major whatever
@@ -297,20 +410,25 @@ struct RecordedStates {
 
 namespace detail {
 
-/// Which recurrence a layer runs.
+/// Which recurrence a layer runs: the cell type with the rnn's activation.
 enum class CellKind { kRNNTanh, kRNNReLU, kLSTM, kGRU };
+CellKind cell_kind(const RecurrentOptions& options);
 
-/// The options of RNN, LSTM and GRU in one shape, for the shared code.
-struct StackOptions {
-  CellKind kind;
-  int64_t input_size, hidden_size, num_layers;
-  bool bias, batch_first;
-  double dropout;
-  bool bidirectional;
-  int64_t proj_size;
-  bool layer_norm;
-  double recurrent_dropout;
-};
+/// The options of RNN, LSTM and GRU as RecurrentOptions (impl custom): how
+/// they are checked and what the shared layer code reads.
+RecurrentOptions to_recurrent(const RNNOptions& options);
+RecurrentOptions to_recurrent(const LSTMOptions& options);
+RecurrentOptions to_recurrent(const GRUOptions& options);
+/// The other way: the options of the custom layer that runs `options`
+/// (LayerOptions: RNNOptions, LSTMOptions or GRUOptions).
+template <class LayerOptions>
+LayerOptions layer_options(const RecurrentOptions& options);
+template <>
+RNNOptions layer_options<RNNOptions>(const RecurrentOptions& options);
+template <>
+LSTMOptions layer_options<LSTMOptions>(const RecurrentOptions& options);
+template <>
+GRUOptions layer_options<GRUOptions>(const RecurrentOptions& options);
 
 /// The parameters of one layer and direction (undefined when unused).
 struct LayerWeights {
@@ -320,7 +438,7 @@ struct LayerWeights {
 };
 
 /// What RNN, LSTM and GRU share: parameters, the layer loop, recording.
-/// `Derived` provides `StackOptions stack_options() const` and `kName`.
+/// `Derived` provides `RecurrentOptions stack_options() const` and `kName`.
 template <typename Derived>
 class RNNImplBase : public torch::nn::Cloneable<Derived> {
  public:
@@ -399,7 +517,8 @@ class RNNImpl : public detail::RNNImplBase<RNNImpl> {
   std::tuple<torch::nn::utils::rnn::PackedSequence, torch::Tensor> forward_with_packed_input(
       const torch::nn::utils::rnn::PackedSequence& packed_input, torch::Tensor hx = {});
 
-  detail::StackOptions stack_options() const;
+  /// The options as RecurrentOptions (detail::to_recurrent(options)).
+  RecurrentOptions stack_options() const;
   RNNOptions options;
 
  protected:
@@ -445,7 +564,8 @@ class LSTMImpl : public detail::RNNImplBase<LSTMImpl> {
   forward_with_packed_input(const torch::nn::utils::rnn::PackedSequence& packed_input,
                             torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx_opt = {});
 
-  detail::StackOptions stack_options() const;
+  /// The options as RecurrentOptions (detail::to_recurrent(options)).
+  RecurrentOptions stack_options() const;
   LSTMOptions options;
 
  protected:
@@ -483,7 +603,8 @@ class GRUImpl : public detail::RNNImplBase<GRUImpl> {
   std::tuple<torch::nn::utils::rnn::PackedSequence, torch::Tensor> forward_with_packed_input(
       const torch::nn::utils::rnn::PackedSequence& packed_input, torch::Tensor hx = {});
 
-  detail::StackOptions stack_options() const;
+  /// The options as RecurrentOptions (detail::to_recurrent(options)).
+  RecurrentOptions stack_options() const;
   GRUOptions options;
 
  protected:

@@ -53,7 +53,7 @@ void Seq2SeqImpl::reset() {
   check(o.src_vocab() >= 2 && o.tgt_vocab() >= 4, "vocabularies too small");
   check(o.encoder().type() == o.decoder().type(),
         "encoder and decoder cells must be of one type (the state is bridged), got " +
-            o.encoder().type() + " and " + o.decoder().type());
+            to_string(o.encoder().type()) + " and " + to_string(o.decoder().type()));
   check(!o.decoder().bidirectional(), "the decoder cannot be bidirectional");
   check(o.decoder().proj_size() == 0 && o.encoder().proj_size() == 0,
         "proj_size is not supported here");
@@ -75,7 +75,7 @@ void Seq2SeqImpl::reset() {
 
   const int64_t bridge_in = directions(o.encoder()) * o.encoder().hidden_size();
   bridge_h = register_module("bridge_h", torch::nn::Linear(bridge_in, H));
-  if (o.decoder().type() == "lstm")
+  if (o.decoder().type() == CellType::kLSTM)
     bridge_c = register_module("bridge_c", torch::nn::Linear(bridge_in, H));
 
   if (att == "bahdanau") {

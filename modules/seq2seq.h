@@ -45,8 +45,10 @@ namespace rnnlab {
 ///
 /// Example:
 /// ```
-/// Seq2Seq model(Seq2SeqOptions(8000, 8000, RecurrentOptions("gru", 256, 256).bidirectional(true),
-///                              RecurrentOptions("gru", 256, 512)).attention("bahdanau"));
+/// Seq2Seq model(Seq2SeqOptions(8000, 8000,
+///                              RecurrentOptions(CellType::kGRU, 256, 256).bidirectional(true),
+///                              RecurrentOptions(CellType::kGRU, 256, 512))
+///                   .attention("bahdanau"));
 /// ```
 struct Seq2SeqOptions {
   Seq2SeqOptions(int64_t src_vocab, int64_t tgt_vocab, RecurrentOptions encoder,

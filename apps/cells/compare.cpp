@@ -84,11 +84,11 @@ namespace {
 
 // Builds one stack of `cell` type ("rnn_tanh", "lstm", ...) with implementation `impl`.
 Recurrent make_stack(const std::string& cell, const Shape& shape, const CompareConfig& cfg,
-                     const std::string& impl) {
-  bool rnn = cell.rfind("rnn_", 0) == 0;
-  RecurrentOptions o(rnn ? "rnn" : cell, shape.input, shape.hidden);
+                     Implementation impl) {
+  const bool rnn = cell.rfind("rnn_", 0) == 0;
+  RecurrentOptions o(from_string<CellType>(rnn ? "rnn" : cell), shape.input, shape.hidden);
   o.impl(impl)
-      .nonlinearity(cell == "rnn_relu" ? "relu" : "tanh")
+      .nonlinearity(from_string<Nonlinearity>(cell == "rnn_relu" ? "relu" : "tanh"))
       .num_layers(cfg.compare.layers)
       .bidirectional(cfg.compare.bidirectional);
   return Recurrent(o);
@@ -131,8 +131,8 @@ CompareRow compare_one(const std::string& cell, const Shape& shape, const Compar
                        torch::Device device) {
   auto dtype = cfg.compare.dtype == "double" ? torch::kFloat64 : torch::kFloat32;
   auto topt = torch::TensorOptions().dtype(dtype).device(device);
-  Recurrent builtin = make_stack(cell, shape, cfg, "builtin");
-  Recurrent custom = make_stack(cell, shape, cfg, "custom");
+  Recurrent builtin = make_stack(cell, shape, cfg, Implementation::kBuiltin);
+  Recurrent custom = make_stack(cell, shape, cfg, Implementation::kCustom);
   builtin->to(device, dtype);
   custom->to(device, dtype);
   copy_parameters(builtin, custom);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <stdexcept>
 
 namespace rnnlab {
 
@@ -92,17 +93,23 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
 }
 
 void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
-  s.add(p + ".type", &type, "recurrent cell").choices({"lstm", "gru", "rnn"});
+  // A key is the name of its option in `stack` (RecurrentSection::validate
+  // maps the two older keys, hidden and layers); the options whose values are
+  // names bind to their names.
+  s.add(p + ".type", &type, "recurrent cell").choices(names_of<CellType>());
   s.add(p + ".impl", &impl, "hand-written modules (custom) or torch::nn (builtin)")
-      .choices({"custom", "builtin"});
-  s.add(p + ".hidden", &hidden, "hidden units per layer and direction").range(1, 1 << 20);
-  s.add(p + ".layers", &layers, "stacked layers").range(1, 64);
-  s.add(p + ".bidirectional", &bidirectional, "also run a reversed direction");
-  s.add(p + ".dropout", &dropout, "dropout between stacked layers").range(0.0, 0.99);
-  s.add(p + ".nonlinearity", &nonlinearity, "vanilla RNN activation").choices({"tanh", "relu"});
-  s.add(p + ".proj_size", &proj_size, "LSTM: project h to this size (0: off)").range(0, 1 << 20);
-  s.add(p + ".layer_norm", &layer_norm, "custom only: layer normalisation inside the cell");
-  s.add(p + ".recurrent_dropout", &recurrent_dropout,
+      .choices(names_of<Implementation>());
+  s.add(p + ".hidden", &stack.hidden_size(), "hidden units per layer and direction")
+      .range(1, 1 << 20);
+  s.add(p + ".layers", &stack.num_layers(), "stacked layers").range(1, 64);
+  s.add(p + ".bidirectional", &stack.bidirectional(), "also run a reversed direction");
+  s.add(p + ".dropout", &stack.dropout(), "dropout between stacked layers").range(0.0, 0.99);
+  s.add(p + ".nonlinearity", &nonlinearity, "vanilla RNN activation")
+      .choices(names_of<Nonlinearity>());
+  s.add(p + ".proj_size", &stack.proj_size(), "LSTM: project h to this size (0: off)")
+      .range(0, 1 << 20);
+  s.add(p + ".layer_norm", &stack.layer_norm(), "custom only: layer normalisation inside the cell");
+  s.add(p + ".recurrent_dropout", &stack.recurrent_dropout(),
         "custom only: variational dropout on h_{t-1}, one mask per sequence")
       .range(0.0, 0.99);
 }
@@ -122,36 +129,45 @@ void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
                                        "where it ends");
 }
 
+namespace {
+
+// The value named `name` at `key`, or a ConfigError naming the key.
+template <class E>
+E parse_name(const ConfigSchema& s, const std::string& key, const std::string& name) {
+  try {
+    return from_string<E>(name);
+  } catch (const std::invalid_argument& e) {
+    throw s.error(key, e.what());
+  }
+}
+
+}  // namespace
+
 void RecurrentSection::validate(const ConfigSchema& s, const std::string& p) const {
-  if (proj_size > 0 && type != "lstm")
-    throw s.error(p + ".proj_size", "only an lstm has a projection; " + p + ".type is " + type);
-  if (proj_size >= hidden)
-    throw s.error(p + ".proj_size",
-                  "must be smaller than " + p + ".hidden (" + std::to_string(hidden) + ")");
-  if (nonlinearity != "tanh" && type != "rnn")
-    throw s.error(p + ".nonlinearity",
-                  "only the vanilla rnn has a choice of non-linearity; " + p + ".type is " + type);
-  if (impl == "builtin" && layer_norm)
-    throw s.error(p + ".layer_norm",
-                  "torch::nn has no layer-normalised cells; set " + p + ".impl: custom");
-  if (impl == "builtin" && recurrent_dropout > 0)
-    throw s.error(p + ".recurrent_dropout",
-                  "torch::nn has no recurrent dropout; set " + p + ".impl: custom");
-  if (dropout > 0 && layers == 1)
-    throw s.error(p + ".dropout", "dropout between stacked layers needs " + p +
-                                      ".layers >= 2 (it would do nothing)");
+  // the config key of an option of RecurrentOptions
+  auto key = [&p](const std::string& option) {
+    if (option == "hidden_size") return p + ".hidden";
+    if (option == "num_layers") return p + ".layers";
+    return p + "." + option;
+  };
+  RecurrentOptions o =
+      RecurrentOptions(stack)
+          .type(parse_name<CellType>(s, key("type"), type))
+          .impl(parse_name<Implementation>(s, key("impl"), impl))
+          .nonlinearity(parse_name<Nonlinearity>(s, key("nonlinearity"), nonlinearity));
+  try {
+    o.validate(p, key);
+  } catch (const RecurrentOptionError& e) {
+    throw s.error(key(e.option()), e.reason());
+  }
 }
 
 RecurrentOptions RecurrentSection::options(int64_t input_size) const {
-  return RecurrentOptions(type, input_size, hidden)
-      .impl(impl)
-      .nonlinearity(nonlinearity)
-      .num_layers(layers)
-      .bidirectional(bidirectional)
-      .dropout(dropout)
-      .proj_size(proj_size)
-      .layer_norm(layer_norm)
-      .recurrent_dropout(recurrent_dropout);
+  return RecurrentOptions(stack)
+      .type(from_string<CellType>(type))
+      .impl(from_string<Implementation>(impl))
+      .nonlinearity(from_string<Nonlinearity>(nonlinearity))
+      .input_size(input_size);
 }
 
 void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOptions* t) {

@@ -62,22 +62,25 @@ struct OptimSection {
 };
 
 /// A recurrent stack (modules/recurrent.h): `<prefix>.type`, `.impl`, `.hidden`...
+/// Its keys bind to the options themselves (`stack`), but for the three whose
+/// config values are names: type, impl and nonlinearity are kept as written
+/// and become stack's enums in options(). The checks are RecurrentOptions::validate's.
 struct RecurrentSection {
-  std::string type = "lstm";
-  std::string impl = "custom";
-  int64_t hidden = 256;
-  int64_t layers = 1;
-  bool bidirectional = false;
-  double dropout = 0.0;
-  std::string nonlinearity = "tanh";
-  int64_t proj_size = 0;
-  bool layer_norm = false;
-  double recurrent_dropout = 0.0;
+  /// The stack as configured, with the config's defaults (input_size is the
+  /// app's: see options()).
+  RecurrentOptions stack = RecurrentOptions(CellType::kLSTM, /*input_size=*/1, /*hidden_size=*/256);
+  /// `<prefix>.type`, `.impl` and `.nonlinearity` as the config names them
+  /// ("lstm", "custom", "tanh"): to_string() / from_string<E>() of modules/rnn.h.
+  std::string type = to_string(stack.type());
+  std::string impl = to_string(stack.impl());
+  std::string nonlinearity = to_string(stack.nonlinearity());
   void bind(ConfigSchema& s, const std::string& prefix);
-  /// Option conflicts (proj_size with gru, layer_norm with builtin...) as
-  /// ConfigError naming the key, before anything is built.
+  /// RecurrentOptions::validate() on the configured stack, its errors as a
+  /// ConfigError naming the key ("key 'model.rnn.proj_size' (--set): only an
+  /// lstm has a projection; model.rnn.type is gru"), before anything is built.
   void validate(const ConfigSchema& s, const std::string& prefix) const;
-  /// Module options for an input of `input_size` features.
+  /// Module options for an input of `input_size` features
+  /// (std::invalid_argument for a name no enum value has).
   RecurrentOptions options(int64_t input_size) const;
 };
 

@@ -64,7 +64,7 @@ void LMConfig::validate(const ConfigSchema& s) const {
     throw s.error(data.train.empty() ? "data.train" : "data.text",
                   "set exactly one of data.train (a text file) and data.text (inline text)");
   model.rnn.validate(s, "model.rnn");
-  if (model.rnn.bidirectional)
+  if (model.rnn.stack.bidirectional())
     throw s.error("model.rnn.bidirectional",
                   "a language model predicts the next token; a reversed direction would read it "
                   "first (use it in classifiers and encoders)");
@@ -426,9 +426,9 @@ nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& lab
                    task_->tokens("train"), task_->tokens("valid"), task_->tokens("test"),
                    task_->batches_per_epoch(), cfg.data.batch_size, cfg.data.bptt),
        fmt::format("model: {} {} x{} hidden {} ({}), {} parameters, device {}, seed {}",
-                   cfg.model.rnn.impl, cfg.model.rnn.type, cfg.model.rnn.layers,
-                   cfg.model.rnn.hidden, cfg.model.tie_weights ? "tied" : "untied", n_params,
-                   device_.str(), cfg.run.seed)});
+                   cfg.model.rnn.impl, cfg.model.rnn.type, cfg.model.rnn.stack.num_layers(),
+                   cfg.model.rnn.stack.hidden_size(), cfg.model.tie_weights ? "tied" : "untied",
+                   n_params, device_.str(), cfg.run.seed)});
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {

@@ -25,7 +25,7 @@ namespace rnnlab::sentiment {
 SentimentConfig::SentimentConfig() {
   data.tokenizer.type = "word";
   data.tokenizer.split_punctuation = false;  // Kim's cleaning already spaces punctuation out
-  model.rnn.hidden = 150;
+  model.rnn.stack.hidden_size(150);
   train.max_epochs = 10;
   train.patience = 3;
   train.early_stop_metric = "accuracy";
@@ -524,8 +524,9 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
                   "{} parameters, device {}, seed {}",
                   m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
                   m.embedding_lr_scale != 1.0 ? fmt::format(", lr x{}", m.embedding_lr_scale) : "",
-                  m.rnn.impl, m.rnn.bidirectional ? "bi-" : "", m.rnn.type, m.rnn.layers,
-                  m.rnn.hidden, m.pooling, m.dropout, n_params, device_.str(), cfg_.run.seed)};
+                  m.rnn.impl, m.rnn.stack.bidirectional() ? "bi-" : "", m.rnn.type,
+                  m.rnn.stack.num_layers(), m.rnn.stack.hidden_size(), m.pooling, m.dropout,
+                  n_params, device_.str(), cfg_.run.seed)};
   if (task_->covered() >= 0) {
     // Of the training part's words (less <pad> <unk> <bos> <eos>) and the added ones.
     const int64_t added = task_->extended();

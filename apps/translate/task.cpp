@@ -25,10 +25,9 @@ namespace rnnlab::translate {
 TranslateConfig::TranslateConfig() {
   data.tokenizer.type = "sentencepiece";
   data.tokenizer.spm_vocab_size = 8000;
-  model.encoder.hidden = 256;
-  model.encoder.bidirectional = true;
+  model.encoder.stack.hidden_size(256).bidirectional(true);
   model.encoder.type = "gru";
-  model.decoder.hidden = 512;
+  model.decoder.stack.hidden_size(512);
   model.decoder.type = "gru";
   train.max_epochs = 20;
   train.patience = 4;
@@ -122,22 +121,22 @@ void TranslateConfig::validate(const ConfigSchema& s) const {
                   "the decoder starts from the encoder's bridged state, so "
                   "its cell must be the encoder's (" +
                       model.encoder.type + ")");
-  if (model.decoder.bidirectional)
+  if (model.decoder.stack.bidirectional())
     throw s.error("model.decoder.bidirectional", "a decoder writes left to right");
-  if (model.encoder.proj_size > 0 || model.decoder.proj_size > 0)
+  if (model.encoder.stack.proj_size() > 0 || model.decoder.stack.proj_size() > 0)
     throw s.error(
-        model.encoder.proj_size > 0 ? "model.encoder.proj_size" : "model.decoder.proj_size",
+        model.encoder.stack.proj_size() > 0 ? "model.encoder.proj_size" : "model.decoder.proj_size",
         "not supported by the translation model");
-  const int64_t enc_out = model.encoder.hidden * (model.encoder.bidirectional ? 2 : 1);
-  if (model.attention == "luong_dot" && enc_out != model.decoder.hidden)
+  const int64_t enc_out = model.encoder.stack.output_size();
+  const int64_t dec_hidden = model.decoder.stack.hidden_size();
+  if (model.attention == "luong_dot" && enc_out != dec_hidden)
     throw s.error("model.attention",
-                  "luong_dot needs model.decoder.hidden (" + std::to_string(model.decoder.hidden) +
+                  "luong_dot needs model.decoder.hidden (" + std::to_string(dec_hidden) +
                       ") equal to the encoder's output size (" + std::to_string(enc_out) + ")");
-  if (model.tie_embeddings && model.embedding != model.decoder.hidden)
-    throw s.error("model.tie_embeddings", "needs model.embedding (" +
-                                              std::to_string(model.embedding) +
-                                              ") equal to model.decoder.hidden (" +
-                                              std::to_string(model.decoder.hidden) + ")");
+  if (model.tie_embeddings && model.embedding != dec_hidden)
+    throw s.error("model.tie_embeddings",
+                  "needs model.embedding (" + std::to_string(model.embedding) +
+                      ") equal to model.decoder.hidden (" + std::to_string(dec_hidden) + ")");
   if (model.teacher_forcing_end != model.teacher_forcing && train.max_steps == 0 &&
       train.max_epochs == 0)
     throw s.error("model.teacher_forcing_end",
@@ -494,13 +493,14 @@ nlohmann::json TranslateJob::run(const RunDir& dir, bool resume, const std::stri
   for (const auto& p : task_->model().parameters()) n_params += p.numel();
   trainer_->set_intro(
       {task_->describe(),
-       fmt::format("model: {} {} encoder {}x{}{}, decoder {}x{}, attention {}{}{}, embedding {}, "
-                   "dropout {}, label smoothing {}; {} parameters, device {}, seed {}",
-                   m.encoder.impl, m.encoder.type, m.encoder.layers, m.encoder.hidden,
-                   m.encoder.bidirectional ? " bidirectional" : "", m.decoder.layers,
-                   m.decoder.hidden, m.attention, m.input_feeding ? ", input feeding" : "",
-                   m.tie_embeddings ? ", tied" : "", m.embedding, m.dropout, m.label_smoothing,
-                   n_params, device_.str(), cfg_.run.seed)});
+       fmt::format(
+           "model: {} {} encoder {}x{}{}, decoder {}x{}, attention {}{}{}, embedding {}, "
+           "dropout {}, label smoothing {}; {} parameters, device {}, seed {}",
+           m.encoder.impl, m.encoder.type, m.encoder.stack.num_layers(),
+           m.encoder.stack.hidden_size(), m.encoder.stack.bidirectional() ? " bidirectional" : "",
+           m.decoder.stack.num_layers(), m.decoder.stack.hidden_size(), m.attention,
+           m.input_feeding ? ", input feeding" : "", m.tie_embeddings ? ", tied" : "", m.embedding,
+           m.dropout, m.label_smoothing, n_params, device_.str(), cfg_.run.seed)});
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {

@@ -64,8 +64,8 @@ TEST(Config, DefaultsFileValuesAndTypes) {
   EXPECT_EQ(cfg.data_train, "x.txt");
   EXPECT_EQ(cfg.files, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(cfg.rnn.type, "gru");
-  EXPECT_EQ(cfg.rnn.hidden, 64);
-  EXPECT_TRUE(cfg.rnn.bidirectional);
+  EXPECT_EQ(cfg.rnn.stack.hidden_size(), 64);
+  EXPECT_TRUE(cfg.rnn.stack.bidirectional());
   EXPECT_DOUBLE_EQ(cfg.optim.lr, 1e-3);
   EXPECT_EQ(cfg.batch, 32);  // default kept
   EXPECT_EQ(s.find("model.rnn.hidden")->source, path + ":7");
@@ -257,8 +257,8 @@ TEST(Config, ResolvedYamlLoadsBackToTheSameValues) {
   EXPECT_EQ(sa.to_yaml(), sb.to_yaml());
   EXPECT_EQ(b.data_train, "a file: with colon.txt");
   EXPECT_EQ(b.files, (std::vector<std::string>{"x", "y z"}));
-  EXPECT_EQ(b.rnn.hidden, 17);
-  EXPECT_DOUBLE_EQ(b.rnn.dropout, 0.25);
+  EXPECT_EQ(b.rnn.stack.hidden_size(), 17);
+  EXPECT_DOUBLE_EQ(b.rnn.stack.dropout(), 0.25);
 }
 
 }  // namespace

@@ -198,6 +198,78 @@ TEST(Sections, RecurrentConflictsAreConfigErrorsNamingTheKey) {
             std::string::npos);
 }
 
+// RecurrentSection::validate is RecurrentOptions::validate with the config's
+// keys: each refused combination is a ConfigError (exit 2) naming the key at
+// fault, where its value came from and the other keys in its reason.
+TEST(Sections, RecurrentChecksAreTheOptionsChecksNamingKeys) {
+  auto error_of = [](const std::string& set) -> std::string {
+    ConfigSchema s;
+    RecurrentSection r;
+    r.bind(s, "model.enc");
+    std::istringstream sets(set);
+    for (std::string kv; sets >> kv;) s.apply_override(kv);
+    s.finalize();
+    try {
+      r.validate(s, "model.enc");
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      return e.what();
+    }
+    return "";
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"model.enc.type=rnn model.enc.proj_size=4",
+       "key 'model.enc.proj_size' (--set): only an lstm has a projection; model.enc.type is rnn"},
+      {"model.enc.hidden=8 model.enc.proj_size=8",
+       "key 'model.enc.proj_size' (--set): must be smaller than model.enc.hidden (8)"},
+      {"model.enc.nonlinearity=relu",
+       "key 'model.enc.nonlinearity' (--set): only the vanilla rnn has a choice of "
+       "non-linearity; model.enc.type is lstm"},
+      {"model.enc.impl=builtin model.enc.layer_norm=true",
+       "key 'model.enc.layer_norm' (--set): torch::nn has no layer-normalised cells; set "
+       "model.enc.impl: custom"},
+      {"model.enc.impl=builtin model.enc.recurrent_dropout=0.5",
+       "key 'model.enc.recurrent_dropout' (--set): torch::nn has no recurrent dropout; set "
+       "model.enc.impl: custom"},
+      {"model.enc.dropout=0.5",
+       "key 'model.enc.dropout' (--set): dropout between stacked layers needs model.enc.layers "
+       ">= 2 (it would do nothing)"},
+  };
+  for (const auto& [set, message] : cases) EXPECT_EQ(error_of(set), message) << set;
+  // what the options allow, the config allows
+  EXPECT_EQ(error_of("model.enc.type=rnn model.enc.nonlinearity=relu model.enc.layers=2 "
+                     "model.enc.dropout=0.5 model.enc.layer_norm=true "
+                     "model.enc.recurrent_dropout=0.5 model.enc.bidirectional=true"),
+            "");
+  EXPECT_EQ(error_of("model.enc.impl=builtin model.enc.proj_size=100"), "");
+  // the section's values become the options, names parsed into enums
+  ConfigSchema s;
+  RecurrentSection r;
+  r.bind(s, "model.enc");
+  for (const char* kv :
+       {"model.enc.type=rnn", "model.enc.impl=builtin", "model.enc.hidden=9", "model.enc.layers=3",
+        "model.enc.nonlinearity=relu", "model.enc.dropout=0.25", "model.enc.bidirectional=true"})
+    s.apply_override(kv);
+  s.finalize();
+  const RecurrentOptions o = r.options(7);
+  EXPECT_EQ(o.type(), CellType::kRNN);
+  EXPECT_EQ(o.impl(), Implementation::kBuiltin);
+  EXPECT_EQ(to_string(o.nonlinearity()), "relu");
+  EXPECT_EQ(o.input_size(), 7);
+  EXPECT_EQ(o.hidden_size(), 9);
+  EXPECT_EQ(o.num_layers(), 3);
+  EXPECT_DOUBLE_EQ(o.dropout(), 0.25);
+  EXPECT_TRUE(o.bidirectional());
+  // the defaults are the options' own where the config has none of its own
+  RecurrentSection d;
+  EXPECT_EQ(d.type, "lstm");
+  EXPECT_EQ(d.impl, "custom");
+  EXPECT_EQ(d.nonlinearity, "tanh");
+  EXPECT_EQ(d.stack.hidden_size(), 256);
+  EXPECT_EQ(d.stack.num_layers(), 1);
+  EXPECT_EQ(d.options(5).proj_size(), 0);
+}
+
 TEST(Sections, NonFiniteNumbersAreConfigErrors) {
   ConfigSchema s;
   OptimSection optim;

@@ -184,7 +184,7 @@ lm::LMConfig tiny_lm_config(const std::string& corpus) {
   cfg.data.eval_batch_size = 4;
   cfg.model.embedding = 16;
   cfg.model.dropout = 0.1;  // so that the RNG state matters for resuming
-  cfg.model.rnn.hidden = 32;
+  cfg.model.rnn.stack.hidden_size(32);
   cfg.train.max_steps = 40;
   cfg.train.eval_every = 10;
   cfg.train.log_every = 5;

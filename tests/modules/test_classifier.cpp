@@ -9,8 +9,8 @@
 namespace rnnlab {
 namespace {
 
-SentenceClassifier make(const std::string& pooling, const std::string& impl, bool bidirectional,
-                        int64_t layers = 1, const std::string& type = "lstm", int64_t classes = 3) {
+SentenceClassifier make(const std::string& pooling, Implementation impl, bool bidirectional,
+                        int64_t layers = 1, CellType type = CellType::kLSTM, int64_t classes = 3) {
   return SentenceClassifier(
       SentenceClassifierOptions(
           20, 6, classes,
@@ -27,9 +27,9 @@ TEST(SentenceClassifier, PaddingChangesNothing) {
       torch::tensor({{3, 4, 5}, {7, 8, 0}, {9, 0, 0}}, torch::kLong).t();  // (T, B)
   torch::Tensor lengths = torch::tensor({3, 2, 1}, torch::kLong);
   for (const char* pooling : {"last", "mean", "max", "attention"})
-    for (const char* impl : {"custom", "builtin"})
+    for (Implementation impl : {Implementation::kCustom, Implementation::kBuiltin})
       for (bool bi : {false, true}) {
-        SentenceClassifier m = make(pooling, impl, bi, 2, "gru");
+        SentenceClassifier m = make(pooling, impl, bi, 2, CellType::kGRU);
         m->eval();
         torch::Tensor batch = m(tokens, lengths);
         ASSERT_EQ(batch.sizes(), torch::IntArrayRef({3, 3}));
@@ -46,7 +46,7 @@ TEST(SentenceClassifier, PaddingChangesNothing) {
 
 TEST(SentenceClassifier, AttentionWeightsAreADistributionOverValidSteps) {
   torch::manual_seed(1);
-  SentenceClassifier m = make("attention", "custom", true);
+  SentenceClassifier m = make("attention", Implementation::kCustom, true);
   m->eval();
   torch::Tensor tokens = torch::tensor({{3, 4, 5, 6}, {7, 8, 0, 0}}, torch::kLong).t();
   m(tokens, torch::tensor({4, 2}, torch::kLong));
@@ -59,7 +59,7 @@ TEST(SentenceClassifier, AttentionWeightsAreADistributionOverValidSteps) {
 
 TEST(SentenceClassifier, FrozenTwoChannelAndLoadedEmbeddings) {
   torch::manual_seed(2);
-  RecurrentOptions rnn("lstm", 12, 5);
+  RecurrentOptions rnn(CellType::kLSTM, 12, 5);
   SentenceClassifier two(SentenceClassifierOptions(20, 6, 2, rnn).two_channels(true));
   EXPECT_FALSE(two->static_embedding->weight.requires_grad());
   EXPECT_TRUE(two->embedding->weight.requires_grad());
@@ -75,7 +75,8 @@ TEST(SentenceClassifier, FrozenTwoChannelAndLoadedEmbeddings) {
   EXPECT_TRUE(torch::equal(two->embedding->weight[5], before));
 
   SentenceClassifier frozen(
-      SentenceClassifierOptions(20, 6, 2, RecurrentOptions("rnn", 6, 5)).freeze_embedding(true));
+      SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kRNN, 6, 5))
+          .freeze_embedding(true));
   torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
   frozen(tokens, torch::tensor({2}, torch::kLong)).sum().backward();
   EXPECT_FALSE(frozen->embedding->weight.grad().defined());
@@ -87,7 +88,7 @@ TEST(SentenceClassifier, FixedWordsReadTheirVectorsAndAreNeverTrained) {
   torch::manual_seed(4);
   for (bool two : {false, true}) {
     SentenceClassifier m(
-        SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", two ? 12 : 6, 5))
+        SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kGRU, two ? 12 : 6, 5))
             .two_channels(two)
             .fixed_words(5)
             .pooling("max"));
@@ -104,7 +105,7 @@ TEST(SentenceClassifier, FixedWordsReadTheirVectorsAndAreNeverTrained) {
 
     // A fixed word gives exactly what the same vector in a trained row gives.
     SentenceClassifier plain(
-        SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", two ? 12 : 6, 5))
+        SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kGRU, two ? 12 : 6, 5))
             .two_channels(two)
             .pooling("max"));
     {
@@ -137,8 +138,8 @@ TEST(SentenceClassifier, FixedWordsReadTheirVectorsAndAreNeverTrained) {
     EXPECT_FALSE(fixed_in_parameters);
   }
   EXPECT_THROW(
-      SentenceClassifier(
-          SentenceClassifierOptions(20, 6, 2, RecurrentOptions("gru", 6, 5)).fixed_words(19)),
+      SentenceClassifier(SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kGRU, 6, 5))
+                             .fixed_words(19)),
       std::invalid_argument);
 }
 
@@ -151,18 +152,18 @@ TEST(SentenceClassifier, BadInputIsAOneLineError) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(
-      message([] {
-        SentenceClassifier(SentenceClassifierOptions(20, 6, 2, RecurrentOptions("lstm", 7, 5)));
-      }).find("input_size is 7, the embedding gives 6"),
-      std::string::npos);
-  EXPECT_NE(
-      message([] {
-        SentenceClassifier(
-            SentenceClassifierOptions(20, 6, 2, RecurrentOptions("lstm", 6, 5)).pooling("sum"));
-      }).find("pooling must be"),
-      std::string::npos);
-  SentenceClassifier m = make("mean", "custom", false);
+  EXPECT_NE(message([] {
+              SentenceClassifier(
+                  SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kLSTM, 7, 5)));
+            }).find("input_size is 7, the embedding gives 6"),
+            std::string::npos);
+  EXPECT_NE(message([] {
+              SentenceClassifier(
+                  SentenceClassifierOptions(20, 6, 2, RecurrentOptions(CellType::kLSTM, 6, 5))
+                      .pooling("sum"));
+            }).find("pooling must be"),
+            std::string::npos);
+  SentenceClassifier m = make("mean", Implementation::kCustom, false);
   torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
   EXPECT_NE(message([&] { m(tokens, torch::tensor({3}, torch::kLong)); }).find("every length"),
             std::string::npos);
@@ -185,7 +186,7 @@ TEST(SentenceClassifier, LearnsWhetherAWordOccurs) {
     for (int64_t t = lengths[b].item<int64_t>(); t < T; ++t) tokens[t][b] = 0;
   }
   torch::Tensor labels = (tokens == 2).any(0).to(torch::kLong);
-  SentenceClassifier m = make("max", "custom", true, 1, "lstm", 2);
+  SentenceClassifier m = make("max", Implementation::kCustom, true, 1, CellType::kLSTM, 2);
   torch::optim::Adam opt(m->parameters(), 0.02);
   for (int step = 0; step < 150; ++step) {
     opt.zero_grad();

@@ -4,22 +4,29 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace rnnlab {
 namespace {
 
+constexpr CellType kLSTM = CellType::kLSTM, kGRU = CellType::kGRU, kRNN = CellType::kRNN;
+constexpr Implementation kCustom = Implementation::kCustom, kBuiltin = Implementation::kBuiltin;
+const std::vector<CellType> kTypes = {kLSTM, kGRU, kRNN};
+
 TEST(Recurrent, BuiltinShapesAndState) {
   torch::manual_seed(0);
-  for (std::string type : {"lstm", "gru", "rnn"}) {
-    Recurrent rnn(RecurrentOptions(type, 5, 7).impl("builtin").num_layers(2).bidirectional(true));
+  for (CellType type : kTypes) {
+    Recurrent rnn(RecurrentOptions(type, 5, 7).impl(kBuiltin).num_layers(2).bidirectional(true));
     auto x = torch::randn({4, 3, 5});
     auto [y, state] = rnn->forward(x);
     EXPECT_EQ(y.sizes(), (torch::IntArrayRef{4, 3, 14})) << type;
     EXPECT_EQ(rnn->output_size(), 14);
     EXPECT_EQ(state.h.sizes(), (torch::IntArrayRef{4, 3, 7})) << type;
-    EXPECT_EQ(state.c.defined(), type == "lstm");
+    EXPECT_EQ(state.c.defined(), type == kLSTM);
     // Feeding the state back in works.
     auto [y2, state2] = rnn->forward(x, state.detach());
     EXPECT_EQ(y2.sizes(), y.sizes());
@@ -28,7 +35,7 @@ TEST(Recurrent, BuiltinShapesAndState) {
 
 TEST(Recurrent, BuiltinLengthsZeroPadding) {
   torch::manual_seed(0);
-  Recurrent rnn(RecurrentOptions("lstm", 5, 7).impl("builtin").batch_first(true));
+  Recurrent rnn(RecurrentOptions(kLSTM, 5, 7).impl(kBuiltin).batch_first(true));
   auto x = torch::randn({3, 6, 5});
   auto lengths = torch::tensor({6, 2, 4}, torch::kInt64);
   auto [y, state] = rnn->forward(x, {}, lengths);
@@ -39,9 +46,11 @@ TEST(Recurrent, BuiltinLengthsZeroPadding) {
 }
 
 TEST(Recurrent, BadOptionsAndShapes) {
-  EXPECT_THROW(Recurrent(RecurrentOptions("lstmx", 5, 7)), std::invalid_argument);
-  EXPECT_THROW(Recurrent(RecurrentOptions("lstm", 5, 7).impl("cudnn")), std::invalid_argument);
-  Recurrent rnn(RecurrentOptions("gru", 5, 7).impl("builtin"));
+  EXPECT_THROW(from_string<CellType>("lstmx"), std::invalid_argument);
+  EXPECT_THROW(from_string<Implementation>("cudnn"), std::invalid_argument);
+  EXPECT_THROW(Recurrent(RecurrentOptions(static_cast<CellType>(7), 5, 7)), std::invalid_argument);
+  EXPECT_THROW(Recurrent(RecurrentOptions(kLSTM, 0, 7)), std::invalid_argument);
+  Recurrent rnn(RecurrentOptions(kGRU, 5, 7).impl(kBuiltin));
   EXPECT_THROW(rnn->forward(torch::randn({4, 5})), std::invalid_argument);
   EXPECT_THROW(rnn->forward(torch::randn({4, 3, 6})), std::invalid_argument);
   EXPECT_THROW(rnn->forward(torch::randn({4, 3, 5}), {torch::zeros({1, 2, 7}), {}}),
@@ -54,21 +63,23 @@ TEST(Recurrent, BadOptionsAndShapes) {
                std::invalid_argument);
 }
 
-RecurrentOptions options_for(const std::string& type, const std::string& impl) {
+RecurrentOptions options_for(CellType type, Implementation impl) {
+  Nonlinearity act = torch::kTanh;
+  if (type == kRNN) act = torch::kReLU;
   return RecurrentOptions(type, 5, 6)
       .impl(impl)
       .num_layers(2)
       .bidirectional(true)
       .batch_first(true)
-      .proj_size(type == "lstm" ? 3 : 0)
-      .nonlinearity(type == "rnn" ? "relu" : "tanh");
+      .proj_size(type == kLSTM ? 3 : 0)
+      .nonlinearity(act);
 }
 
 TEST(Recurrent, CustomAndBuiltinAgree) {
-  for (std::string type : {"lstm", "gru", "rnn"}) {
+  for (CellType type : kTypes) {
     torch::manual_seed(0);
-    Recurrent builtin(options_for(type, "builtin"));
-    Recurrent custom(options_for(type, "custom"));
+    Recurrent builtin(options_for(type, kBuiltin));
+    Recurrent custom(options_for(type, kCustom));
     // same parameter names and shapes, in the same order
     auto bp = builtin->named_parameters();
     auto cp = custom->named_parameters();
@@ -85,7 +96,7 @@ TEST(Recurrent, CustomAndBuiltinAgree) {
     auto [yc, sc] = custom->forward(x, {}, lengths);
     EXPECT_LE((yb - yc).abs().max().item<double>(), 1e-5) << type;
     EXPECT_LE((sb.h - sc.h).abs().max().item<double>(), 1e-5) << type;
-    if (type == "lstm") {
+    if (type == kLSTM) {
       EXPECT_LE((sb.c - sc.c).abs().max().item<double>(), 1e-5);
     }
     // and with a carried state, as in truncated BPTT
@@ -99,12 +110,12 @@ TEST(Recurrent, CustomAndBuiltinAgree) {
 // masks between layers: an experiment run with impl custom and with impl
 // builtin starts from the same point and sees the same noise.
 TEST(Recurrent, SameSeedSameWeightsAndDropoutMasks) {
-  for (std::string type : {"lstm", "gru", "rnn"}) {
+  for (CellType type : kTypes) {
     auto opts = RecurrentOptions(type, 5, 8).num_layers(3).dropout(0.5);
     torch::manual_seed(3);
-    Recurrent builtin(RecurrentOptions(opts).impl("builtin"));
+    Recurrent builtin(RecurrentOptions(opts).impl(kBuiltin));
     torch::manual_seed(3);
-    Recurrent custom(RecurrentOptions(opts).impl("custom"));
+    Recurrent custom(RecurrentOptions(opts).impl(kCustom));
     auto bp = builtin->named_parameters();
     for (auto& p : custom->named_parameters())
       EXPECT_TRUE(torch::equal(p.value(), bp[p.key()])) << type << " " << p.key();
@@ -125,10 +136,10 @@ TEST(Recurrent, SameSeedSameWeightsAndDropoutMasks) {
 }
 
 TEST(Recurrent, CheckpointsLoadAcrossImpls) {
-  for (std::string type : {"lstm", "gru", "rnn"}) {
+  for (CellType type : kTypes) {
     for (bool from_builtin : {true, false}) {
-      Recurrent from(options_for(type, from_builtin ? "builtin" : "custom"));
-      Recurrent to(options_for(type, from_builtin ? "custom" : "builtin"));
+      Recurrent from(options_for(type, from_builtin ? kBuiltin : kCustom));
+      Recurrent to(options_for(type, from_builtin ? kCustom : kBuiltin));
       std::stringstream buffer;
       torch::save(from, buffer);
       torch::load(to, buffer);
@@ -142,21 +153,21 @@ TEST(Recurrent, CheckpointsLoadAcrossImpls) {
 }
 
 TEST(Recurrent, RecordsStatesOnlyWhenCustom) {
-  Recurrent custom(options_for("lstm", "custom"));
+  Recurrent custom(options_for(kLSTM, kCustom));
   custom->set_record_states(true);
   custom->forward(torch::randn({2, 4, 5}));
   const RecordedStates& rec = custom->recorded_states();
   ASSERT_EQ(rec.h.size(), 2u);
   EXPECT_EQ(rec.h[0].sizes(), (torch::IntArrayRef{4, 2, 6}));   // (T, B, proj*2)
   EXPECT_EQ(rec.c[1].sizes(), (torch::IntArrayRef{4, 2, 12}));  // (T, B, hidden*2)
-  Recurrent builtin(options_for("gru", "builtin"));
+  Recurrent builtin(options_for(kGRU, kBuiltin));
   EXPECT_THROW(builtin->set_record_states(true), std::invalid_argument);
   EXPECT_TRUE(builtin->recorded_states().h.empty());
 }
 
 TEST(Recurrent, CloneCopiesWeights) {
-  for (std::string impl : {"custom", "builtin"}) {
-    Recurrent rnn(options_for("lstm", impl));
+  for (Implementation impl : {kCustom, kBuiltin}) {
+    Recurrent rnn(options_for(kLSTM, impl));
     auto copy = std::dynamic_pointer_cast<RecurrentImpl>(rnn->clone());
     ASSERT_TRUE(copy);
     auto x = torch::randn({2, 4, 5});
@@ -170,17 +181,157 @@ TEST(Recurrent, CloneCopiesWeights) {
 }
 
 TEST(Recurrent, ExtrasNeedCustom) {
-  EXPECT_THROW(Recurrent(RecurrentOptions("lstm", 5, 6).impl("builtin").layer_norm(true)),
+  EXPECT_THROW(Recurrent(RecurrentOptions(kLSTM, 5, 6).impl(kBuiltin).layer_norm(true)),
                std::invalid_argument);
-  EXPECT_THROW(Recurrent(RecurrentOptions("gru", 5, 6).impl("builtin").recurrent_dropout(0.1)),
+  EXPECT_THROW(Recurrent(RecurrentOptions(kGRU, 5, 6).impl(kBuiltin).recurrent_dropout(0.1)),
                std::invalid_argument);
-  Recurrent ln(RecurrentOptions("gru", 5, 6).layer_norm(true).recurrent_dropout(0.1));
+  Recurrent ln(RecurrentOptions(kGRU, 5, 6).layer_norm(true).recurrent_dropout(0.1));
   auto [y, s] = ln->forward(torch::randn({4, 2, 5}));
   EXPECT_EQ(y.sizes(), (torch::IntArrayRef{4, 2, 6}));
   std::ostringstream printed;
   printed << *ln;
   EXPECT_NE(printed.str().find("impl=custom"), std::string::npos) << printed.str();
   EXPECT_NE(printed.str().find("layer_norm=true"), std::string::npos) << printed.str();
+}
+
+// Every senseless option or combination is refused by the one
+// RecurrentOptions::validate, with the option at fault and a reason, by the
+// options themselves and by every module built from them.
+TEST(RecurrentOptions, ValidateRefusesEachBadCombination) {
+  struct Case {
+    RecurrentOptions options;
+    std::string option, reason;
+  };
+  const RecurrentOptions lstm(kLSTM, 5, 6), gru(kGRU, 5, 6);
+  const std::vector<Case> cases = {
+      {RecurrentOptions(kLSTM, 0, 6), "input_size", "must be positive, got 0"},
+      {RecurrentOptions(kLSTM, 5, -1), "hidden_size", "must be positive, got -1"},
+      {RecurrentOptions(lstm).num_layers(0), "num_layers", "must be positive, got 0"},
+      {RecurrentOptions(lstm).proj_size(-2), "proj_size",
+       "must be >= 0 (0: no projection), got -2"},
+      {RecurrentOptions(gru).proj_size(3), "proj_size",
+       "only an lstm has a projection; type is gru"},
+      {RecurrentOptions(lstm).proj_size(6), "proj_size", "must be smaller than hidden_size (6)"},
+      {RecurrentOptions(gru).nonlinearity(torch::kReLU), "nonlinearity",
+       "only the vanilla rnn has a choice of non-linearity; type is gru"},
+      {RecurrentOptions(lstm).impl(kBuiltin).layer_norm(true), "layer_norm",
+       "torch::nn has no layer-normalised cells; set impl: custom"},
+      {RecurrentOptions(lstm).recurrent_dropout(1.0), "recurrent_dropout",
+       "must lie in [0, 1), got 1"},
+      {RecurrentOptions(lstm).recurrent_dropout(-0.1), "recurrent_dropout",
+       "must lie in [0, 1), got -0.1"},
+      {RecurrentOptions(gru).impl(kBuiltin).recurrent_dropout(0.1), "recurrent_dropout",
+       "torch::nn has no recurrent dropout; set impl: custom"},
+      {RecurrentOptions(lstm).num_layers(2).dropout(1.0), "dropout", "must lie in [0, 1), got 1"},
+      {RecurrentOptions(lstm).num_layers(2).dropout(-0.5), "dropout",
+       "must lie in [0, 1), got -0.5"},
+      {RecurrentOptions(lstm).dropout(0.2), "dropout",
+       "dropout between stacked layers needs num_layers >= 2 (it would do nothing)"},
+  };
+  for (const Case& c : cases) {
+    try {
+      c.options.validate("Test");
+      ADD_FAILURE() << "no error for " << c.option << "; expected: " << c.reason;
+    } catch (const RecurrentOptionError& e) {
+      EXPECT_EQ(e.option(), c.option);
+      EXPECT_EQ(e.reason(), c.reason);
+      EXPECT_EQ(std::string(e.what()), "Test: " + c.option + ": " + c.reason);
+    }
+    // the factory refuses them the same way, naming itself
+    try {
+      Recurrent rnn(c.options);
+      ADD_FAILURE() << "Recurrent built with bad " << c.option;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()), "Recurrent: " + c.option + ": " + c.reason);
+    }
+  }
+  // a namer writes the names (a config's keys) into the messages
+  try {
+    RecurrentOptions(gru).proj_size(3).validate("Test",
+                                                [](const std::string& o) { return "cfg." + o; });
+    ADD_FAILURE() << "no error";
+  } catch (const RecurrentOptionError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Test: cfg.proj_size: only an lstm has a projection; cfg.type is gru");
+  }
+  // sensible combinations pass
+  for (CellType type : kTypes) {
+    for (Implementation impl : {kCustom, kBuiltin}) {
+      EXPECT_NO_THROW(options_for(type, impl).validate());
+      EXPECT_NO_THROW(
+          RecurrentOptions(type, 5, 6).impl(impl).num_layers(3).dropout(0.5).validate());
+    }
+  }
+  EXPECT_NO_THROW(RecurrentOptions(lstm).layer_norm(true).recurrent_dropout(0.5).validate());
+}
+
+// The layers check through the same validate(): the same messages under their own names.
+TEST(RecurrentOptions, LayersUseTheSameChecks) {
+  auto message = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(message([] { LSTM(LSTMOptions(5, 4).proj_size(4)); }),
+            "rnnlab::LSTM: proj_size: must be smaller than hidden_size (4)");
+  EXPECT_EQ(message([] { GRU(GRUOptions(5, 4).dropout(0.3)); }),
+            "rnnlab::GRU: dropout: dropout between stacked layers needs num_layers >= 2 (it "
+            "would do nothing)");
+  EXPECT_EQ(message([] { RNN(RNNOptions(0, 4)); }),
+            "rnnlab::RNN: input_size: must be positive, got 0");
+  EXPECT_EQ(message([] { LSTMCell(5, 0); }),
+            "rnnlab::LSTMCell: hidden_size: must be positive, got 0");
+  // and the options convert both ways without losing one
+  const auto o = RecurrentOptions(kLSTM, 5, 6)
+                     .num_layers(2)
+                     .bias(false)
+                     .batch_first(true)
+                     .dropout(0.25)
+                     .bidirectional(true)
+                     .proj_size(3)
+                     .layer_norm(true)
+                     .recurrent_dropout(0.5);
+  const RecurrentOptions back = detail::to_recurrent(detail::layer_options<LSTMOptions>(o));
+  std::ostringstream a, b;
+  a << *Recurrent(o);
+  b << *Recurrent(back);
+  EXPECT_EQ(a.str(), b.str());
+  EXPECT_EQ(back.output_size(), 6);
+  const auto r = detail::to_recurrent(
+      detail::layer_options<RNNOptions>(RecurrentOptions(kRNN, 5, 6).nonlinearity(torch::kReLU)));
+  EXPECT_EQ(to_string(r.nonlinearity()), "relu");
+}
+
+// The names configs use, and back.
+TEST(RecurrentOptions, NamesRoundTrip) {
+  EXPECT_EQ(names_of<CellType>(), (std::vector<std::string>{"lstm", "gru", "rnn"}));
+  EXPECT_EQ(names_of<Implementation>(), (std::vector<std::string>{"custom", "builtin"}));
+  EXPECT_EQ(names_of<Nonlinearity>(), (std::vector<std::string>{"tanh", "relu"}));
+  for (const std::string& name : names_of<CellType>())
+    EXPECT_EQ(to_string(from_string<CellType>(name)), name);
+  for (const std::string& name : names_of<Implementation>())
+    EXPECT_EQ(to_string(from_string<Implementation>(name)), name);
+  for (const std::string& name : names_of<Nonlinearity>())
+    EXPECT_EQ(to_string(from_string<Nonlinearity>(name)), name);
+  for (CellType type : kTypes) EXPECT_EQ(from_string<CellType>(to_string(type)), type);
+  for (Implementation impl : {kCustom, kBuiltin})
+    EXPECT_EQ(from_string<Implementation>(to_string(impl)), impl);
+  EXPECT_EQ(to_string(Nonlinearity(torch::kReLU)), "relu");
+  EXPECT_EQ(to_string(Nonlinearity(torch::kTanh)), "tanh");
+  std::ostringstream printed;
+  printed << kGRU << " " << kBuiltin;
+  EXPECT_EQ(printed.str(), "gru builtin");
+  try {
+    from_string<CellType>("LSTM");
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "unknown cell type 'LSTM' (expected lstm, gru or rnn)");
+  }
+  EXPECT_THROW(from_string<Nonlinearity>("sigmoid"), std::invalid_argument);
+  EXPECT_THROW(from_string<Implementation>(""), std::invalid_argument);
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 namespace rnnlab {
 namespace {
 
-Seq2Seq make(const std::string& type, const std::string& attention, bool feeding = false,
-             bool tie = false, bool bi = true, int64_t layers = 1) {
+Seq2Seq make(CellType type, const std::string& attention, bool feeding = false, bool tie = false,
+             bool bi = true, int64_t layers = 1) {
   torch::manual_seed(3);
   const int64_t E = 8, He = 6, Hd = attention == "luong_dot" ? (bi ? 12 : 6) : 10;
   auto o = Seq2SeqOptions(11, 9, RecurrentOptions(type, E, He).bidirectional(bi).num_layers(layers),
@@ -41,12 +41,12 @@ torch::Tensor tgt_in() {
 const char* kAttentions[] = {"none", "bahdanau", "luong_dot", "luong_general"};
 
 TEST(Seq2Seq, ShapesForEveryAttentionAndOption) {
-  for (const char* type : {"lstm", "gru", "rnn"})
+  for (CellType type : {CellType::kLSTM, CellType::kGRU, CellType::kRNN})
     for (const char* att : kAttentions)
       for (bool feeding : {false, true})
         for (bool tie : {false, true}) {
           if (tie && std::string(att) == "luong_dot") continue;
-          SCOPED_TRACE(std::string(type) + " " + att + (feeding ? " feeding" : "") +
+          SCOPED_TRACE(to_string(type) + " " + att + (feeding ? " feeding" : "") +
                        (tie ? " tied" : ""));
           Seq2Seq m = make(type, att, feeding, tie);
           torch::Tensor logits = m->forward(src(), src_len(), tgt_in());
@@ -57,11 +57,11 @@ TEST(Seq2Seq, ShapesForEveryAttentionAndOption) {
 }
 
 TEST(Seq2Seq, TwoLayersAndLayerCountsThatDiffer) {
-  Seq2Seq m = make("lstm", "bahdanau", false, false, true, 2);
+  Seq2Seq m = make(CellType::kLSTM, "bahdanau", false, false, true, 2);
   EXPECT_EQ(m->forward(src(), src_len(), tgt_in()).size(2), 9);
   torch::manual_seed(1);
-  Seq2Seq n(Seq2SeqOptions(11, 9, RecurrentOptions("gru", 8, 6).num_layers(3),
-                           RecurrentOptions("gru", 8, 10).num_layers(1)));
+  Seq2Seq n(Seq2SeqOptions(11, 9, RecurrentOptions(CellType::kGRU, 8, 6).num_layers(3),
+                           RecurrentOptions(CellType::kGRU, 8, 10).num_layers(1)));
   EXPECT_EQ(n->forward(src(), src_len(), tgt_in()).size(0), 4);
 }
 
@@ -69,7 +69,7 @@ TEST(Seq2Seq, EachSentenceAloneEqualsItsColumnInThePaddedBatch) {
   for (const char* att : kAttentions)
     for (bool feeding : {false, true}) {
       SCOPED_TRACE(std::string(att) + (feeding ? " feeding" : ""));
-      Seq2Seq m = make("lstm", att, feeding);
+      Seq2Seq m = make(CellType::kLSTM, att, feeding);
       m->eval();
       torch::Tensor batch = m->forward(src(), src_len(), tgt_in());
       for (int64_t b = 0; b < 3; ++b) {
@@ -84,7 +84,7 @@ TEST(Seq2Seq, EachSentenceAloneEqualsItsColumnInThePaddedBatch) {
 TEST(Seq2Seq, AllStepsAtOnceEqualsStepByStep) {
   for (const char* att : kAttentions) {
     SCOPED_TRACE(att);
-    Seq2Seq m = make("gru", att);
+    Seq2Seq m = make(CellType::kGRU, att);
     m->eval();
     torch::Tensor fast = m->forward(src(), src_len(), tgt_in());
     EncoderOutput enc = m->encode(src(), src_len());
@@ -104,7 +104,7 @@ TEST(Seq2Seq, AllStepsAtOnceEqualsStepByStep) {
 }
 
 TEST(Seq2Seq, ScheduledSamplingFollowsItsRatioAndSeed) {
-  Seq2Seq m = make("gru", "bahdanau");
+  Seq2Seq m = make(CellType::kGRU, "bahdanau");
   m->eval();
   torch::Tensor gold = m->forward(src(), src_len(), tgt_in());
   auto run = [&](double ratio, uint64_t seed) {
@@ -120,16 +120,16 @@ TEST(Seq2Seq, ScheduledSamplingFollowsItsRatioAndSeed) {
 
 TEST(Seq2Seq, BadOptionsAreRefused) {
   auto build = [](Seq2SeqOptions o) { Seq2Seq m(o); };
-  RecurrentOptions enc("gru", 8, 6), dec("gru", 8, 10);
+  RecurrentOptions enc(CellType::kGRU, 8, 6), dec(CellType::kGRU, 8, 10);
   EXPECT_THROW(build(Seq2SeqOptions(11, 9, enc, dec).attention("dot")), std::invalid_argument);
   EXPECT_THROW(build(Seq2SeqOptions(11, 9, enc, dec).attention("luong_dot")),
                std::invalid_argument);
   EXPECT_THROW(build(Seq2SeqOptions(11, 9, enc, dec).tie_embeddings(true)), std::invalid_argument);
-  EXPECT_THROW(build(Seq2SeqOptions(11, 9, RecurrentOptions("lstm", 8, 6), dec)),
+  EXPECT_THROW(build(Seq2SeqOptions(11, 9, RecurrentOptions(CellType::kLSTM, 8, 6), dec)),
                std::invalid_argument);
   EXPECT_THROW(build(Seq2SeqOptions(11, 9, enc, RecurrentOptions(dec).bidirectional(true))),
                std::invalid_argument);
-  Seq2Seq m = make("gru", "bahdanau");
+  Seq2Seq m = make(CellType::kGRU, "bahdanau");
   EXPECT_THROW(m->encode(src(), torch::tensor({4, 0, 3}, torch::kLong)), std::invalid_argument);
 }
 
@@ -152,8 +152,8 @@ TEST(Seq2Seq, WideBeamFindsTheBestSequenceBruteForceFinds) {
   // Target vocabulary of 6: <pad> <unk> <bos> <eos> and two words; at most
   // two tokens before <eos> (max_len_b 3): 1 + 4 + 16 sequences.
   torch::manual_seed(5);
-  Seq2Seq m(Seq2SeqOptions(11, 6, RecurrentOptions("gru", 8, 6).bidirectional(true),
-                           RecurrentOptions("gru", 8, 10))
+  Seq2Seq m(Seq2SeqOptions(11, 6, RecurrentOptions(CellType::kGRU, 8, 6).bidirectional(true),
+                           RecurrentOptions(CellType::kGRU, 8, 10))
                 .dropout(0.0));
   m->eval();
   torch::NoGradGuard no_grad;
@@ -192,8 +192,8 @@ TEST(Seq2Seq, WideBeamFindsTheBestSequenceBruteForceFinds) {
 TEST(Seq2Seq, LearnsToReverseSequencesWithAttention) {
   // Source: 3-6 symbols from 4..11; target: the same symbols reversed.
   torch::manual_seed(11);
-  Seq2Seq m(Seq2SeqOptions(12, 12, RecurrentOptions("gru", 16, 32).bidirectional(true),
-                           RecurrentOptions("gru", 16, 32))
+  Seq2Seq m(Seq2SeqOptions(12, 12, RecurrentOptions(CellType::kGRU, 16, 32).bidirectional(true),
+                           RecurrentOptions(CellType::kGRU, 16, 32))
                 .attention("luong_general")
                 .dropout(0.0));
   torch::optim::Adam adam(m->parameters(), 0.01);
