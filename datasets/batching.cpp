@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/seed.h"
 
 namespace rnnlab::data {

@@ -10,7 +10,7 @@
 #include <random>
 #include <stdexcept>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/seed.h"
 #include "datasets/utf8.h"
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 
 namespace rnnlab::data {

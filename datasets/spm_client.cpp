@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/spm/spm_bridge.h"
 
 #ifndef RNNLAB_SPM_BUILD_PATH

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string_view>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/utf8.h"
 
 namespace rnnlab::data {

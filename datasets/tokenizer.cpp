@@ -8,7 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/spm_client.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
@@ -112,7 +112,7 @@ class CharTokenizer : public Tokenizer {
 
 // ---------------------------------------------------------------- word
 
-bool is_space(char32_t cp) {
+bool is_unicode_space(char32_t cp) {
   return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0xA0 ||
          cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
          cp == 0x202F || cp == 0x205F || cp == 0x3000;
@@ -183,7 +183,7 @@ class WordTokenizer : public Tokenizer {
         words.push_back({"\n", line, column});
         ++line;
         column = 0;
-      } else if (is_space(cp)) {
+      } else if (is_unicode_space(cp)) {
         flush();
       } else {
         if (current.empty()) start_column = column;

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab::data {
 

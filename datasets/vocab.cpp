@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 
 namespace rnnlab::data {

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/utf8.h"
 
 namespace rnnlab::data {
@@ -28,7 +28,7 @@ std::string read_bytes(const std::string& path) {
   return ss.str();
 }
 
-bool is_space(char c) {
+bool is_space_in_line(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
@@ -43,12 +43,12 @@ void scan(std::string_view text, Word&& word, LineEnd&& line_end) {
       ++i;
       continue;
     }
-    if (is_space(text[i])) {
+    if (is_space_in_line(text[i])) {
       ++i;
       continue;
     }
     size_t start = i;
-    while (i < n && text[i] != '\n' && !is_space(text[i])) ++i;
+    while (i < n && text[i] != '\n' && !is_space_in_line(text[i])) ++i;
     word(text.substr(start, i - start));
   }
   if (n > 0 && text[n - 1] != '\n') line_end();

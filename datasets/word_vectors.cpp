@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
 
@@ -27,13 +27,13 @@ using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 
 constexpr bool kBigEndian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
 
-bool is_space(char c) {
+bool is_ascii_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 bool is_blank(std::string_view s) {
   for (char c : s)
-    if (!is_space(c)) return false;
+    if (!is_ascii_space(c)) return false;
   return true;
 }
 
@@ -249,7 +249,7 @@ void read_binary(Reader& in, const std::string& path, int64_t count, int64_t tot
   std::string word;
   for (int64_t i = 0; i < count; ++i) {
     int c;
-    while ((c = in.get()) != EOF && is_space(static_cast<char>(c))) {
+    while ((c = in.get()) != EOF && is_ascii_space(static_cast<char>(c))) {
     }
     if (c == EOF) {
       throw DataError(path + ": the file ends after " + std::to_string(i) + " of the " +
@@ -287,7 +287,7 @@ void read_binary(Reader& in, const std::string& path, int64_t count, int64_t tot
   if (count < total) return;
   int c;
   while ((c = in.get()) != EOF) {
-    if (!is_space(static_cast<char>(c))) {
+    if (!is_ascii_space(static_cast<char>(c))) {
       throw DataError(path + ": more bytes after the " + std::to_string(total) +
                       " words the header promises");
     }
@@ -387,7 +387,7 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
     if (word.empty()) throw RuntimeError(what + " is empty");
     const std::string named = what + " (" + quote(word) + ")";
     for (char c : word) {
-      if (is_space(c)) {
+      if (is_ascii_space(c)) {
         throw RuntimeError(named + " contains whitespace, which word2vec files cannot hold");
       }
     }

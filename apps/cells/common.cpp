@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab::cells {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cells/cells.h"
+#include "apps/cells/task.h"
 
 namespace rnnlab::cells {
 

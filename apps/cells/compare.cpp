@@ -1,6 +1,6 @@
 // rnnlab-cells compare: the hand-written cells against torch::nn, output and
-// gradient differences and timings (see cells.h).
-#include "apps/cells/cells.h"
+// gradient differences and timings (see task.h).
+#include "apps/cells/task.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -17,7 +17,7 @@
 #include "apps/cells/common.h"
 #include "apps/framework/experiment.h"
 #include "apps/framework/signals.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "modules/recurrent.h"
 #include "modules/rnn.h"
 

@@ -1,6 +1,6 @@
 // rnnlab-cells gradflow: ||dL/dh_t|| over a long sequence for RNN, LSTM and
 // GRU cells, at initialisation and after training on "recall the first symbol".
-#include "apps/cells/cells.h"
+#include "apps/cells/task.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,10 +15,10 @@
 #include <sstream>
 
 #include "apps/cells/common.h"
-#include "apps/framework/gnuplot.h"
+#include "results/gnuplot.h"
 #include "apps/framework/progress.h"
 #include "apps/framework/signals.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "modules/recurrent.h"
 #include "modules/rnn.h"
 

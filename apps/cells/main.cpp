@@ -2,7 +2,7 @@
 //   rnnlab-cells compare CONFIG [--set key=value]... [--run-dir DIR] [--print-config] [--list-keys]
 //   rnnlab-cells gradflow CONFIG [--set key=value]... [--run-dir DIR] [--print-config]
 //   [--list-keys]
-#include "apps/cells/cells.h"
+#include "apps/cells/task.h"
 
 using namespace rnnlab;
 

@@ -15,7 +15,7 @@
 #endif
 
 #include "apps/framework/experiment.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/utf8.h"
 
 namespace fs = std::filesystem;
@@ -155,14 +155,14 @@ void load_config(ConfigSchema& schema, const TrainArgs& args) {
   schema.finalize();
 }
 
-std::string keys_table(const ConfigSchema& schema) {
+std::string keys_table(const ConfigSchema& schema, bool can_resume) {
   std::string out = "| key | type | default | meaning |\n|---|---|---|---|\n";
   for (const auto& f : schema.fields()) {
     YAML::Emitter e;
     e << YAML::Flow << f->to_node();
     std::string def = f->required ? "(required)" : e.c_str();
     out += "| `" + f->key + "` | " + f->type_name + " | `" + def + "` | " + f->help +
-           (f->resumable ? " (may change on --resume)" : "") + " |\n";
+           (can_resume && f->resumable ? " (may change on --resume)" : "") + " |\n";
   }
   return out;
 }

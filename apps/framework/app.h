@@ -60,8 +60,9 @@ CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& d
 /// resumptions), then the --set overrides, then checks.
 void load_config(ConfigSchema& schema, const TrainArgs& args);
 
-/// Every key of the schema as a Markdown table: key, type, default, meaning.
-std::string keys_table(const ConfigSchema& schema);
+/// Every key of the schema as a Markdown table: key, type, default, meaning;
+/// for a command with --resume (`can_resume`), the keys that may change then are marked.
+std::string keys_table(const ConfigSchema& schema, bool can_resume = true);
 
 /// The config part of a `train` command, for a Config with bind(ConfigSchema&)
 /// and validate(const ConfigSchema&) const: binds `cfg`, then prints every key
@@ -72,7 +73,7 @@ template <class Config>
 bool prepare_config(Config& cfg, ConfigSchema& schema, const TrainArgs& args) {
   cfg.bind(schema);
   if (args.list_keys) {
-    std::cout << keys_table(schema);
+    std::cout << keys_table(schema, args.can_resume);
     return false;
   }
   load_config(schema, args);

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <set>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

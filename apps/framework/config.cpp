@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

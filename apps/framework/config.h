@@ -19,7 +19,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab {
 

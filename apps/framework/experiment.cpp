@@ -10,9 +10,9 @@
 #include <map>
 
 #include "apps/framework/checkpoint.h"
-#include "apps/framework/results.h"
+#include "results/results.h"
 #include "apps/framework/signals.h"
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

@@ -147,4 +147,43 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const R
 /// said to be so ("RUN: using checkpoint_last.pt").
 void load_trained_model(torch::nn::Module& model, const TrainedRun& trained);
 
+/// A trained model loaded back from its run directory for inference: the
+/// run's config as trained (`cfg`, bound to `schema`), the (sub-)run and
+/// checkpoint chosen, the device and the model. An app derives from it to add
+/// what it loads beside the model (tokenizers, labels):
+/// ```
+/// struct LMRun : LoadedRun<LMConfig, LanguageModel> { std::unique_ptr<data::Tokenizer> tokenizer;
+/// }; auto run = open_run<LMRun>(choice); run->tokenizer = data::load_tokenizer((run->trained.dir /
+/// "tokenizer").string()); run->load_model([&] { return build_model(run->cfg,
+/// run->tokenizer->vocab_size()); });
+/// ```
+template <class Config, class Model>
+struct LoadedRun {
+  Config cfg;
+  ConfigSchema schema;
+  TrainedRun trained;
+  torch::Device device = torch::kCPU;
+  Model model{nullptr};
+
+  /// Builds the model with `build()` (from cfg and what the app loaded), loads
+  /// the chosen checkpoint into it and moves it to the device.
+  template <class Build>
+  void load_model(Build&& build) {
+    model = build();
+    load_trained_model(*model, trained);
+    model->to(device);
+  }
+};
+
+/// Opens `choice` for inference (open_trained_run) into a new `Run`, a
+/// LoadedRun: its config read and bound, its (sub-)run, checkpoint and device chosen.
+template <class Run>
+std::unique_ptr<Run> open_run(const RunChoice& choice) {
+  auto run = std::make_unique<Run>();
+  run->cfg.bind(run->schema);
+  run->trained = open_trained_run(run->schema, run->cfg.run, choice);
+  run->device = run->trained.device;
+  return run;
+}
+
 }  // namespace rnnlab

@@ -21,8 +21,8 @@
 #include <sstream>
 #include <vector>
 
-#include "apps/framework/gnuplot.h"
-#include "datasets/error.h"
+#include "results/gnuplot.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <csignal>
 #include <string>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab {
 

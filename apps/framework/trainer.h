@@ -28,7 +28,7 @@
 #include "apps/framework/sections.h"
 #include "apps/framework/signals.h"
 #include "apps/framework/validation.h"
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab {
 

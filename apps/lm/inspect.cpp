@@ -10,7 +10,7 @@
 #include <set>
 
 #include "apps/framework/run_dir.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/vocab.h"
 
 namespace rnnlab::lm {

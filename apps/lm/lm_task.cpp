@@ -11,7 +11,7 @@
 
 #include <cmath>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
 #include "datasets/vocab.h"

@@ -12,7 +12,7 @@
 #include "apps/framework/experiment.h"
 #include "apps/lm/inspect.h"
 #include "apps/lm/lm_task.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/vocab.h"
 
@@ -26,27 +26,18 @@ int train(const TrainArgs& args) {
   return train_command<LMConfig, LMJob>(args);
 }
 
-/// A trained model loaded back from its run directory.
-struct LoadedRun {
-  LMConfig cfg;
-  ConfigSchema schema;
+/// A trained language model loaded back from its run directory, with its tokenizer.
+struct LoadedRun : rnnlab::LoadedRun<LMConfig, LanguageModel> {
   std::unique_ptr<data::Tokenizer> tokenizer;
-  LanguageModel model{nullptr};
-  torch::Device device = torch::kCPU;
 };
 
 /// `custom`: build the hand-written recurrent stack whatever the run used (the
 /// parameter names are the same, so the checkpoint loads into either).
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice, bool custom = false) {
-  auto run = std::make_unique<LoadedRun>();
-  run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
-  run->tokenizer = data::load_tokenizer((trained.dir / "tokenizer").string());
-  run->device = trained.device;
+  auto run = open_run<LoadedRun>(choice);
+  run->tokenizer = data::load_tokenizer((run->trained.dir / "tokenizer").string());
   if (custom) run->cfg.model.rnn.impl = "custom";
-  run->model = build_model(run->cfg, run->tokenizer->vocab_size());
-  load_trained_model(*run->model, trained);
-  run->model->to(run->device);
+  run->load_model([&] { return build_model(run->cfg, run->tokenizer->vocab_size()); });
   return run;
 }
 

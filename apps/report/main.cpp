@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <iostream>
 
-#include "apps/report/report.h"
-#include "datasets/error.h"
+#include "apps/report/task.h"
+#include "core/error.h"
 
 int main(int argc, char** argv) {
   rnnlab::report::Options o;

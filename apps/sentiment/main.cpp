@@ -10,10 +10,10 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
-#include "apps/framework/results.h"
+#include "results/results.h"
 #include "apps/framework/run_dir.h"
 #include "apps/sentiment/task.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
 
@@ -27,24 +27,17 @@ int train(const TrainArgs& args) {
   return train_command<SentimentConfig, SentimentJob>(args, sentiment_subruns);
 }
 
-/// A trained classifier loaded back from its run directory.
-struct LoadedRun {
-  SentimentConfig cfg;
-  ConfigSchema schema;
-  fs::path dir;
+/// A trained classifier loaded back from its run directory, with its
+/// tokenizer and class names.
+struct LoadedRun : rnnlab::LoadedRun<SentimentConfig, SentenceClassifier> {
   std::unique_ptr<data::Tokenizer> tokenizer;
   std::vector<std::string> labels;
-  SentenceClassifier model{nullptr};
-  torch::Device device = torch::kCPU;
 };
 
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
-  auto run = std::make_unique<LoadedRun>();
-  run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
-  run->dir = trained.dir;
-  run->tokenizer = data::load_tokenizer((trained.dir / "tokenizer").string());
-  fs::path labels = trained.dir / "labels.json";
+  auto run = open_run<LoadedRun>(choice);
+  run->tokenizer = data::load_tokenizer((run->trained.dir / "tokenizer").string());
+  fs::path labels = run->trained.dir / "labels.json";
   try {
     run->labels = nlohmann::json::parse(read_file(labels)).get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
@@ -55,12 +48,11 @@ std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   if (run->labels.size() < 2 || distinct.size() != run->labels.size() || distinct.count(""))
     throw DataError(labels.string() +
                     ": needs two or more distinct, non-empty label names (the run's classes)");
-  run->device = trained.device;
-  run->model =
-      build_model(run->cfg, run->tokenizer->vocab_size(), static_cast<int64_t>(run->labels.size()),
-                  data::extension_size(*run->tokenizer));
-  load_trained_model(*run->model, trained);
-  run->model->to(run->device);
+  run->load_model([&] {
+    return build_model(run->cfg, run->tokenizer->vocab_size(),
+                       static_cast<int64_t>(run->labels.size()),
+                       data::extension_size(*run->tokenizer));
+  });
   return run;
 }
 
@@ -199,13 +191,14 @@ int ensemble(const std::string& run_dir) {
             fmt::format("run '{}': sub-run {} has no test part to score", run_dir, member));
       if (labels.empty()) labels = run->labels;
       if (run->labels != labels)
-        throw DataError(fmt::format("{}: its labels ({}) differ from {}'s", run->dir.string(),
-                                    fmt::join(run->labels, ", "), members.front()));
+        throw DataError(fmt::format("{}: its labels ({}) differ from {}'s",
+                                    run->trained.dir.string(), fmt::join(run->labels, ", "),
+                                    members.front()));
       if (test.texts.empty()) {
         test = d.test;
       } else if (d.test.texts != test.texts || d.test.labels != test.labels) {
         throw DataError(fmt::format("{}: its test part differs from {}'s (data.split_seed?)",
-                                    run->dir.string(), members.front()));
+                                    run->trained.dir.string(), members.front()));
       }
       std::vector<std::vector<int64_t>> ids;
       for (const auto& t : test.texts) ids.push_back(encode_text(run->cfg, *run->tokenizer, t));

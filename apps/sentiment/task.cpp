@@ -11,7 +11,7 @@
 #include <numeric>
 
 #include "datasets/batching.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/vocab.h"
 #include "datasets/word_vectors.h"
 

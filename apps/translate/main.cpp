@@ -11,10 +11,10 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
-#include "apps/framework/gnuplot.h"
+#include "results/gnuplot.h"
 #include "apps/translate/bleu.h"
 #include "apps/translate/task.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 
 namespace fs = std::filesystem;
@@ -27,25 +27,20 @@ int train(const TrainArgs& args) {
   return train_command<TranslateConfig, TranslateJob>(args);
 }
 
-struct LoadedRun {
-  TranslateConfig cfg;
-  ConfigSchema schema;
+/// A trained translation model loaded back from its run directory, with its
+/// tokenizers and the longest training source (the decoding length limit).
+struct LoadedRun : rnnlab::LoadedRun<TranslateConfig, Seq2Seq> {
   Tokenizers tok;
-  Seq2Seq model{nullptr};
-  torch::Device device = torch::kCPU;
   int64_t longest_train_source = 0;
 };
 
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
-  auto run = std::make_unique<LoadedRun>();
-  run->cfg.bind(run->schema);
-  TrainedRun trained = open_trained_run(run->schema, run->cfg.run, choice);
-  run->tok = Tokenizers::load(trained.dir);
-  run->longest_train_source = read_longest_train_source(trained.dir);
-  run->device = trained.device;
-  run->model = build_model(run->cfg, run->tok.src->vocab_size(), run->tok.tgt->vocab_size());
-  load_trained_model(*run->model, trained);
-  run->model->to(run->device);
+  auto run = open_run<LoadedRun>(choice);
+  run->tok = Tokenizers::load(run->trained.dir);
+  run->longest_train_source = read_longest_train_source(run->trained.dir);
+  run->load_model([&] {
+    return build_model(run->cfg, run->tok.src->vocab_size(), run->tok.tgt->vocab_size());
+  });
   return run;
 }
 

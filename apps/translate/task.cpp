@@ -12,7 +12,7 @@
 
 #include "apps/translate/bleu.h"
 #include "datasets/batching.h"
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/vocab.h"
 
 namespace fs = std::filesystem;

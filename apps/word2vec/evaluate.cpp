@@ -12,10 +12,10 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 namespace {
 
@@ -327,4 +327,4 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return pearson(average_ranks(x), average_ranks(y));
 }
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

@@ -26,7 +26,7 @@
 
 #include "datasets/word_vectors.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 using data::WordVectors;
 
@@ -161,4 +161,4 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y);
 /// constant. Throws std::invalid_argument if the sizes differ.
 double pearson(const std::vector<double>& x, const std::vector<double>& y);
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

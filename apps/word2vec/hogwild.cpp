@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 namespace {
 
@@ -393,4 +393,4 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
   return st;
 }
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

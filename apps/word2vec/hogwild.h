@@ -26,7 +26,7 @@
 
 #include "datasets/word2vec_corpus.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 /// Settings of the Hogwild trainer (word2vec.c's flags in brackets).
 struct HogwildOptions {
@@ -123,4 +123,4 @@ class HogwildTrainer {
   bool stopped_ = false;
 };
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

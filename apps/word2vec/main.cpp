@@ -21,7 +21,7 @@
 #include "apps/framework/experiment.h"
 #include "apps/framework/run_dir.h"
 #include "apps/word2vec/evaluate.h"
-#include "apps/word2vec/train.h"
+#include "apps/word2vec/task.h"
 #include "datasets/word2vec_corpus.h"
 #include "datasets/word_vectors.h"
 
@@ -76,7 +76,7 @@ SplitArgs split_words(const CLI::App& sub, const std::vector<char*>& args) {
 }
 
 int train(const TrainArgs& args) {
-  return train_command<w2v::W2VConfig, w2v::W2VJob>(args);
+  return train_command<word2vec::W2VConfig, word2vec::W2VJob>(args);
 }
 
 }  // namespace
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
       data::WordVectors wv = load(vectors, format);
       // Every word is looked up before anything is printed.
       std::vector<std::vector<std::pair<std::string, double>>> found;
-      for (const auto& w : words) found.push_back(w2v::neighbors(wv, w, k));
+      for (const auto& w : words) found.push_back(word2vec::neighbors(wv, w, k));
       for (size_t i = 0; i < words.size(); ++i) {
         std::cout << words[i] << "\n";
         for (const auto& [n, cos] : found[i]) std::cout << fmt::format("  {:<24} {:.4f}\n", n, cos);
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     }
     if (*an) {
       data::WordVectors wv = load(vectors, format);
-      w2v::AnalogyResult r = w2v::evaluate_analogies(wv, questions, restrict_vocab);
+      word2vec::AnalogyResult r = word2vec::evaluate_analogies(wv, questions, restrict_vocab);
       for (const auto& s : r.sections)
         std::cout << fmt::format("{:<28} {:6.2f} %  ({} / {}, {} skipped)\n", s.name,
                                  100 * s.accuracy(), s.correct, s.total, s.skipped);
@@ -191,10 +191,10 @@ int main(int argc, char** argv) {
     }
     if (*sm) {
       data::WordVectors wv = load(vectors, format);
-      w2v::SimilarityOptions o;
+      word2vec::SimilarityOptions o;
       o.score_column = score_column;
       o.restrict_vocab = sim_restrict;
-      w2v::SimilarityResult r = w2v::evaluate_similarity(wv, pairs, o);
+      word2vec::SimilarityResult r = word2vec::evaluate_similarity(wv, pairs, o);
       std::cout << fmt::format("spearman {:.4f} : pearson {:.4f} : {} pairs, {} out of vocabulary",
                                r.spearman, r.pearson, r.pairs, r.oov);
       if (r.malformed)

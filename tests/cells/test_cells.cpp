@@ -6,9 +6,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "apps/cells/cells.h"
-#include "datasets/error.h"
-#include "tests/framework/test_util.h"
+#include "apps/cells/task.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 using namespace rnnlab;
 using namespace rnnlab::cells;

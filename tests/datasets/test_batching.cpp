@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "datasets/batching.h"
-#include "datasets/error.h"
-#include "tests/datasets/test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
@@ -32,7 +32,7 @@ torch::Tensor int_rows(const std::vector<std::vector<int64_t>>& rows) {
 }
 
 // Fails unless `batches` holds every index 0..n-1 exactly once and no empty batch.
-void expect_partition(const Batches& batches, int64_t n) {
+void expect_batches_partition(const Batches& batches, int64_t n) {
   std::vector<int> seen(static_cast<size_t>(n), 0);
   for (const auto& batch : batches) {
     EXPECT_FALSE(batch.empty());
@@ -118,7 +118,7 @@ TEST(MakeBatches, ShuffleCoversEveryIndexOnce) {
   ASSERT_EQ(b.size(), 11u);
   for (size_t i = 0; i + 1 < b.size(); ++i) EXPECT_EQ(b[i].size(), 10u);
   EXPECT_EQ(b.back().size(), 3u);
-  expect_partition(b, 103);
+  expect_batches_partition(b, 103);
   EXPECT_NE(b, make_batches(103, 10, false, 7));
 }
 
@@ -171,7 +171,7 @@ TEST(BatchByTokens, CoversEveryIndexWithinBudgetInLengthRuns) {
   opt.max_tokens = 200;
   opt.seed = 3;
   const Batches batches = batch_by_tokens(lengths, opt);
-  expect_partition(batches, 500);
+  expect_batches_partition(batches, 500);
   int singletons_over = 0;
   for (const auto& batch : batches) {
     int64_t lo = INT64_MAX, hi = 0;
@@ -209,7 +209,7 @@ TEST(BatchByTokens, RespectsMaxSentences) {
   opt.max_tokens = 1000;
   opt.max_sentences = 16;
   const Batches batches = batch_by_tokens(lengths, opt);
-  expect_partition(batches, 500);
+  expect_batches_partition(batches, 500);
   size_t largest = 0;
   for (const auto& batch : batches) largest = std::max(largest, batch.size());
   EXPECT_EQ(largest, 16u);

@@ -9,17 +9,17 @@
 #include <filesystem>
 #include <set>
 
-#include "datasets/error.h"
-#include "tests/datasets/test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 TEST(LabeledText, ClassFilesGiveSortedLabels) {
-  ScratchDir dir;
+  TempDir dir;
   auto pos = dir.write("p.txt", "a fine film\nloved it\r\n");
   auto neg = dir.write("n.txt", "dull\n");
   LabeledTexts d = read_class_files({{"pos", pos}, {"neg", neg}});
@@ -47,7 +47,7 @@ TEST(LabeledText, ClassFilesGiveSortedLabels) {
 }
 
 TEST(LabeledText, TablesByNameNumberAndQuotes) {
-  ScratchDir dir;
+  TempDir dir;
   auto tsv = dir.write("t.tsv", "sentence\tlabel\nit 's good \t1\nbad\t0\nfine\t1\n");
   LabeledTexts d = read_labeled_table(tsv, {});
   EXPECT_EQ(d.label_names, std::vector<std::string>({"0", "1"}));
@@ -83,7 +83,7 @@ TEST(LabeledText, TablesByNameNumberAndQuotes) {
 }
 
 TEST(LabeledText, TableErrorsNameFileAndLine) {
-  ScratchDir dir;
+  TempDir dir;
   TableOptions o;
   auto check = [&](const std::string& content, const std::string& expected,
                    const std::vector<std::string>* known = nullptr) {
@@ -144,7 +144,7 @@ TEST(LabeledText, KimCleaning) {
 }
 
 // Every index in exactly one part; each part with the class proportions.
-void expect_partition(const Split& s, size_t n) {
+void expect_split_partition(const Split& s, size_t n) {
   std::vector<int64_t> all;
   for (const auto* p : {&s.train, &s.dev, &s.test}) all.insert(all.end(), p->begin(), p->end());
   std::sort(all.begin(), all.end());
@@ -159,7 +159,7 @@ TEST(LabeledText, StratifiedCrossValidation) {
   std::set<int64_t> tested;
   for (int64_t f = 0; f < 10; ++f) {
     Split s = cross_validation_split(labels, 10, f, 0.1, 7);
-    expect_partition(s, labels.size());
+    expect_split_partition(s, labels.size());
     ASSERT_EQ(s.test.size(), 15u);  // 10 + 5
     EXPECT_EQ(
         std::count_if(s.test.begin(), s.test.end(), [&](int64_t i) { return labels[i] == 1; }), 5);
@@ -180,7 +180,7 @@ TEST(LabeledText, RandomSplit) {
   std::vector<int64_t> labels(200, 0);
   for (int i = 0; i < 100; ++i) labels[static_cast<size_t>(2 * i)] = 1;
   Split s = random_split(labels, 0.1, 0.2, 3);
-  expect_partition(s, labels.size());
+  expect_split_partition(s, labels.size());
   EXPECT_EQ(s.test.size(), 40u);
   EXPECT_EQ(s.dev.size(), 20u);
   EXPECT_EQ(random_split(labels, 0.1, 0.2, 3).dev, s.dev);

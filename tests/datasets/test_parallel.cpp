@@ -4,18 +4,18 @@
 
 #include <filesystem>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/parallel.h"
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 TEST(Parallel, ReadsAlignedPairsWithCrlfAndEmptyLines) {
-  ScratchDir dir;
+  TempDir dir;
   std::string src = dir.write("a.en", "a dog runs\r\n\r\ntwo cats\n");
   std::string tgt = dir.write("a.de", "ein Hund rennt\nleer\nzwei Katzen");
   ParallelText p = read_parallel(src, tgt);
@@ -27,7 +27,7 @@ TEST(Parallel, ReadsAlignedPairsWithCrlfAndEmptyLines) {
 }
 
 TEST(Parallel, DifferentLineCountsNameBothFilesAndCounts) {
-  ScratchDir dir;
+  TempDir dir;
   std::string src = dir.write("b.en", "one\ntwo\nthree\n");
   std::string tgt = dir.write("b.de", "eins\nzwei\n");
   std::string msg = error_of<DataError>([&] { read_parallel(src, tgt); });

@@ -8,18 +8,18 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/spm_client.h"
 #include "datasets/tokenizer.h"
 #include "datasets/utf8.h"
 #include "datasets/vocab.h"
-#include "tests/datasets/test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 // A few hundred lines of English, German and Korean built from fixed word lists
 // with a fixed linear congruential generator, so every run trains on the same text.
@@ -62,7 +62,7 @@ const std::vector<std::string> kRoundTrip = {
     "Mädchen spielt im Garten.\n오늘 날씨가 좋다!",
 };
 
-std::unique_ptr<Tokenizer> train_spm(const ScratchDir& dir, const std::string& model_type,
+std::unique_ptr<Tokenizer> train_spm(const TempDir& dir, const std::string& model_type,
                                      int64_t vocab_size) {
   TokenizerOptions options;
   options.type = "sentencepiece";
@@ -91,7 +91,7 @@ void check_round_trips(const Tokenizer& tok) {
 class SentencePiece : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SentencePiece, TrainSaveLoadRoundTrip) {
-  ScratchDir dir;
+  TempDir dir;
   auto tok = train_spm(dir, GetParam(), 120);
   EXPECT_EQ(tok->type(), "sentencepiece");
   EXPECT_EQ(tok->vocab_size(), 120);
@@ -131,7 +131,7 @@ TEST_P(SentencePiece, TrainSaveLoadRoundTrip) {
 INSTANTIATE_TEST_SUITE_P(ModelTypes, SentencePiece, ::testing::Values("unigram", "bpe"));
 
 TEST(SentencePieceErrors, UnknownCharacters) {
-  ScratchDir dir;
+  TempDir dir;
   auto tok = train_spm(dir, "unigram", 120);
   auto ids = tok->encode("Größe €");
   EXPECT_NE(std::find(ids.begin(), ids.end(), Vocab::kUnk), ids.end());
@@ -142,7 +142,7 @@ TEST(SentencePieceErrors, UnknownCharacters) {
 }
 
 TEST(SentencePieceErrors, MissingOrBadModel) {
-  ScratchDir dir;
+  TempDir dir;
   TokenizerOptions options;
   options.type = "sentencepiece";
   options.spm_model = dir.file("m.model");
@@ -157,7 +157,7 @@ TEST(SentencePieceErrors, MissingOrBadModel) {
 }
 
 TEST(SentencePieceErrors, TrainingFailureIsOneLine) {
-  ScratchDir dir;
+  TempDir dir;
   TokenizerOptions options;
   options.type = "sentencepiece";
   options.spm_vocab_size = 100000;  // far more than a few lines can support
@@ -183,7 +183,7 @@ TEST(SentencePieceErrors, StatusWithoutSourceLocationOrCondition) {
 TEST(SentencePieceErrors, ModelWithOtherSpecialIds) {
   // A model trained with sentencepiece's defaults (unk=0, bos=1, eos=2) would
   // silently break the shared special ids: it is refused.
-  ScratchDir dir;
+  TempDir dir;
   auto input = dir.write("input.txt", [] {
     std::string text;
     for (const auto& line : training_lines()) text += line + "\n";
@@ -231,7 +231,7 @@ TEST(SentencePieceWithTorch, TorchBeforeAndAfterSentencePiece) {
   };
   check_torch();
 
-  ScratchDir dir;
+  TempDir dir;
   auto tok = train_spm(dir, "unigram", 120);
   tok->save(dir.file("saved"));
   auto loaded = load_tokenizer(dir.file("saved"));

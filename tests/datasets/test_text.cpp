@@ -3,17 +3,17 @@
 
 #include <sstream>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
 #include "datasets/vocab.h"
-#include "tests/datasets/test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 TEST(Utf8, SplitsIntoCodePoints) {
   auto chars = split_utf8("aß안😀\n", "t");
@@ -67,7 +67,7 @@ TEST(Utf8, AcceptsBoundaryCodePoints) {
 }
 
 TEST(TextFile, ReadsTextAndLines) {
-  ScratchDir dir;
+  TempDir dir;
   auto path = dir.write("a.txt", "one\r\nzwei Größe\r\n\r\n안녕\n");
   EXPECT_EQ(read_text_file(path), "one\r\nzwei Größe\r\n\r\n안녕\n");
   std::vector<std::string> expected = {"one", "zwei Größe", "", "안녕"};
@@ -83,20 +83,20 @@ TEST(TextFile, MissingFile) {
 }
 
 TEST(TextFile, DirectoryIsAnError) {
-  ScratchDir dir;
+  TempDir dir;
   EXPECT_EQ(error_of<DataError>([&] { read_text_file(dir.file("")); }),
             "cannot open '" + dir.file("") + "': Is a directory");
 }
 
 TEST(TextFile, EmptyFile) {
-  ScratchDir dir;
+  TempDir dir;
   auto path = dir.write("empty.txt", "");
   EXPECT_EQ(error_of<DataError>([&] { read_text_file(path); }), path + ": file is empty");
   EXPECT_THROW(read_lines(path), DataError);
 }
 
 TEST(TextFile, InvalidUtf8NamesLine) {
-  ScratchDir dir;
+  TempDir dir;
   auto path = dir.write("latin1.txt", "fine\ncaf\xe9 au lait\n");
   EXPECT_EQ(error_of<DataError>([&] { read_lines(path); }),
             path + ":2: invalid UTF-8 byte 0xe9 at column 4");
@@ -167,7 +167,7 @@ TEST(Vocab, OrdersByCountThenBytes) {
 }
 
 TEST(Vocab, SaveLoadRoundTrip) {
-  ScratchDir dir;
+  TempDir dir;
   std::unordered_map<std::string, int64_t> counts = {{"\n", 10},   {"\"quoted\"", 3}, {"안", 4},
                                                      {"Größe", 4}, {" ", 8},          {"\\", 2}};
   Vocab vocab = Vocab::build(counts, 1, 0);
@@ -183,7 +183,7 @@ TEST(Vocab, SaveLoadRoundTrip) {
 }
 
 TEST(Vocab, LoadErrorsNameTheFile) {
-  ScratchDir dir;
+  TempDir dir;
   EXPECT_THROW(Vocab::load(dir.file("missing.json")), DataError);
   auto broken = dir.write("broken.json", "{\"tokens\": [");
   EXPECT_EQ(error_of<DataError>([&] { Vocab::load(broken); }).rfind(broken + ": invalid JSON", 0),

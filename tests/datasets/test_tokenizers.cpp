@@ -2,16 +2,16 @@
 // Korean, unknown tokens, options, and save/load.
 #include <gtest/gtest.h>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/tokenizer.h"
 #include "datasets/vocab.h"
-#include "tests/datasets/test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 const std::string kEnglish = "The quick brown fox jumps over the lazy dog.\nIt was fun!\n";
 const std::string kGerman = "Größe, Übermäßig schön!";
@@ -149,7 +149,7 @@ TEST(WordTokenizer, ExtendedVocabularyAddsOnlyWordsATextCanProduce) {
   EXPECT_EQ(ext->encode("Gorgeous"), (std::vector<int64_t>{before}));
   EXPECT_EQ(ext->encode("wretchedly")[0], before + 1);
   EXPECT_EQ(ext->encode("good film"), tok->encode("good film"));  // old ids kept
-  ScratchDir dir;
+  TempDir dir;
   ext->save(dir.file("ext"));
   auto loaded = load_tokenizer(dir.file("ext"));
   EXPECT_EQ(extension_size(*loaded), 2);
@@ -162,7 +162,7 @@ TEST(WordTokenizer, ExtendedVocabularyAddsOnlyWordsATextCanProduce) {
 }
 
 TEST(Tokenizers, SaveAndLoad) {
-  ScratchDir dir;
+  TempDir dir;
   for (std::string type : {"char", "word"}) {
     TokenizerOptions options;
     options.type = type;
@@ -180,7 +180,7 @@ TEST(Tokenizers, SaveAndLoad) {
 }
 
 TEST(Tokenizers, LoadErrors) {
-  ScratchDir dir;
+  TempDir dir;
   EXPECT_EQ(error_of<DataError>([&] { load_tokenizer(dir.file("nope")); }),
             "tokenizer directory '" + dir.file("nope") + "' does not exist");
   EXPECT_EQ(error_of<DataError>([&] { load_tokenizer(dir.file("")); }),

@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/word2vec_corpus.h"
 
 namespace rnnlab::data {

@@ -14,15 +14,15 @@
 #include <string>
 #include <vector>
 
-#include "datasets/error.h"
+#include "core/error.h"
 #include "datasets/word_vectors.h"
-#include "tests/datasets/test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab::data {
 namespace {
 
 using test::error_of;
-using test::ScratchDir;
+using test::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -66,7 +66,7 @@ TEST(WordVectors, FindAndSizes) {
 }
 
 TEST(WordVectors, TextRoundTripIsExact) {
-  ScratchDir dir;
+  TempDir dir;
   auto wv = sample(50, 17);
   write_word2vec(wv, dir.file("v.txt"), false);
   auto back = read_word2vec(dir.file("v.txt"));
@@ -79,7 +79,7 @@ TEST(WordVectors, TextRoundTripIsExact) {
 }
 
 TEST(WordVectors, BinaryRoundTripIsBitwise) {
-  ScratchDir dir;
+  TempDir dir;
   for (int64_t dim : {1, 2, 3, 5, 50}) {
     auto wv = sample(40, dim, static_cast<uint64_t>(dim));
     write_word2vec(wv, dir.file("v.bin"), true);
@@ -93,7 +93,7 @@ TEST(WordVectors, BinaryRoundTripIsBitwise) {
 // format was guessed from the bytes: what the writer accepts, the reader
 // reads back, because the format is given.
 TEST(WordVectors, RoundTripsFoundByFuzzing) {
-  ScratchDir dir;
+  TempDir dir;
   // binary_round_trip_printable_vector: a vector whose 12 bytes spell
   // "4\nki1 -0.2 3" made the first line "king 4", read as text.
   const std::string printable = "4\nki1 -0.2 3";
@@ -122,7 +122,7 @@ TEST(WordVectors, RoundTripsFoundByFuzzing) {
 // occur in Wikipedia dumps) round-trips in both formats, whatever the file
 // is called, as long as the format is given.
 TEST(WordVectors, ControlCharacterWordsRoundTrip) {
-  ScratchDir dir;
+  TempDir dir;
   const std::vector<std::string> words = {
       "a\x05"
       "b",
@@ -168,7 +168,7 @@ TEST(WordVectors, TheFormatIsGivenOrToldByTheName) {
   EXPECT_EQ(resolve_vectors_format("v.txt", VectorsFormat::kBinary), VectorsFormat::kBinary);
   EXPECT_EQ(resolve_vectors_format("v.vec", VectorsFormat::kAuto), VectorsFormat::kText);
 
-  ScratchDir dir;
+  TempDir dir;
   const std::string text = "2 3\nking 1 -0.5 0.25\nqueen 4 5 6\n";
   const std::string plain = dir.write("vectors", text);
   EXPECT_EQ(error_of<ConfigError>([&] { read_word2vec(plain); }),
@@ -191,7 +191,7 @@ TEST(WordVectors, TheFormatIsGivenOrToldByTheName) {
 }
 
 TEST(WordVectors, WritesTheExactFormats) {
-  ScratchDir dir;
+  TempDir dir;
   auto wv = make_word_vectors(
       {"king", "x"}, torch::tensor({1.0f, -0.5f, 0.1f, 1e-7f, 3e20f, 0.0f}).reshape({2, 3}));
   write_word2vec(wv, dir.file("v.txt"), false);
@@ -202,7 +202,7 @@ TEST(WordVectors, WritesTheExactFormats) {
 }
 
 TEST(WordVectors, WriterErrorsNameTheWord) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("v.txt");
   auto bad = make_word_vectors({"a", "new york"}, torch::zeros({2, 2}));
   for (bool binary : {false, true})
@@ -247,7 +247,7 @@ TEST(WordVectors, WriterErrorsNameTheWord) {
 }
 
 TEST(WordVectors, WriteReplacesAnExistingFile) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.write("v.txt", "old content");
   write_word2vec(make_word_vectors({"a"}, torch::ones({1, 2})), path, false);
   EXPECT_EQ(slurp(path), "1 2\na 1 1\n");
@@ -257,7 +257,7 @@ TEST(WordVectors, WriteReplacesAnExistingFile) {
 }
 
 TEST(WordVectors, ReadsWhatRealTextFilesHave) {
-  ScratchDir dir;
+  TempDir dir;
   // word2vec.c: "%lf " values, each line ending in a space; CRLF; tabs; no final newline.
   for (const std::string& text :
        {std::string("2 3\nking 1.000000 -0.500000 0.250000 \nqueen 4.000000 5.000000 6.000000 \n"),
@@ -277,7 +277,7 @@ TEST(WordVectors, ReadsWhatRealTextFilesHave) {
 }
 
 TEST(WordVectors, ReadsBinaryWithAndWithoutNewlines) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string a = bytes_of({1.0f, 2.0f}), b = bytes_of({-3.0f, 0.5f});
   const auto expected = torch::tensor({1.0f, 2.0f, -3.0f, 0.5f}).reshape({2, 2});
   for (const std::string& bin :
@@ -298,7 +298,7 @@ TEST(WordVectors, ReadsBinaryWithAndWithoutNewlines) {
 }
 
 TEST(WordVectors, LimitReadsTheFirstWords) {
-  ScratchDir dir;
+  TempDir dir;
   auto wv = sample(30, 4);
   for (bool binary : {false, true}) {
     const std::string path = dir.file(binary ? "v.bin" : "v.txt");
@@ -320,7 +320,7 @@ TEST(WordVectors, LimitReadsTheFirstWords) {
 }
 
 TEST(WordVectors, TextErrorsNameFileAndLine) {
-  ScratchDir dir;
+  TempDir dir;
   auto err = [&](const std::string& text) {
     const std::string path = dir.write("f.txt", text);
     return error_of<DataError>([&] { read_word2vec(path); });
@@ -380,7 +380,7 @@ TEST(WordVectors, TextErrorsNameFileAndLine) {
 }
 
 TEST(WordVectors, BinaryErrorsNameFileAndWord) {
-  ScratchDir dir;
+  TempDir dir;
   auto err = [&](const std::string& bytes) {
     const std::string path = dir.write("f.bin", bytes);
     return error_of<DataError>([&] { read_word2vec(path); });

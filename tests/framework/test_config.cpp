@@ -3,8 +3,8 @@
 
 #include "apps/framework/config.h"
 #include "apps/framework/sections.h"
-#include "datasets/error.h"
-#include "test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {
@@ -19,12 +19,12 @@ using test::run_command;
 using test::TempDir;
 using test::write_file;
 
-const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+using test::kLm;
 
 /// One epoch of a small LM, validated at the epoch's end, whose final test
 /// evaluation (one stream over a long text) takes a few seconds: long enough
 /// to be stopped in.
-std::string config(const TempDir& dir) {
+std::string finish_config(const TempDir& dir) {
   std::string train = write_file(dir.file("train.txt"), test::tiny_corpus(1200));
   std::string valid = write_file(dir.file("valid.txt"), test::tiny_corpus(100));
   std::string test = write_file(dir.file("test.txt"), test::tiny_corpus(5000));
@@ -58,7 +58,7 @@ class Finish : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
-    cfg_ = config(*dir_);
+    cfg_ = finish_config(*dir_);
     auto r = run_command(kLm + " train " + cfg_ + " --run-dir " + dir_->file("straight"));
     ASSERT_EQ(r.code, 0) << r.output;
   }

@@ -13,8 +13,8 @@
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
 #include "apps/framework/trainer.h"
-#include "datasets/error.h"
-#include "test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {
@@ -23,11 +23,11 @@ using test::run_command;
 using test::TempDir;
 using test::write_file;
 
-const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+using test::kLm;
 
 /// A small LM experiment that takes a few seconds, with dropout (so the RNG
 /// state matters) and validation every 20 updates.
-std::string config(const TempDir& dir, const std::string& extra = "") {
+std::string process_config(const TempDir& dir, const std::string& extra = "") {
   std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(3000));
   return write_file(dir.file("exp.yaml"),
                     "data:\n  train: " + corpus +
@@ -38,22 +38,18 @@ std::string config(const TempDir& dir, const std::string& extra = "") {
                         extra);
 }
 
-nlohmann::json summary(const fs::path& run) {
-  return nlohmann::json::parse(test::read_all((run / "summary.json").string()));
-}
-
 /// A finished 20-update run in DIR/run; returns its path.
 std::string short_run(const TempDir& dir) {
   std::string run = dir.file("run");
   auto r =
-      run_command(kLm + " train " + config(dir) + " --set train.max_steps=20 --run-dir " + run);
+      run_command(kLm + " train " + process_config(dir) + " --set train.max_steps=20 --run-dir " + run);
   EXPECT_EQ(r.code, 0) << r.output;
   return run;
 }
 
 TEST(Process, SameSeedGivesTheSameRunInTwoProcesses) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = process_config(dir);
   for (const char* run : {"a", "b"})
     ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + dir.file(run)).code, 0);
   std::string a = metrics_without_time(dir.path / "a");
@@ -69,7 +65,7 @@ TEST(Process, SameSeedGivesTheSameRunInTwoProcesses) {
 
 TEST(Process, KillNineThenResumeEndsLikeAnUnstoppedRun) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = process_config(dir);
   ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + dir.file("straight")).code, 0);
   // Start the same run, SIGKILL it once its first checkpoint exists, resume.
   std::string run = dir.file("killed");
@@ -84,7 +80,7 @@ TEST(Process, KillNineThenResumeEndsLikeAnUnstoppedRun) {
   ASSERT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("at update 0 "), std::string::npos) << r.output;
   EXPECT_EQ(metrics_without_time(run), metrics_without_time(dir.path / "straight"));
-  nlohmann::json a = summary(run), b = summary(dir.path / "straight");
+  nlohmann::json a = test::read_summary(run), b = test::read_summary(dir.path / "straight");
   EXPECT_EQ(a["val_loss"].get<double>(), b["val_loss"].get<double>());
   EXPECT_EQ(a["best_step"], b["best_step"]);
   EXPECT_EQ(test::read_all(run + "/sample.txt"), test::read_all(dir.file("straight/sample.txt")));
@@ -96,7 +92,7 @@ TEST(Process, SigtermSavesACheckpointAndExits143) {
   TempDir dir;
   std::string run = dir.file("run");
   auto r = run_command(
-      "timeout --foreground --preserve-status -s TERM 3 " + kLm + " train " + config(dir) +
+      "timeout --foreground --preserve-status -s TERM 3 " + kLm + " train " + process_config(dir) +
       " --set train.max_steps=1000000 --set train.eval_every=100000 --run-dir " + run);
   EXPECT_EQ(r.code, 143) << r.output;
   EXPECT_NE(r.output.find("error: stopped by SIGTERM at update"), std::string::npos) << r.output;
@@ -120,7 +116,7 @@ TEST(Process, AFailedResumeChangesNothingAndAGoodOneIsRecorded) {
   EXPECT_EQ(test::read_all(run + "/config.yaml"), before);
   std::string resumed = test::read_all(run + "/resumed.yaml");
   EXPECT_NE(resumed.find("train.max_steps=40"), std::string::npos) << resumed;
-  EXPECT_EQ(summary(run)["steps"].get<int64_t>(), 40);
+  EXPECT_EQ(test::read_summary(run)["steps"].get<int64_t>(), 40);
   r = run_command(kLm + " generate --run " + run + " --length 10");
   EXPECT_EQ(r.code, 0) << r.output;
 }
@@ -140,7 +136,7 @@ TEST(Process, ACheckpointOfAnotherModelNeverLoads) {
 
 TEST(Process, ConfigErrorsComeBeforeTheRunDirectory) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = process_config(dir);
   struct Case {
     std::string set, text;
   };
@@ -169,17 +165,17 @@ TEST(Process, ConfigErrorsComeBeforeTheRunDirectory) {
 
 TEST(Process, RepeatedRunsGiveMeanAndStdAndResumeBySubRun) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = process_config(dir);
   std::string run = dir.file("rep");
   auto r = run_command(kLm + " train " + cfg +
                        " --set run.repeats=3 --set train.max_steps=30 --run-dir " + run);
   ASSERT_EQ(r.code, 0) << r.output;
-  nlohmann::json parent = summary(run);
+  nlohmann::json parent = test::read_summary(run);
   EXPECT_EQ(parent["runs"], nlohmann::json({"seed5", "seed6", "seed7"}));
   EXPECT_EQ(parent["runs_finished"], 3);
   std::vector<double> losses;
   for (const char* sub : {"seed5", "seed6", "seed7"})
-    losses.push_back(summary(fs::path(run) / sub)["val_loss"].get<double>());
+    losses.push_back(test::read_summary(fs::path(run) / sub)["val_loss"].get<double>());
   double mean = (losses[0] + losses[1] + losses[2]) / 3;
   EXPECT_NEAR(parent["val_loss_mean"].get<double>(), mean, 1e-12);
   EXPECT_GT(parent["val_loss_std"].get<double>(), 0);
@@ -201,7 +197,7 @@ TEST(Process, RepeatedRunsGiveMeanAndStdAndResumeBySubRun) {
   EXPECT_NE(r.output.find("sub-run seed5 1/3: finished before, skipped"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
-  nlohmann::json again = summary(run);
+  nlohmann::json again = test::read_summary(run);
   EXPECT_EQ(again["runs_finished"], 3);
   EXPECT_DOUBLE_EQ(again["val_loss_mean"].get<double>(), parent["val_loss_mean"].get<double>());
   // Inference on the parent uses the sub-run with the best val_loss.

@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {
@@ -22,10 +22,10 @@ using test::snapshot;
 using test::TempDir;
 using test::write_file;
 
-const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+using test::kLm;
 
 /// A small LM with validation every 10 updates, 20 updates in all.
-std::string config(const TempDir& dir, const std::string& extra = "") {
+std::string resume_config(const TempDir& dir, const std::string& extra = "") {
   std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(2000));
   return write_file(dir.file("exp.yaml"),
                     "data:\n  train: " + corpus +
@@ -36,15 +36,11 @@ std::string config(const TempDir& dir, const std::string& extra = "") {
                         extra);
 }
 
-nlohmann::json summary(const fs::path& run) {
-  return nlohmann::json::parse(test::read_all((run / "summary.json").string()));
-}
-
 TEST(Resume, EachSubRunIsLockedByTheProcessThatTrainsIt) {
   TempDir dir;
   std::string run = dir.file("rep");
   ASSERT_EQ(
-      run_command(kLm + " train " + config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
   fs::remove(run + "/seed6/summary.json");
   fs::remove(run + "/summary.json");
   auto before = snapshot(run);
@@ -76,7 +72,7 @@ TEST(Resume, EachSubRunIsLockedByTheProcessThatTrainsIt) {
 TEST(Resume, AnOverrideThatCannotTakeEffectIsRefusedAndChangesNothing) {
   TempDir dir;
   std::string run = dir.file("run");
-  ASSERT_EQ(run_command(kLm + " train " + config(dir) + " --run-dir " + run).code, 0);
+  ASSERT_EQ(run_command(kLm + " train " + resume_config(dir) + " --run-dir " + run).code, 0);
   auto before = snapshot(run);
   for (const char* set : {"data.batch_size=4", "run.seed=7", "data.tokenizer.type=word",
                           "data.text=other.txt", "model.rnn.hidden=64", "optim.name=sgd"}) {
@@ -94,7 +90,7 @@ TEST(Resume, AnOverrideThatCannotTakeEffectIsRefusedAndChangesNothing) {
   r = run_command(kLm + " train --resume " + run +
                   " --set train.max_steps=30 --set train.log_every=3 --set sample.length=5");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(summary(run)["steps"], 30);
+  EXPECT_EQ(test::read_summary(run)["steps"], 30);
   EXPECT_NE(test::read_all(run + "/resumed.yaml").find("train.max_steps=30"), std::string::npos);
   // The list of keys that may change is in --help's words and in --list-keys.
   r = run_command(kLm + " train --list-keys");
@@ -106,12 +102,12 @@ TEST(Resume, OverridesOfAParentReachItsFinishedSubRuns) {
   TempDir dir;
   std::string run = dir.file("rep");
   ASSERT_EQ(
-      run_command(kLm + " train " + config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
   // A longer run of every sub-run, as a plain run would be extended.
   auto r = run_command(kLm + " train --resume " + run + " --set train.max_steps=30");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* sub : {"seed5", "seed6"}) EXPECT_EQ(summary(fs::path(run) / sub)["steps"], 30);
-  EXPECT_EQ(summary(run)["steps_mean"], 30.0) << summary(run).dump();
+  for (const char* sub : {"seed5", "seed6"}) EXPECT_EQ(test::read_summary(fs::path(run) / sub)["steps"], 30);
+  EXPECT_EQ(test::read_summary(run)["steps_mean"], 30.0) << test::read_summary(run).dump();
   // Without overrides, a complete parent is left as it is.
   auto before = snapshot(run);
   r = run_command(kLm + " train --resume " + run);
@@ -121,7 +117,7 @@ TEST(Resume, OverridesOfAParentReachItsFinishedSubRuns) {
 
 TEST(Resume, ARunStoppedWhileBeingCreatedResumesOrStartsAgain) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = resume_config(dir);
   std::string straight = dir.file("straight");
   ASSERT_EQ(run_command(kLm + " train " + cfg + " --run-dir " + straight).code, 0);
   // Killed while the tokenizer was written: no checkpoint, a vocabulary cut
@@ -171,7 +167,7 @@ TEST(Resume, ARunStoppedWhileBeingCreatedResumesOrStartsAgain) {
 TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
   TempDir dir;
   std::string run = dir.file("run");
-  ASSERT_EQ(run_command(kLm + " train " + config(dir) + " --run-dir " + run).code, 0);
+  ASSERT_EQ(run_command(kLm + " train " + resume_config(dir) + " --run-dir " + run).code, 0);
   auto r = run_command(kLm + " generate --run " + run + " --length 5");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.find("using checkpoint"), std::string::npos) << r.output;
@@ -189,7 +185,7 @@ TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
   // A run without validation has only its last checkpoint, and says so.
   std::string nov = dir.file("noval");
   ASSERT_EQ(
-      run_command(kLm + " train " + config(dir) + " --set data.valid_fraction=0 --run-dir " + nov)
+      run_command(kLm + " train " + resume_config(dir) + " --set data.valid_fraction=0 --run-dir " + nov)
           .code,
       0);
   r = run_command(kLm + " generate --length 5 --run " + nov);
@@ -199,7 +195,7 @@ TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
 
 TEST(LmCommands, GenerateWritesWhatItSamplesAndRunsSayHowTheyEnded) {
   TempDir dir;
-  std::string cfg = config(dir);
+  std::string cfg = resume_config(dir);
   // A word model: the prompt and the first word are apart; sample.length 0
   // writes an empty sample.txt.
   std::string words = dir.file("words");

@@ -6,8 +6,8 @@
 
 #include "apps/lm/inspect.h"
 #include "apps/lm/lm_task.h"
-#include "datasets/error.h"
-#include "test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {

@@ -29,7 +29,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace rnnlab::fuzz {
 

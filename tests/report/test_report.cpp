@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "apps/framework/gnuplot.h"
-#include "apps/framework/results.h"
-#include "datasets/error.h"
-#include "tests/framework/test_util.h"
+#include "results/gnuplot.h"
+#include "results/results.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -15,7 +15,7 @@
 
 #include "apps/sentiment/task.h"
 #include "datasets/word_vectors.h"
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 

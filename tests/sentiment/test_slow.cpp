@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 

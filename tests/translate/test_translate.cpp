@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 

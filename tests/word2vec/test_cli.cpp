@@ -9,7 +9,7 @@
 
 #include "datasets/utf8.h"
 #include "datasets/word_vectors.h"
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {
@@ -19,7 +19,7 @@ using test::run_command;
 using test::TempDir;
 using test::write_file;
 
-const std::string kW2v = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-word2vec";
+using test::kWord2vec;
 
 // king - man + woman = queen exactly; paris is far from everything.
 std::string vectors(const TempDir& dir) {
@@ -36,14 +36,14 @@ std::string vectors(const TempDir& dir) {
 TEST(Word2VecCli, NeighborsAnalogySimilarity) {
   TempDir dir;
   std::string v = vectors(dir);
-  auto r = run_command(kW2v + " neighbors --vectors " + v + " -k 2 king");
+  auto r = run_command(kWord2vec + " neighbors --vectors " + v + " -k 2 king");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.find("king\n  prince"), 0u) << r.output;
 
   std::string q = write_file(dir.file("q.txt"),
                              ": family\nman woman king queen\nMAN WOMAN PRINCE QUEEN\nbad line\n"
                              "man woman king berlin\n");
-  r = run_command(kW2v + " analogy --vectors " + v + " --questions " + q);
+  r = run_command(kWord2vec + " analogy --vectors " + v + " --questions " + q);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("family"), std::string::npos) << r.output;
   // Two covered questions, both right (prince's answer is queen too), one
@@ -57,7 +57,7 @@ TEST(Word2VecCli, NeighborsAnalogySimilarity) {
   std::string p = write_file(dir.file("p.csv"),
                              "Word 1,Word 2,Human (mean)\nking,queen,9\nking,prince,8\n"
                              "man,paris,1\nking,unknown,5\n");
-  r = run_command(kW2v + " similarity --vectors " + v + " --pairs " + p);
+  r = run_command(kWord2vec + " similarity --vectors " + v + " --pairs " + p);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("3 pairs, 1 out of vocabulary"), std::string::npos) << r.output;
 }
@@ -65,21 +65,21 @@ TEST(Word2VecCli, NeighborsAnalogySimilarity) {
 TEST(Word2VecCli, ErrorsAreOneLineWithExitCodes) {
   TempDir dir;
   std::string v = vectors(dir);
-  expect_one_line_error(run_command(kW2v + " neighbors --vectors " + v + " king nowhere"), 1,
+  expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + v + " king nowhere"), 1,
                         "word 'nowhere' is not in the vocabulary");
-  expect_one_line_error(run_command(kW2v + " neighbors --vectors " + dir.file("none.bin") + " x"),
+  expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + dir.file("none.bin") + " x"),
                         1, "none.bin");
   std::string bad = write_file(dir.file("bad.txt"), "2 3\nman 1 0 0\nwoman 1 1\n");
-  expect_one_line_error(run_command(kW2v + " neighbors --vectors " + bad + " man"), 1,
+  expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + bad + " man"), 1,
                         "bad.txt:3: expected 3 values after 'woman', got 2");
-  expect_one_line_error(run_command(kW2v + " analogy --vectors " + v), 2, "--questions");
-  expect_one_line_error(run_command(kW2v), 2, "");
-  expect_one_line_error(run_command(kW2v + " normalize --in " + dir.file("none.txt") + " --out " +
+  expect_one_line_error(run_command(kWord2vec + " analogy --vectors " + v), 2, "--questions");
+  expect_one_line_error(run_command(kWord2vec), 2, "");
+  expect_one_line_error(run_command(kWord2vec + " normalize --in " + dir.file("none.txt") + " --out " +
                                     dir.file("out.txt")),
                         1, "none.txt");
   // A directory is not a corpus: no empty output written.
   expect_one_line_error(
-      run_command(kW2v + " normalize --in " + dir.path.string() + " --out " + dir.file("o.txt")), 1,
+      run_command(kWord2vec + " normalize --in " + dir.path.string() + " --out " + dir.file("o.txt")), 1,
       "is a directory, not a file");
   EXPECT_FALSE(std::filesystem::exists(dir.file("o.txt")));
 }
@@ -87,7 +87,7 @@ TEST(Word2VecCli, ErrorsAreOneLineWithExitCodes) {
 TEST(Word2VecCli, NormalizeWritesWhatDataNormalizeReads) {
   TempDir dir;
   std::string in = write_file(dir.file("in.txt"), "The Café's 2 Cats!\nSecond LINE\n");
-  auto r = run_command(kW2v + " normalize --in " + in + " --out " + dir.file("out.txt"));
+  auto r = run_command(kWord2vec + " normalize --in " + in + " --out " + dir.file("out.txt"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(test::read_all(dir.file("out.txt")), "the caf   s 2 cats \nsecond line\n");
 }
@@ -123,7 +123,7 @@ std::string looked_up(const std::string& output) {
 TEST(Word2VecCli, NeighborsTakesWordsAsWritten) {
   TempDir dir;
   const std::string v = tricky_vectors(dir);
-  const std::string nb = kW2v + " neighbors --vectors " + v + " -k 1 ";
+  const std::string nb = kWord2vec + " neighbors --vectors " + v + " -k 1 ";
   // "[and]" is one word, not the list {and}.
   auto r = run_command(nb + "'[and]'");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -152,7 +152,7 @@ TEST(Word2VecCli, NeighborsTakesWordsAsWritten) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(looked_up(r.output), "the|-lrb-|") << r.output;
   // Options after the words, and in their = forms.
-  r = run_command(kW2v + " neighbors and '[and]' -k 2 --vectors=" + v);
+  r = run_command(kWord2vec + " neighbors and '[and]' -k 2 --vectors=" + v);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(looked_up(r.output), "and|[and]|") << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 6) << r.output;
@@ -169,7 +169,7 @@ TEST(Word2VecCli, NeighborsTakesWordsAsWritten) {
   expect_one_line_error(run_command(nb), 2, "neighbors needs a WORD");
   expect_one_line_error(run_command(nb + "--"), 2, "neighbors needs a WORD");
   // --help says how.
-  r = run_command(kW2v + " neighbors --help");
+  r = run_command(kWord2vec + " neighbors --help");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("A word that starts with '-' goes after '--'"), std::string::npos)
       << r.output;
@@ -181,7 +181,7 @@ TEST(Word2VecCli, PathsAndFormatsAsWritten) {
   TempDir dir;
   // A path with brackets and a comma reaches the program as it is.
   const std::string v = write_file(dir.file("[v,w].txt"), "2 2\na 1 0\nb 0 1\n");
-  auto r = run_command(kW2v + " neighbors --vectors '" + v + "' a");
+  auto r = run_command(kWord2vec + " neighbors --vectors '" + v + "' a");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.find("a\n  b "), 0u) << r.output;
   // A name that does not tell the format needs --format.
@@ -189,16 +189,16 @@ TEST(Word2VecCli, PathsAndFormatsAsWritten) {
   for (const std::string& cmd : {" neighbors --vectors " + plain + " a",
                                  " similarity --vectors " + plain + " --pairs " + plain,
                                  " analogy --vectors " + plain + " --questions " + plain})
-    expect_one_line_error(run_command(kW2v + cmd), 2,
+    expect_one_line_error(run_command(kWord2vec + cmd), 2,
                           "the name does not tell whether the file is text or binary (.bin: "
                           "binary; .txt, .vec: text); give --format text or --format binary");
-  r = run_command(kW2v + " neighbors --vectors " + plain + " --format text a");
+  r = run_command(kWord2vec + " neighbors --vectors " + plain + " --format text a");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(looked_up(r.output), "a|");
   // --format binary on a text file: the binary reader's error.
-  expect_one_line_error(run_command(kW2v + " neighbors --format binary --vectors " + v + " a"), 1,
+  expect_one_line_error(run_command(kWord2vec + " neighbors --format binary --vectors " + v + " a"), 1,
                         "is the file text");
-  expect_one_line_error(run_command(kW2v + " neighbors --format bin --vectors " + v + " a"), 2,
+  expect_one_line_error(run_command(kWord2vec + " neighbors --format bin --vectors " + v + " a"), 2,
                         "--format");
 }
 
@@ -215,7 +215,7 @@ TEST(Word2VecCli, ReadsVectorsWithControlCharacterWords) {
           .reshape({4, 3}));
   for (const std::string name : {"vectors.txt", "vectors.bin"}) {
     data::write_word2vec(wv, dir.file(name), name == "vectors.bin");
-    auto r = run_command(kW2v + " neighbors --vectors " + dir.file(name) + " -k 1 good");
+    auto r = run_command(kWord2vec + " neighbors --vectors " + dir.file(name) + " -k 1 good");
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_EQ(r.output.find("good\n  a\x05"
                             "b "),
@@ -229,12 +229,12 @@ TEST(Word2VecCli, ReadsVectorsWithControlCharacterWords) {
 TEST(Word2VecCli, FileContentInErrorsIsValidUtf8) {
   TempDir dir;
   const std::string bad = write_file(dir.file("bad.txt"), "\xff\xfe 3 K\xc3\xb6nig\x01\nx 1 2 3\n");
-  auto r = run_command(kW2v + " neighbors --vectors " + bad + " x");
+  auto r = run_command(kWord2vec + " neighbors --vectors " + bad + " x");
   expect_one_line_error(r, 1,
                         "bad.txt:1: bad header '\\xff\\xfe 3 K\xc3\xb6nig\\x01': expected 'V D'");
   EXPECT_TRUE(data::valid_utf8(r.output)) << r.output;
   const std::string value = write_file(dir.file("value.txt"), "1 2\nx 1 \xe9t\xe9\n");
-  r = run_command(kW2v + " neighbors --vectors " + value + " x");
+  r = run_command(kWord2vec + " neighbors --vectors " + value + " x");
   expect_one_line_error(r, 1, "value.txt:2: value 2 of 'x' is not a number: '\\xe9t\\xe9'");
   EXPECT_TRUE(data::valid_utf8(r.output)) << r.output;
 }

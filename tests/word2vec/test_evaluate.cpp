@@ -12,14 +12,14 @@
 #include <vector>
 
 #include "apps/word2vec/evaluate.h"
-#include "datasets/error.h"
-#include "tests/datasets/test_util.h"
+#include "core/error.h"
+#include "tests/support/support.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 namespace {
 
-using data::test::error_of;
-using Scratch = data::test::ScratchDir;
+using test::error_of;
+using Scratch = test::TempDir;
 
 WordVectors make(std::vector<std::string> words, std::vector<std::vector<float>> rows) {
   const auto n = static_cast<int64_t>(rows.size());
@@ -294,4 +294,4 @@ TEST(Similarity, ReadsTheRealFiles) {
 }
 
 }  // namespace
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

@@ -12,7 +12,7 @@
 
 #include "apps/word2vec/hogwild.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 namespace {
 
 namespace fs = std::filesystem;
@@ -150,4 +150,4 @@ TEST(Hogwild, TheReportCanStopAnEpoch) {
 }
 
 }  // namespace
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 
@@ -19,23 +19,19 @@ namespace {
 using test::run_command;
 using test::TempDir;
 
-const std::string kW2v = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-word2vec";
+using test::kWord2vec;
 const std::string kData = std::string(RNNLAB_SOURCE_DIR) + "/data";
 const std::string kWiki = kData + "/wiki-corpus/enwiki_extract.txt";
-
-nlohmann::json summary(const std::string& run) {
-  return nlohmann::json::parse(test::read_all(run + "/summary.json"));
-}
 
 TEST(Word2VecSlow, SkipGramOnWikipediaReachesItsAnalogyScore) {
   if (!fs::exists(kWiki)) GTEST_SKIP() << kWiki << " is missing (scripts/get_data.sh --all)";
   TempDir dir;
   std::string run = dir.file("run");
-  auto r = run_command(kW2v + " train " + RNNLAB_SOURCE_DIR +
+  auto r = run_command(kWord2vec + " train " + RNNLAB_SOURCE_DIR +
                        "/experiments/word2vec/skipgram_wiki.yaml --set run.data_root=" + kData +
                        " --set run.progress=lines --set output.text=false --run-dir " + run);
   ASSERT_EQ(r.code, 0) << r.output;
-  nlohmann::json s = summary(run);
+  nlohmann::json s = test::read_summary(run);
   // Measured: 26.8 % to 27.8 % (2 threads), WS-353 0.57 to 0.59.
   EXPECT_GT(s["analogy_accuracy"].get<double>(), 0.25) << r.output;
   EXPECT_GT(s["wordsim353_spearman"].get<double>(), 0.5) << r.output;
@@ -57,13 +53,13 @@ TEST(Word2VecSlow, AutogradMatchesHogwildOnAMillionWords) {
   int k = 0;
   for (const char* engine : {"hogwild", "autograd"}) {
     std::string run = dir.file(engine);
-    auto r = run_command(kW2v + " train " + RNNLAB_SOURCE_DIR +
+    auto r = run_command(kWord2vec + " train " + RNNLAB_SOURCE_DIR +
                          "/experiments/word2vec/skipgram_wiki.yaml --set run.data_root=" + kData +
                          " --set data.corpus=[" + dir.file("slice.txt") +
                          "] --set train.engine=" + engine +
                          " --set run.progress=lines --set output.text=false --run-dir " + run);
     ASSERT_EQ(r.code, 0) << r.output;
-    nlohmann::json s = summary(run);
+    nlohmann::json s = test::read_summary(run);
     analogy[k] = s["analogy_accuracy"].get<double>();
     ws[k++] = s["wordsim353_spearman"].get<double>();
   }

@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "datasets/word_vectors.h"
-#include "tests/framework/test_util.h"
+#include "tests/support/support.h"
 
 namespace fs = std::filesystem;
 
@@ -24,7 +24,7 @@ using test::run_command;
 using test::TempDir;
 using test::write_file;
 
-const std::string kW2v = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-word2vec";
+using test::kWord2vec;
 constexpr int kClasses = 10, kPerClass = 40;
 // The Spearman correlation of a perfect separation with the class pairs'
 // 10-or-0 scores: rank correlation with a binary variable of p = 39/399
@@ -87,10 +87,6 @@ std::string config(const TempDir& dir, int lines = 4000) {
           "eval: {analogy: '', simlex999: '', rarewords: '', wordsim353: pairs.csv}\n");
 }
 
-nlohmann::json summary(const std::string& run) {
-  return nlohmann::json::parse(test::read_all(run + "/summary.json"));
-}
-
 TEST(Word2VecTrain, BothEnginesLearnThePlantedClassesEquallyWell) {
   TempDir dir;
   std::string cfg = config(dir);
@@ -99,10 +95,10 @@ TEST(Word2VecTrain, BothEnginesLearnThePlantedClassesEquallyWell) {
     int k = 0;
     for (const char* engine : {"hogwild", "autograd"}) {
       std::string run = dir.file(std::string(arch) + "-" + engine);
-      auto r = run_command(kW2v + " train " + cfg + " --set model.arch=" + arch +
+      auto r = run_command(kWord2vec + " train " + cfg + " --set model.arch=" + arch +
                            " --set train.engine=" + engine + " --run-dir " + run);
       ASSERT_EQ(r.code, 0) << r.output;
-      nlohmann::json s = summary(run);
+      nlohmann::json s = test::read_summary(run);
       EXPECT_EQ(s["vocab_size"], kClasses * kPerClass + 2);
       EXPECT_EQ(s["wordsim353_oov"], 0);
       EXPECT_GT(s["words_per_sec"].get<double>(), 0);
@@ -129,7 +125,7 @@ TEST(Word2VecTrain, OneSeedGivesTheSameVectors) {
   for (const char* engine : {"hogwild", "autograd"}) {
     std::string a = dir.file(std::string(engine) + "-a"), b = dir.file(std::string(engine) + "-b"),
                 c = dir.file(std::string(engine) + "-c");
-    std::string cmd = kW2v + " train " + cfg + " --set train.engine=" + engine;
+    std::string cmd = kWord2vec + " train " + cfg + " --set train.engine=" + engine;
     ASSERT_EQ(run_command(cmd + " --run-dir " + a).code, 0);
     ASSERT_EQ(run_command(cmd + " --run-dir " + b).code, 0);
     ASSERT_EQ(run_command(cmd + " --set run.seed=2 --run-dir " + c).code, 0);
@@ -145,7 +141,7 @@ TEST(Word2VecTrain, SigtermInAnEpochThenResumeEndsLikeAnUnstoppedRun) {
   // (24k words each), where the checkpoint records each thread's position.
   for (const char* engine : {"hogwild", "autograd"}) {
     std::string epochs = std::string(engine) == "hogwild" ? "120" : "12";
-    std::string cmd = kW2v + " train " + cfg + " --set train.engine=" + engine +
+    std::string cmd = kWord2vec + " train " + cfg + " --set train.engine=" + engine +
                       " --set train.max_epochs=" + epochs;
     std::string straight = dir.file(std::string(engine) + "-straight");
     ASSERT_EQ(run_command(cmd + " --run-dir " + straight).code, 0);
@@ -156,13 +152,13 @@ TEST(Word2VecTrain, SigtermInAnEpochThenResumeEndsLikeAnUnstoppedRun) {
     ASSERT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("error: stopped by SIGTERM"), std::string::npos) << r.output;
     ASSERT_FALSE(fs::exists(run + "/summary.json")) << "the run ended before the signal";
-    r = run_command(kW2v + " train --resume " + run);
+    r = run_command(kWord2vec + " train --resume " + run);
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
     EXPECT_EQ(test::read_all(run + "/vectors.bin"), test::read_all(straight + "/vectors.bin"))
         << engine;
-    EXPECT_EQ(summary(run)["wordsim353_spearman"], summary(straight)["wordsim353_spearman"]);
-    test::expect_complete_run_unchanged_by_resume(kW2v, run);
+    EXPECT_EQ(test::read_summary(run)["wordsim353_spearman"], test::read_summary(straight)["wordsim353_spearman"]);
+    test::expect_complete_run_unchanged_by_resume(kWord2vec, run);
   }
 }
 
@@ -171,7 +167,7 @@ TEST(Word2VecTrain, BadConfigsAndDataFailBeforeARunDirectoryExists) {
   std::string cfg = config(dir, 50);
   std::string run = dir.file("run");
   auto train = [&](const std::string& sets) {
-    return run_command(kW2v + " train " + cfg + " " + sets + " --run-dir " + run);
+    return run_command(kWord2vec + " train " + cfg + " " + sets + " --run-dir " + run);
   };
   expect_one_line_error(train("--set model.hs=true"), 2, "key 'model.hs' (--set)");
   expect_one_line_error(train("--set model.negative=0"), 2, "key 'model.negative'");
@@ -217,8 +213,8 @@ TEST(Word2VecTrain, ResumeRefusesAnotherModel) {
   TempDir dir;
   std::string cfg = config(dir, 200);
   std::string run = dir.file("run");
-  ASSERT_EQ(run_command(kW2v + " train " + cfg + " --run-dir " + run).code, 0);
-  expect_one_line_error(run_command(kW2v + " train --resume " + run + " --set model.dim=30"), 2,
+  ASSERT_EQ(run_command(kWord2vec + " train " + cfg + " --run-dir " + run).code, 0);
+  expect_one_line_error(run_command(kWord2vec + " train --resume " + run + " --set model.dim=30"), 2,
                         "key 'model.dim' (--set): cannot change when a run is resumed");
 }
 

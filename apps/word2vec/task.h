@@ -26,7 +26,7 @@
 #include "datasets/word2vec_corpus.h"
 #include "modules/word2vec.h"
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 /// The config of `rnnlab-word2vec train` (experiments/word2vec/*.yaml).
 struct W2VConfig {
@@ -154,4 +154,4 @@ class W2VJob : public Job {
   std::vector<EvalFile> similarity_;
 };
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

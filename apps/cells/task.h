@@ -1,5 +1,5 @@
 // rnnlab-cells: the hand-written cells (modules/rnn.h) against torch::nn, and
-// the vanishing-gradient experiment (GitHub issue 3).
+// the vanishing-gradient experiment.
 //
 //   compare:  for every cell type and shape, the largest difference between
 //             custom and built-in outputs, states and gradients (same weights,

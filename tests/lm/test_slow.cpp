@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "apps/lm/lm_task.h"
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {

@@ -1,5 +1,5 @@
-// `rnnlab-word2vec train` (see train.h).
-#include "apps/word2vec/train.h"
+// `rnnlab-word2vec train` (see task.h).
+#include "apps/word2vec/task.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 
-namespace rnnlab::w2v {
+namespace rnnlab::word2vec {
 
 namespace {
 
@@ -610,4 +610,4 @@ void W2VJob::finish(const RunDir& dir, nlohmann::json& summary) {
   if (!written.empty()) logger()->info("wrote{} in {}", written, dir.path().string());
 }
 
-}  // namespace rnnlab::w2v
+}  // namespace rnnlab::word2vec

@@ -1,5 +1,5 @@
 // Reading finished runs back: summaries, curves, configs; parent summaries.
-#include "apps/framework/results.h"
+#include "results/results.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "datasets/error.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 

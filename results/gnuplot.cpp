@@ -1,5 +1,5 @@
 // Running gnuplot without a shell.
-#include "apps/framework/gnuplot.h"
+#include "results/gnuplot.h"
 
 #include <fcntl.h>
 #include <sys/types.h>

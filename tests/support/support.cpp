@@ -1,54 +1,46 @@
-// Helpers for the framework tests: temporary directories, files, commands.
-#pragma once
+// See support.h.
+#include "tests/support/support.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <string>
 
 namespace rnnlab::test {
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    static int counter = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("rnnlab-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+namespace fs = std::filesystem;
 
-inline std::string write_file(const std::string& path, const std::string& content) {
+TempDir::TempDir() {
+  static int counter = 0;
+  path = fs::temp_directory_path() /
+         ("rnnlab-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  fs::remove_all(path);
+  fs::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& bytes) const {
+  return write_file(file(name), bytes);
+}
+
+std::string write_file(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
   return path;
 }
 
-inline std::string read_all(const std::string& path) {
+std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-/// Runs a shell command; returns its exit code and combined stdout+stderr.
-struct CommandResult {
-  int code = -1;
-  std::string output;
-};
-inline CommandResult run_command(const std::string& command) {
+CommandResult run_command(const std::string& command) {
   CommandResult r;
   FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   if (!pipe) return r;
@@ -60,42 +52,37 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
-/// Checks that a command failed with exit code `code` and printed exactly one
-/// line, "error: ..." containing `text` (GoogleTest expectations).
-inline void expect_one_line_error(const CommandResult& r, int code, const std::string& text) {
+void expect_one_line_error(const CommandResult& r, int code, const std::string& text) {
   EXPECT_EQ(r.code, code) << r.output;
   EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find(text), std::string::npos) << r.output;
 }
 
-/// Whether a metrics.jsonl or summary.json field measures time (and so
-/// differs between two runs of the same seed).
-inline bool is_time_field(const std::string& k) {
+bool is_time_field(const std::string& k) {
   auto ends = [&](const std::string& tail) {
     return k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
   };
   return ends("_seconds") || ends("_per_sec");
 }
 
-/// A JSON object without its time fields.
-inline nlohmann::json without_time(nlohmann::json j) {
+nlohmann::json without_time(nlohmann::json j) {
   for (auto it = j.begin(); it != j.end();) it = is_time_field(it.key()) ? j.erase(it) : ++it;
   return j;
 }
 
-/// metrics.jsonl without the fields that measure time.
-inline std::string metrics_without_time(const std::filesystem::path& run) {
+nlohmann::json read_summary(const fs::path& run) {
+  return nlohmann::json::parse(read_all((run / "summary.json").string()));
+}
+
+std::string metrics_without_time(const fs::path& run) {
   std::ifstream in(run / "metrics.jsonl");
   std::string line, out;
   while (std::getline(in, line)) out += without_time(nlohmann::json::parse(line)).dump() + "\n";
   return out;
 }
 
-/// Every file of a run directory (but its lock) with its bytes and mtime.
-inline std::map<std::string, std::pair<std::string, std::filesystem::file_time_type>> snapshot(
-    const std::filesystem::path& run) {
-  namespace fs = std::filesystem;
+std::map<std::string, std::pair<std::string, fs::file_time_type>> snapshot(const fs::path& run) {
   std::map<std::string, std::pair<std::string, fs::file_time_type>> files;
   for (const auto& e : fs::recursive_directory_iterator(run)) {
     if (!e.is_regular_file() || e.path().filename() == ".lock") continue;
@@ -105,10 +92,7 @@ inline std::map<std::string, std::pair<std::string, std::filesystem::file_time_t
   return files;
 }
 
-/// `binary train --resume RUN` of a complete run says so and changes no file;
-/// with an override that leaves nothing to train, only log.txt gains lines.
-inline void expect_complete_run_unchanged_by_resume(const std::string& binary,
-                                                    const std::string& run) {
+void expect_complete_run_unchanged_by_resume(const std::string& binary, const std::string& run) {
   auto before = snapshot(run);
   auto r = run_command(binary + " train --resume " + run);
   EXPECT_EQ(r.code, 0) << r.output;
@@ -122,8 +106,7 @@ inline void expect_complete_run_unchanged_by_resume(const std::string& binary,
   EXPECT_TRUE(after == before) << "a complete run's files changed: " << r.output;
 }
 
-/// A small English corpus with enough structure to learn from quickly.
-inline std::string tiny_corpus(int lines = 400) {
+std::string tiny_corpus(int lines) {
   static const char* words[] = {"hello", "world", "the", "cat",  "sat",   "on",
                                 "a",     "mat",   "and", "then", "slept", "well"};
   std::string text;

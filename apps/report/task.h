@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/framework/results.h"
+#include "results/results.h"
 
 namespace rnnlab::report {
 

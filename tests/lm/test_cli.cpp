@@ -2,7 +2,7 @@
 // and Ctrl-C followed by --resume.
 #include <gtest/gtest.h>
 
-#include "test_util.h"
+#include "tests/support/support.h"
 
 namespace rnnlab {
 namespace {
@@ -12,7 +12,7 @@ using test::run_command;
 using test::TempDir;
 using test::write_file;
 
-const std::string kLm = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-lm";
+using test::kLm;
 
 /// A tiny but complete experiment config around `corpus`.
 std::string tiny_config(const TempDir& dir, const std::string& corpus,

@@ -1,5 +1,5 @@
 // rnnlab-report: tables and plots over finished runs.
-#include "apps/report/report.h"
+#include "apps/report/task.h"
 
 #include <fmt/format.h>
 
@@ -11,8 +11,8 @@
 #include <ostream>
 #include <set>
 
-#include "apps/framework/gnuplot.h"
-#include "datasets/error.h"
+#include "results/gnuplot.h"
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 
