@@ -10,7 +10,7 @@ namespace rnnlab {
 
 namespace {
 
-void check(bool ok, const std::string& message) {
+void check_classifier(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("SentenceClassifier: " + message);
 }
 
@@ -30,19 +30,20 @@ SentenceClassifierImpl::SentenceClassifierImpl(SentenceClassifierOptions options
 
 void SentenceClassifierImpl::reset() {
   const auto& o = options;
-  check(o.vocab_size() >= 2 && o.embedding_dim() >= 1 && o.num_classes() >= 2,
-        "vocab_size >= 2, embedding_dim >= 1 and num_classes >= 2 are required");
+  check_classifier(o.vocab_size() >= 2 && o.embedding_dim() >= 1 && o.num_classes() >= 2,
+                   "vocab_size >= 2, embedding_dim >= 1 and num_classes >= 2 are required");
   const std::string& p = o.pooling();
-  check(p == "last" || p == "mean" || p == "max" || p == "attention",
-        "pooling must be last, mean, max or attention, got '" + p + "'");
+  check_classifier(p == "last" || p == "mean" || p == "max" || p == "attention",
+                   "pooling must be last, mean, max or attention, got '" + p + "'");
   const int64_t input = o.embedding_dim() * (o.two_channels() ? 2 : 1);
-  check(o.rnn().input_size() == input, "the encoder's input_size is " +
-                                           std::to_string(o.rnn().input_size()) +
-                                           ", the embedding gives " + std::to_string(input));
-  check(!(o.two_channels() && o.freeze_embedding()),
-        "two_channels already has a frozen channel; freeze_embedding would freeze both");
-  check(o.fixed_words() >= 0 && o.fixed_words() <= o.vocab_size() - 2,
-        "fixed_words must be in [0, vocab_size - 2] (padding and one trained word stay)");
+  check_classifier(o.rnn().input_size() == input,
+                   "the encoder's input_size is " + std::to_string(o.rnn().input_size()) +
+                       ", the embedding gives " + std::to_string(input));
+  check_classifier(!(o.two_channels() && o.freeze_embedding()),
+                   "two_channels already has a frozen channel; freeze_embedding would freeze both");
+  check_classifier(
+      o.fixed_words() >= 0 && o.fixed_words() <= o.vocab_size() - 2,
+      "fixed_words must be in [0, vocab_size - 2] (padding and one trained word stay)");
   const int64_t trained = o.vocab_size() - o.fixed_words();  // rows of the tables
 
   // Word vectors ~ U(-0.25, 0.25) (Kim 2014's unknown words), padding row zero.
@@ -84,12 +85,12 @@ void SentenceClassifierImpl::pretty_print(std::ostream& stream) const {
 
 void SentenceClassifierImpl::load_embedding(const torch::Tensor& vectors,
                                             const std::vector<bool>& covered) {
-  check(vectors.dim() == 2 && vectors.size(0) == options.vocab_size() &&
-            vectors.size(1) == options.embedding_dim() &&
-            static_cast<int64_t>(covered.size()) == options.vocab_size(),
-        "load_embedding expects vectors [" + std::to_string(options.vocab_size()) + ", " +
-            std::to_string(options.embedding_dim()) + "] and one flag per word, got " +
-            shape(vectors));
+  check_classifier(vectors.dim() == 2 && vectors.size(0) == options.vocab_size() &&
+                       vectors.size(1) == options.embedding_dim() &&
+                       static_cast<int64_t>(covered.size()) == options.vocab_size(),
+                   "load_embedding expects vectors [" + std::to_string(options.vocab_size()) +
+                       ", " + std::to_string(options.embedding_dim()) +
+                       "] and one flag per word, got " + shape(vectors));
   torch::NoGradGuard no_grad;
   torch::Tensor src = vectors.to(embedding->weight.dtype());
   const int64_t trained = options.vocab_size() - options.fixed_words();
@@ -119,13 +120,15 @@ torch::Tensor SentenceClassifierImpl::lookup(torch::nn::Embedding& table,
 
 torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
                                               const torch::Tensor& lengths) {
-  check(tokens.dim() == 2 && tokens.scalar_type() == torch::kLong,
-        "expected tokens (T, B) int64, got " + shape(tokens));
+  check_classifier(tokens.dim() == 2 && tokens.scalar_type() == torch::kLong,
+                   "expected tokens (T, B) int64, got " + shape(tokens));
   const int64_t T = tokens.size(0), B = tokens.size(1);
-  check(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == torch::kLong,
-        "expected lengths (" + std::to_string(B) + ") int64, got " + shape(lengths));
-  check(B == 0 || (lengths.min().item<int64_t>() >= 1 && lengths.max().item<int64_t>() <= T),
-        "every length must be in [1, " + std::to_string(T) + "]");
+  check_classifier(
+      lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == torch::kLong,
+      "expected lengths (" + std::to_string(B) + ") int64, got " + shape(lengths));
+  check_classifier(
+      B == 0 || (lengths.min().item<int64_t>() >= 1 && lengths.max().item<int64_t>() <= T),
+      "every length must be in [1, " + std::to_string(T) + "]");
 
   // x = E[w] (T, B, E), or [E_static[w]; E[w]] (T, B, 2E)
   torch::Tensor x = lookup(embedding, tokens);

@@ -3,7 +3,7 @@
 // (Implementation::kBuiltin). Every app builds its recurrent layers through
 // this factory, so `--set model.rnn.impl=builtin` switches any experiment.
 //
-// Options (issue 22): every option of a recurrent stack is declared once, in
+// Options: every option of a recurrent stack is declared once, in
 // RecurrentOptions (modules/rnn.h), and reaches the layers, this factory and
 // the config section (RecurrentSection, apps/framework/sections.h) from there.
 // Adding an option touches three places:

@@ -1,4 +1,4 @@
-// Hand-written recurrent cells and layers (GitHub issue 3).
+// Hand-written recurrent cells and layers.
 //
 // Cells: RNNCell (tanh/relu), LSTMCell, GRUCell: one step, same parameters and
 // results as torch::nn::RNNCell/LSTMCell/GRUCell.

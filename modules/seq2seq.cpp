@@ -12,7 +12,7 @@ namespace rnnlab {
 
 namespace {
 
-void check(bool ok, const std::string& message) {
+void check_seq2seq(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("Seq2Seq: " + message);
 }
 
@@ -48,15 +48,15 @@ int64_t Seq2SeqImpl::attentional_size() const {
 void Seq2SeqImpl::reset() {
   const auto& o = options;
   const std::string& att = o.attention();
-  check(att == "none" || att == "bahdanau" || att == "luong_dot" || att == "luong_general",
-        "attention must be none, bahdanau, luong_dot or luong_general, got '" + att + "'");
-  check(o.src_vocab() >= 2 && o.tgt_vocab() >= 4, "vocabularies too small");
-  check(o.encoder().type() == o.decoder().type(),
-        "encoder and decoder cells must be of one type (the state is bridged), got " +
-            to_string(o.encoder().type()) + " and " + to_string(o.decoder().type()));
-  check(!o.decoder().bidirectional(), "the decoder cannot be bidirectional");
-  check(o.decoder().proj_size() == 0 && o.encoder().proj_size() == 0,
-        "proj_size is not supported here");
+  check_seq2seq(att == "none" || att == "bahdanau" || att == "luong_dot" || att == "luong_general",
+                "attention must be none, bahdanau, luong_dot or luong_general, got '" + att + "'");
+  check_seq2seq(o.src_vocab() >= 2 && o.tgt_vocab() >= 4, "vocabularies too small");
+  check_seq2seq(o.encoder().type() == o.decoder().type(),
+                "encoder and decoder cells must be of one type (the state is bridged), got " +
+                    to_string(o.encoder().type()) + " and " + to_string(o.decoder().type()));
+  check_seq2seq(!o.decoder().bidirectional(), "the decoder cannot be bidirectional");
+  check_seq2seq(o.decoder().proj_size() == 0 && o.encoder().proj_size() == 0,
+                "proj_size is not supported here");
 
   const int64_t E_src = o.encoder().input_size(), E_tgt = o.decoder().input_size();
   src_embedding = register_module(
@@ -88,14 +88,16 @@ void Seq2SeqImpl::reset() {
     key_proj =
         register_module("key_proj", torch::nn::Linear(torch::nn::LinearOptions(D, H).bias(false)));
   } else if (att == "luong_dot") {
-    check(D == H, "luong_dot scores h . o, so the decoder's hidden size (" + std::to_string(H) +
-                      ") must equal the encoder's output size (" + std::to_string(D) + ")");
+    check_seq2seq(D == H, "luong_dot scores h . o, so the decoder's hidden size (" +
+                              std::to_string(H) + ") must equal the encoder's output size (" +
+                              std::to_string(D) + ")");
   }
   combine =
       register_module("combine", torch::nn::Linear(torch::nn::LinearOptions(D + H, A).bias(false)));
   if (o.tie_embeddings()) {
-    check(A == E_tgt, "tie_embeddings needs the attentional size (" + std::to_string(A) +
-                          ") equal to the target embedding size (" + std::to_string(E_tgt) + ")");
+    check_seq2seq(A == E_tgt, "tie_embeddings needs the attentional size (" + std::to_string(A) +
+                                  ") equal to the target embedding size (" + std::to_string(E_tgt) +
+                                  ")");
     output = nullptr;
     output_bias = register_parameter("output_bias", torch::zeros({o.tgt_vocab()}));
   } else {
@@ -113,10 +115,10 @@ void Seq2SeqImpl::pretty_print(std::ostream& stream) const {
 }
 
 EncoderOutput Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_lengths) {
-  check(src.dim() == 2 && src.scalar_type() == torch::kLong, "src must be (S, B) int64");
+  check_seq2seq(src.dim() == 2 && src.scalar_type() == torch::kLong, "src must be (S, B) int64");
   const int64_t S = src.size(0), B = src.size(1);
-  check(src_lengths.dim() == 1 && src_lengths.size(0) == B, "src_lengths must be (B)");
-  check(
+  check_seq2seq(src_lengths.dim() == 1 && src_lengths.size(0) == B, "src_lengths must be (B)");
+  check_seq2seq(
       B == 0 || (src_lengths.min().item<int64_t>() >= 1 && src_lengths.max().item<int64_t>() <= S),
       "every source length must be in [1, S]");
   EncoderOutput enc;
@@ -196,8 +198,9 @@ torch::Tensor Seq2SeqImpl::step(const torch::Tensor& prev, DecoderState& state,
 torch::Tensor Seq2SeqImpl::forward(const torch::Tensor& src, const torch::Tensor& src_lengths,
                                    const torch::Tensor& tgt_in, double sampling_ratio,
                                    c10::optional<at::Generator> generator) {
-  check(tgt_in.dim() == 2 && tgt_in.scalar_type() == torch::kLong && tgt_in.size(1) == src.size(1),
-        "tgt_in must be (T, B) int64 with the batch of src");
+  check_seq2seq(
+      tgt_in.dim() == 2 && tgt_in.scalar_type() == torch::kLong && tgt_in.size(1) == src.size(1),
+      "tgt_in must be (T, B) int64 with the batch of src");
   EncoderOutput enc = encode(src, src_lengths);
   const int64_t T = tgt_in.size(0);
   if (!options.input_feeding() && sampling_ratio <= 0) {

@@ -7,6 +7,8 @@
 // masked).
 #include "modules/word2vec.h"
 
+#include "modules/rnn.h"
+
 #include <torch/autograd.h>
 #include <torch/nn/functional/activation.h>
 
@@ -25,11 +27,7 @@ using torch::Tensor;
 
 namespace {
 
-void check(bool ok, const std::string& who, const std::string& message) {
-  if (!ok) throw std::invalid_argument(who + ": " + message);
-}
-
-std::string shape_str(const Tensor& t) {
+std::string sizes_and_type(const Tensor& t) {
   if (!t.defined()) return "undefined";
   std::ostringstream s;
   s << t.sizes() << " " << t.scalar_type();
@@ -38,9 +36,9 @@ std::string shape_str(const Tensor& t) {
 
 void check_counts(const std::string& who, const std::vector<int64_t>& counts) {
   for (size_t i = 0; i < counts.size(); ++i)
-    check(counts[i] >= 0, who,
-          "counts must be non-negative, got " + std::to_string(counts[i]) + " at word " +
-              std::to_string(i));
+    detail::check(counts[i] >= 0, who,
+                  "counts must be non-negative, got " + std::to_string(counts[i]) + " at word " +
+                      std::to_string(i));
 }
 
 bool is_int64(const Tensor& t) {
@@ -67,13 +65,13 @@ struct ScaleForwardOnly : public torch::autograd::Function<ScaleForwardOnly> {
 HuffmanTree HuffmanTree::build(const std::vector<int64_t>& counts) {
   const std::string who = "rnnlab::HuffmanTree";
   const int64_t V = static_cast<int64_t>(counts.size());
-  check(V >= 2, who, "needs at least 2 words, got " + std::to_string(V));
+  detail::check(V >= 2, who, "needs at least 2 words, got " + std::to_string(V));
   check_counts(who, counts);
   for (int64_t i = 1; i < V; ++i)
-    check(counts[i] <= counts[i - 1], who,
-          "counts must be sorted in descending order (word2vec.c's SortVocab), but word " +
-              std::to_string(i) + " has " + std::to_string(counts[i]) + " > " +
-              std::to_string(counts[i - 1]));
+    detail::check(counts[i] <= counts[i - 1], who,
+                  "counts must be sorted in descending order (word2vec.c's SortVocab), but word " +
+                      std::to_string(i) + " has " + std::to_string(counts[i]) + " > " +
+                      std::to_string(counts[i - 1]));
 
   // Nodes 0..V-1 are the words, V..2V-2 the merged nodes in creation order
   // (word2vec.c's count, binary, parent_node arrays; its 1e15 sentinel here is
@@ -136,10 +134,10 @@ HuffmanTree HuffmanTree::build(const std::vector<int64_t>& counts) {
 
 NoiseDistribution::NoiseDistribution(const std::vector<int64_t>& counts, double power) {
   const std::string who = "rnnlab::NoiseDistribution";
-  check(!counts.empty(), who, "counts are empty");
+  detail::check(!counts.empty(), who, "counts are empty");
   check_counts(who, counts);
-  check(std::isfinite(power) && power >= 0, who,
-        "power must be finite and non-negative, got " + std::to_string(power));
+  detail::check(std::isfinite(power) && power >= 0, who,
+                "power must be finite and non-negative, got " + std::to_string(power));
   // P(w) = count_w^power / sum_v count_v^power (a zero count stays at zero)
   probs_ = torch::empty({static_cast<int64_t>(counts.size())}, torch::kDouble);
   auto p = probs_.accessor<double, 1>();
@@ -148,7 +146,7 @@ NoiseDistribution::NoiseDistribution(const std::vector<int64_t>& counts, double 
     p[i] = counts[i] > 0 ? std::pow(static_cast<double>(counts[i]), power) : 0.0;
     z += p[i];
   }
-  check(z > 0, who, "all counts are zero");
+  detail::check(z > 0, who, "all counts are zero");
   probs_.div_(z);
 }
 
@@ -168,18 +166,19 @@ template <typename Derived>
 Word2VecImplBase<Derived>::Word2VecImplBase(const Word2VecOptions& options_, HuffmanTree tree_)
     : options(options_), tree(std::move(tree_)) {
   const std::string who = Derived::kName;
-  check(options.vocab_size() >= 1, who,
-        "vocab_size must be positive, got " + std::to_string(options.vocab_size()));
-  check(options.dim() >= 1, who, "dim must be positive, got " + std::to_string(options.dim()));
-  check(options.negative() >= 0, who,
-        "negative must be >= 0, got " + std::to_string(options.negative()));
-  check(options.negative() > 0 || options.hierarchical_softmax(), who,
-        "no loss: set negative > 0 or hierarchical_softmax(true)");
+  detail::check(options.vocab_size() >= 1, who,
+                "vocab_size must be positive, got " + std::to_string(options.vocab_size()));
+  detail::check(options.dim() >= 1, who,
+                "dim must be positive, got " + std::to_string(options.dim()));
+  detail::check(options.negative() >= 0, who,
+                "negative must be >= 0, got " + std::to_string(options.negative()));
+  detail::check(options.negative() > 0 || options.hierarchical_softmax(), who,
+                "no loss: set negative > 0 or hierarchical_softmax(true)");
   if (options.hierarchical_softmax()) {
-    check(tree.vocab_size() == options.vocab_size() && tree.codes.defined(), who,
-          "hierarchical_softmax needs the HuffmanTree of the " +
-              std::to_string(options.vocab_size()) + " words, got one of " +
-              std::to_string(tree.vocab_size()));
+    detail::check(tree.vocab_size() == options.vocab_size() && tree.codes.defined(), who,
+                  "hierarchical_softmax needs the HuffmanTree of the " +
+                      std::to_string(options.vocab_size()) + " words, got one of " +
+                      std::to_string(tree.vocab_size()));
   } else {
     tree = HuffmanTree();
   }
@@ -219,18 +218,19 @@ void Word2VecImplBase<Derived>::pretty_print(std::ostream& stream) const {
 template <typename Derived>
 void Word2VecImplBase<Derived>::check_targets(const Tensor& target, const Tensor& negatives) const {
   const std::string who = Derived::kName;
-  check(is_int64(target) && target.dim() == 1, who,
-        "expected the predicted words as a (B) int64 tensor, got " + shape_str(target));
+  detail::check(
+      is_int64(target) && target.dim() == 1, who,
+      "expected the predicted words as a (B) int64 tensor, got " + sizes_and_type(target));
   const int64_t B = target.size(0), K = options.negative();
   if (K > 0) {
-    check(is_int64(negatives) && negatives.dim() == 2 && negatives.size(0) == B &&
-              negatives.size(1) == K,
-          who,
-          "expected negatives of shape [" + std::to_string(B) + ", " + std::to_string(K) +
-              "] int64, got " + shape_str(negatives));
+    detail::check(is_int64(negatives) && negatives.dim() == 2 && negatives.size(0) == B &&
+                      negatives.size(1) == K,
+                  who,
+                  "expected negatives of shape [" + std::to_string(B) + ", " + std::to_string(K) +
+                      "] int64, got " + sizes_and_type(negatives));
   } else {
-    check(!negatives.defined() || negatives.numel() == 0, who,
-          "negative is 0 but negatives " + shape_str(negatives) + " were given");
+    detail::check(!negatives.defined() || negatives.numel() == 0, who,
+                  "negative is 0 but negatives " + sizes_and_type(negatives) + " were given");
   }
 }
 
@@ -291,9 +291,9 @@ Tensor SkipGramImpl::forward(const Tensor& center, const Tensor& context, const 
   // v = syn0[context] (B, D) predicts center (B): word2vec.c's l1 = last_word (the
   // context word), its targets word (the center) and the negatives (B, K)
   check_targets(center, negatives);
-  check(is_int64(context) && context.sizes() == center.sizes(), kName,
-        "expected context of shape " + shape_str(center) + " int64 (like center), got " +
-            shape_str(context));
+  detail::check(is_int64(context) && context.sizes() == center.sizes(), kName,
+                "expected context of shape " + sizes_and_type(center) +
+                    " int64 (like center), got " + sizes_and_type(context));
   const Tensor v = torch::embedding(input, context, -1, false, options.sparse());  // (B, D)
   return loss(v, center, negatives, {});
 }
@@ -309,9 +309,9 @@ Tensor CBOWImpl::forward(const Tensor& context, const Tensor& center, const Tens
   // h = (1/n) sum_i syn0[c_i] (or the sum) over the n valid context words (B, D);
   // context (B, W) padded with -1, center (B), negatives (B, K)
   check_targets(center, negatives);
-  check(is_int64(context) && context.dim() == 2 && context.size(0) == center.size(0), kName,
-        "expected context of shape [" + std::to_string(center.size(0)) +
-            ", W] int64 (padded with -1), got " + shape_str(context));
+  detail::check(is_int64(context) && context.dim() == 2 && context.size(0) == center.size(0), kName,
+                "expected context of shape [" + std::to_string(center.size(0)) +
+                    ", W] int64 (padded with -1), got " + sizes_and_type(context));
   const Tensor valid = context >= 0;  // (B, W)
   const Tensor rows = torch::embedding(input, context.clamp_min(0), -1, false, options.sparse());
   const Tensor s = (rows * valid.unsqueeze(2).to(rows.scalar_type())).sum(1);  // (B, D)

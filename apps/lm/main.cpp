@@ -11,7 +11,7 @@
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
 #include "apps/lm/inspect.h"
-#include "apps/lm/lm_task.h"
+#include "apps/lm/task.h"
 #include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/vocab.h"

@@ -8,6 +8,9 @@
 
 #include <csignal>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/framework/app.h"
 #include "apps/framework/checkpoint.h"

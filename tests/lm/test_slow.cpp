@@ -4,7 +4,7 @@
 // after 500 updates).
 #include <gtest/gtest.h>
 
-#include "apps/lm/lm_task.h"
+#include "apps/lm/task.h"
 #include "tests/support/support.h"
 
 namespace rnnlab {

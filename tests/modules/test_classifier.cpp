@@ -9,8 +9,9 @@
 namespace rnnlab {
 namespace {
 
-SentenceClassifier make(const std::string& pooling, Implementation impl, bool bidirectional,
-                        int64_t layers = 1, CellType type = CellType::kLSTM, int64_t classes = 3) {
+SentenceClassifier make_classifier(const std::string& pooling, Implementation impl,
+                                   bool bidirectional, int64_t layers = 1,
+                                   CellType type = CellType::kLSTM, int64_t classes = 3) {
   return SentenceClassifier(
       SentenceClassifierOptions(
           20, 6, classes,
@@ -29,7 +30,7 @@ TEST(SentenceClassifier, PaddingChangesNothing) {
   for (const char* pooling : {"last", "mean", "max", "attention"})
     for (Implementation impl : {Implementation::kCustom, Implementation::kBuiltin})
       for (bool bi : {false, true}) {
-        SentenceClassifier m = make(pooling, impl, bi, 2, CellType::kGRU);
+        SentenceClassifier m = make_classifier(pooling, impl, bi, 2, CellType::kGRU);
         m->eval();
         torch::Tensor batch = m(tokens, lengths);
         ASSERT_EQ(batch.sizes(), torch::IntArrayRef({3, 3}));
@@ -46,7 +47,7 @@ TEST(SentenceClassifier, PaddingChangesNothing) {
 
 TEST(SentenceClassifier, AttentionWeightsAreADistributionOverValidSteps) {
   torch::manual_seed(1);
-  SentenceClassifier m = make("attention", Implementation::kCustom, true);
+  SentenceClassifier m = make_classifier("attention", Implementation::kCustom, true);
   m->eval();
   torch::Tensor tokens = torch::tensor({{3, 4, 5, 6}, {7, 8, 0, 0}}, torch::kLong).t();
   m(tokens, torch::tensor({4, 2}, torch::kLong));
@@ -163,7 +164,7 @@ TEST(SentenceClassifier, BadInputIsAOneLineError) {
                       .pooling("sum"));
             }).find("pooling must be"),
             std::string::npos);
-  SentenceClassifier m = make("mean", Implementation::kCustom, false);
+  SentenceClassifier m = make_classifier("mean", Implementation::kCustom, false);
   torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
   EXPECT_NE(message([&] { m(tokens, torch::tensor({3}, torch::kLong)); }).find("every length"),
             std::string::npos);
@@ -186,7 +187,8 @@ TEST(SentenceClassifier, LearnsWhetherAWordOccurs) {
     for (int64_t t = lengths[b].item<int64_t>(); t < T; ++t) tokens[t][b] = 0;
   }
   torch::Tensor labels = (tokens == 2).any(0).to(torch::kLong);
-  SentenceClassifier m = make("max", Implementation::kCustom, true, 1, CellType::kLSTM, 2);
+  SentenceClassifier m =
+      make_classifier("max", Implementation::kCustom, true, 1, CellType::kLSTM, 2);
   torch::optim::Adam opt(m->parameters(), 0.02);
   for (int step = 0; step < 150; ++step) {
     opt.zero_grad();

@@ -13,8 +13,8 @@
 namespace rnnlab {
 namespace {
 
-Seq2Seq make(CellType type, const std::string& attention, bool feeding = false, bool tie = false,
-             bool bi = true, int64_t layers = 1) {
+Seq2Seq make_seq2seq(CellType type, const std::string& attention, bool feeding = false,
+                     bool tie = false, bool bi = true, int64_t layers = 1) {
   torch::manual_seed(3);
   const int64_t E = 8, He = 6, Hd = attention == "luong_dot" ? (bi ? 12 : 6) : 10;
   auto o = Seq2SeqOptions(11, 9, RecurrentOptions(type, E, He).bidirectional(bi).num_layers(layers),
@@ -48,7 +48,7 @@ TEST(Seq2Seq, ShapesForEveryAttentionAndOption) {
           if (tie && std::string(att) == "luong_dot") continue;
           SCOPED_TRACE(to_string(type) + " " + att + (feeding ? " feeding" : "") +
                        (tie ? " tied" : ""));
-          Seq2Seq m = make(type, att, feeding, tie);
+          Seq2Seq m = make_seq2seq(type, att, feeding, tie);
           torch::Tensor logits = m->forward(src(), src_len(), tgt_in());
           EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{4, 3, 9}));
           logits.sum().backward();
@@ -57,7 +57,7 @@ TEST(Seq2Seq, ShapesForEveryAttentionAndOption) {
 }
 
 TEST(Seq2Seq, TwoLayersAndLayerCountsThatDiffer) {
-  Seq2Seq m = make(CellType::kLSTM, "bahdanau", false, false, true, 2);
+  Seq2Seq m = make_seq2seq(CellType::kLSTM, "bahdanau", false, false, true, 2);
   EXPECT_EQ(m->forward(src(), src_len(), tgt_in()).size(2), 9);
   torch::manual_seed(1);
   Seq2Seq n(Seq2SeqOptions(11, 9, RecurrentOptions(CellType::kGRU, 8, 6).num_layers(3),
@@ -69,7 +69,7 @@ TEST(Seq2Seq, EachSentenceAloneEqualsItsColumnInThePaddedBatch) {
   for (const char* att : kAttentions)
     for (bool feeding : {false, true}) {
       SCOPED_TRACE(std::string(att) + (feeding ? " feeding" : ""));
-      Seq2Seq m = make(CellType::kLSTM, att, feeding);
+      Seq2Seq m = make_seq2seq(CellType::kLSTM, att, feeding);
       m->eval();
       torch::Tensor batch = m->forward(src(), src_len(), tgt_in());
       for (int64_t b = 0; b < 3; ++b) {
@@ -84,7 +84,7 @@ TEST(Seq2Seq, EachSentenceAloneEqualsItsColumnInThePaddedBatch) {
 TEST(Seq2Seq, AllStepsAtOnceEqualsStepByStep) {
   for (const char* att : kAttentions) {
     SCOPED_TRACE(att);
-    Seq2Seq m = make(CellType::kGRU, att);
+    Seq2Seq m = make_seq2seq(CellType::kGRU, att);
     m->eval();
     torch::Tensor fast = m->forward(src(), src_len(), tgt_in());
     EncoderOutput enc = m->encode(src(), src_len());
@@ -104,7 +104,7 @@ TEST(Seq2Seq, AllStepsAtOnceEqualsStepByStep) {
 }
 
 TEST(Seq2Seq, ScheduledSamplingFollowsItsRatioAndSeed) {
-  Seq2Seq m = make(CellType::kGRU, "bahdanau");
+  Seq2Seq m = make_seq2seq(CellType::kGRU, "bahdanau");
   m->eval();
   torch::Tensor gold = m->forward(src(), src_len(), tgt_in());
   auto run = [&](double ratio, uint64_t seed) {
@@ -129,7 +129,7 @@ TEST(Seq2Seq, BadOptionsAreRefused) {
                std::invalid_argument);
   EXPECT_THROW(build(Seq2SeqOptions(11, 9, enc, RecurrentOptions(dec).bidirectional(true))),
                std::invalid_argument);
-  Seq2Seq m = make(CellType::kGRU, "bahdanau");
+  Seq2Seq m = make_seq2seq(CellType::kGRU, "bahdanau");
   EXPECT_THROW(m->encode(src(), torch::tensor({4, 0, 3}, torch::kLong)), std::invalid_argument);
 }
 

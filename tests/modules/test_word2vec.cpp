@@ -42,7 +42,7 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
-double max_abs_diff(const Tensor& a, const Matrix& b) {
+double max_abs_diff_to_matrix(const Tensor& a, const Matrix& b) {
   Matrix m = to_matrix(a);
   double d = 0;
   for (size_t i = 0; i < m.size(); ++i)
@@ -242,7 +242,7 @@ struct LossCase {
 const std::vector<LossCase> kLossCases = {{3, false}, {0, true}, {2, true}};
 const std::vector<int64_t> kCounts = {9, 7, 5, 5, 3, 2, 1};  // V = 7
 
-Word2VecOptions options_for(const LossCase& c, int64_t dim = 4) {
+Word2VecOptions word2vec_options_for(const LossCase& c, int64_t dim = 4) {
   return Word2VecOptions(static_cast<int64_t>(kCounts.size()), dim)
       .negative(c.negative)
       .hierarchical_softmax(c.hs);
@@ -256,7 +256,7 @@ TEST(SkipGram, LossMatchesWord2VecLoops) {
   torch::manual_seed(0);
   auto tree = HuffmanTree::build(kCounts);
   for (const auto& c : kLossCases) {
-    SkipGram model(options_for(c), tree);
+    SkipGram model(word2vec_options_for(c), tree);
     model->to(torch::kDouble);
     randomize(model);
     Tensor center = longs({0, 3, 6, 2}), context = longs({1, 1, 5, 2});
@@ -282,7 +282,7 @@ TEST(CBOW, LossMatchesWord2VecLoops) {
   auto tree = HuffmanTree::build(kCounts);
   for (bool mean : {true, false}) {
     for (const auto& c : kLossCases) {
-      CBOW model(options_for(c).cbow_mean(mean), tree);
+      CBOW model(word2vec_options_for(c).cbow_mean(mean), tree);
       model->to(torch::kDouble);
       randomize(model);
       // row 1 padded, row 2 repeats a word, row 3 has no context word (skipped)
@@ -356,7 +356,7 @@ TEST(SkipGram, GradientsMatchFiniteDifferences) {
   torch::manual_seed(2);
   auto tree = HuffmanTree::build(kCounts);
   for (const auto& c : kLossCases) {
-    SkipGram model(options_for(c), tree);
+    SkipGram model(word2vec_options_for(c), tree);
     model->to(torch::kDouble);
     randomize(model);
     // every word appears, with repeats, and negative 2 of row 1 equals its center
@@ -376,7 +376,7 @@ TEST(CBOW, GradientsMatchFiniteDifferences) {
   auto tree = HuffmanTree::build(kCounts);
   for (const auto& c : kLossCases) {
     // sum: the true gradient, with padding, a repeated word and an empty window
-    CBOW sum(options_for(c).cbow_mean(false), tree);
+    CBOW sum(word2vec_options_for(c).cbow_mean(false), tree);
     sum->to(torch::kDouble);
     randomize(sum);
     Tensor context = longs2({{1, 2, 4}, {0, -1, 6}, {3, 3, 1}, {-1, -1, -1}, {5, 6, 0}});
@@ -389,7 +389,7 @@ TEST(CBOW, GradientsMatchFiniteDifferences) {
 
     // mean: every window has n = 3 words, so syn0's gradient is 3 times the true one
     // (word2vec.c applies neu1e undivided); the output gradients are the true ones
-    CBOW mean(options_for(c).cbow_mean(true), tree);
+    CBOW mean(word2vec_options_for(c).cbow_mean(true), tree);
     mean->to(torch::kDouble);
     randomize(mean);
     Tensor full = longs2({{1, 2, 4}, {0, 3, 6}, {3, 3, 1}, {5, 6, 0}});
@@ -479,9 +479,9 @@ TEST(SkipGram, OneSgdStepIsWord2VecCUpdate) {
   sgd.zero_grad();
   model(longs({center}), longs({context}), longs(negatives).unsqueeze(0)).backward();
   sgd.step();
-  EXPECT_LT(max_abs_diff(model->input, syn0), 1e-14);
-  EXPECT_LT(max_abs_diff(model->output, syn1neg), 1e-14);
-  EXPECT_LT(max_abs_diff(model->output_hs, syn1), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->input, syn0), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->output, syn1neg), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->output_hs, syn1), 1e-14);
   EXPECT_GT(std::abs(neu1e[0]), 1e-4) << "the step must move syn0";
 }
 
@@ -511,9 +511,9 @@ TEST(CBOW, OneSgdStepIsWord2VecCUpdate) {
   sgd.zero_grad();
   model(longs(context).unsqueeze(0), longs({center}), longs(negatives).unsqueeze(0)).backward();
   sgd.step();
-  EXPECT_LT(max_abs_diff(model->input, syn0), 1e-14);
-  EXPECT_LT(max_abs_diff(model->output, syn1neg), 1e-14);
-  EXPECT_LT(max_abs_diff(model->output_hs, syn1), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->input, syn0), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->output, syn1neg), 1e-14);
+  EXPECT_LT(max_abs_diff_to_matrix(model->output_hs, syn1), 1e-14);
 }
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ learning ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~

@@ -1,5 +1,5 @@
-// The language-modelling task (see lm_task.h).
-#include "apps/lm/lm_task.h"
+// The language-modelling task (see task.h).
+#include "apps/lm/task.h"
 
 #include <algorithm>
 

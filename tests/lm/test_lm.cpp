@@ -1,0 +1,196 @@
+// The language model's task and job: batching of the token streams, the
+// training split, learning on a tiny corpus, exact resume, deterministic
+// generation, a corpus too short for its batches, and unit inspection.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "apps/framework/run_dir.h"
+#include "apps/framework/trainer.h"
+#include "apps/lm/inspect.h"
+#include "apps/lm/task.h"
+#include "core/error.h"
+#include "tests/support/support.h"
+
+namespace rnnlab {
+namespace {
+
+using test::TempDir;
+namespace fs = std::filesystem;
+
+lm::LMConfig tiny_lm_config(const std::string& corpus) {
+  lm::LMConfig cfg;
+  cfg.data.train = corpus;
+  cfg.data.batch_size = 4;
+  cfg.data.bptt = 16;
+  cfg.data.eval_batch_size = 4;
+  cfg.model.embedding = 16;
+  cfg.model.dropout = 0.1;  // so that the RNG state matters for resuming
+  cfg.model.rnn.stack.hidden_size(32);
+  cfg.train.max_steps = 40;
+  cfg.train.eval_every = 10;
+  cfg.train.log_every = 5;
+  cfg.optim.lr = 0.01;
+  cfg.run.progress = "lines";
+  cfg.run.seed = 7;
+  return cfg;
+}
+
+nlohmann::json train_lm(const lm::LMConfig& cfg, const fs::path& run, bool resume) {
+  seed_everything(cfg.run.seed);
+  lm::LMTask task(cfg, resume ? (run / "tokenizer").string() : "", torch::kCPU);
+  RunDir dir = resume ? RunDir::open(run) : RunDir::create(run);
+  if (!resume) {
+    write_file_atomic(dir.file("config.yaml"), "{}\n");
+    task.save_tokenizer(dir.file("tokenizer"));
+  }
+  return Trainer(task, cfg.train, cfg.optim, cfg.run).fit(dir, resume);
+}
+
+TEST(LanguageModel, BatchifyShiftsTargetsAndKeepsStreamsContiguous) {
+  std::vector<int64_t> ids = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+  lm::StreamBatches s = lm::batchify(ids, 3, 2, 0, 2);
+  // stream = <bos>=2, 10..19 (N = 10); L = 4 rows, B = 3 columns.
+  ASSERT_EQ(s.inputs.sizes(), torch::IntArrayRef({4, 3}));
+  EXPECT_EQ(s.tokens, 10);
+  EXPECT_EQ(s.size(), 2);
+  // Column b holds inputs [4b, 4b+4) of the stream; targets are the next tokens.
+  EXPECT_TRUE(s.inputs.select(1, 0).equal(torch::tensor({2, 10, 11, 12}, torch::kLong)));
+  EXPECT_TRUE(s.targets.select(1, 0).equal(torch::tensor({10, 11, 12, 13}, torch::kLong)));
+  EXPECT_TRUE(s.inputs.select(1, 1).equal(torch::tensor({13, 14, 15, 16}, torch::kLong)));
+  EXPECT_TRUE(s.targets.select(1, 2).equal(torch::tensor({18, 19, 0, 0}, torch::kLong)));
+  auto [x1, y1] = s.get(1);
+  EXPECT_TRUE(x1.equal(s.inputs.narrow(0, 2, 2)));
+  EXPECT_TRUE(y1.equal(s.targets.narrow(0, 2, 2)));
+}
+
+TEST(LanguageModel, SplitByFractionCutsAtCharacterBoundaries) {
+  std::string text = "ab한국어cd";
+  // 13 bytes; the cut at byte 6 falls inside '국' and moves to its end.
+  auto parts = lm::split_by_fraction(text, 0.5, 0.0);
+  EXPECT_EQ(parts[0] + parts[1] + parts[2], text);
+  EXPECT_EQ(parts[0], "ab한국");
+  EXPECT_EQ(parts[1], "어cd");
+}
+
+TEST(LanguageModel, LossFallsOnATinyCorpus) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  cfg.train.max_steps = 150;
+  cfg.train.eval_every = 50;
+  nlohmann::json summary = train_lm(cfg, tmp.path / "run", false);
+  // 20-odd characters: a uniform guess costs ln(24) = 3.2 nats; the words and
+  // their spelling are easy to learn.
+  EXPECT_LT(summary["val_loss"].get<double>(), 1.6);
+  EXPECT_GT(summary["val_bpc"].get<double>(), 0.1);
+  std::string metrics = test::read_all((tmp.path / "run" / "metrics.jsonl").string());
+  auto first = nlohmann::json::parse(metrics.substr(0, metrics.find('\n')));
+  EXPECT_GT(first["loss"].get<double>(), summary["val_loss"].get<double>() + 0.5);
+}
+
+TEST(LanguageModel, ResumedRunEndsWithTheSameMetrics) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  nlohmann::json straight = train_lm(cfg, tmp.path / "straight", false);
+
+  lm::LMConfig first_half = cfg;
+  first_half.train.max_steps = 20;  // stops mid-epoch, with a carried hidden state
+  train_lm(first_half, tmp.path / "resumed", false);
+  nlohmann::json resumed = train_lm(cfg, tmp.path / "resumed", true);
+
+  EXPECT_EQ(resumed["steps"], straight["steps"]);
+  EXPECT_DOUBLE_EQ(resumed["val_loss"].get<double>(), straight["val_loss"].get<double>());
+  EXPECT_DOUBLE_EQ(resumed["val_bpc"].get<double>(), straight["val_bpc"].get<double>());
+  // metrics.jsonl of the resumed run has each step once.
+  std::string a = test::read_all((tmp.path / "resumed" / "metrics.jsonl").string());
+  std::string b = test::read_all((tmp.path / "straight" / "metrics.jsonl").string());
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), std::count(b.begin(), b.end(), '\n'));
+}
+
+TEST(LanguageModel, GenerationIsDeterministicUnderASeed) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  cfg.train.max_steps = 5;
+  seed_everything(1);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  auto a = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 42, torch::kCPU);
+  auto b = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 42, torch::kCPU);
+  auto c = lm::generate(task.lm(), task.tokenizer(), "the ", 50, 1.0, 0, 43, torch::kCPU);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(a.rfind("the ", 0), 0u);
+  try {
+    lm::generate(task.lm(), task.tokenizer(), "the Z", 5, 1.0, 0, 1, torch::kCPU);
+    ADD_FAILURE() << "a prompt with 'Z', which is not in the corpus, was accepted";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "prompt:1: character 'Z' (U+005A) at column 5 is not in the vocabulary");
+  }
+}
+
+TEST(LanguageModel, TooShortCorpusIsAClearError) {
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  try {
+    lm::LMTask task(cfg, "", torch::kCPU);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("too few for data.batch_size 4 x data.bptt 16"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace rnnlab
+
+namespace rnnlab {
+namespace {
+
+TEST(LanguageModel, HelloToyLearnsToContinueHello) {
+  TempDir tmp;
+  lm::LMConfig cfg;
+  ConfigSchema schema;
+  cfg.bind(schema);
+  schema.load_file(std::string(RNNLAB_SOURCE_DIR) + "/experiments/lm/hello.yaml");
+  schema.apply_override("run.progress=lines");
+  schema.finalize();
+  seed_everything(cfg.run.seed);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  RunDir dir = RunDir::create(tmp.path / "run");
+  nlohmann::json summary = Trainer(task, cfg.train, cfg.optim, cfg.run).fit(dir, false);
+  EXPECT_LT(summary["val_loss"].get<double>(), 0.1);
+  // Greedy continuation: after "h" comes "ello", then the next "hello".
+  std::string text = lm::generate(task.lm(), task.tokenizer(), "h", 17, 0.0, 0, 1, torch::kCPU);
+  EXPECT_EQ(text, "hello\nhello\nhello\n");
+}
+
+TEST(LanguageModel, InspectRanksUnitsAgainstFeatures) {
+  auto f = lm::token_features({"a", "(", "b", ")", "\n", "C", "\"", "d"});
+  ASSERT_EQ(f[1].first, "inside brackets");
+  EXPECT_EQ(f[1].second, (std::vector<double>{0, 0, 1, 1, 0, 0, 0, 0}));
+  ASSERT_EQ(f[3].first, "start of a new line");
+  EXPECT_EQ(f[3].second, (std::vector<double>{1, 0, 0, 0, 0, 1, 0, 0}));
+  ASSERT_EQ(f[2].first, "position in line");
+  EXPECT_EQ(f[2].second, (std::vector<double>{0, 1, 2, 3, 4, 0, 1, 2}));
+
+  TempDir tmp;
+  std::string corpus = test::write_file(tmp.file("corpus.txt"), test::tiny_corpus());
+  lm::LMConfig cfg = tiny_lm_config(corpus);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  lm::Inspection ins = lm::inspect_text(task.lm(), task.tokenizer(), test::tiny_corpus(20), 3, 64);
+  ASSERT_EQ(ins.activations.size(), 2u);  // L1.h and L1.c
+  EXPECT_EQ(ins.activations[0].second.size(0), static_cast<int64_t>(ins.pieces.size()));
+  EXPECT_FALSE(ins.ranking.empty());
+  for (const auto& s : ins.ranking) EXPECT_LE(std::abs(s.r), 1.0 + 1e-9);
+  lm::write_inspection_html(ins, tmp.file("page.html"), "test");
+  std::string html = test::read_all(tmp.file("page.html"));
+  EXPECT_NE(html.find("const UNITS = {"), std::string::npos);
+  EXPECT_NE(html.find(ins.ranking[0].unit), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rnnlab
