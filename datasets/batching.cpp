@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "datasets/seed.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 // A uniform draw in [0, bound), bound > 0, without modulo bias: draws below
@@ -168,4 +168,4 @@ uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
   return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch)));
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

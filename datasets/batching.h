@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// A batch of variable-length id sequences, padded and time-major, as
 /// Recurrent::forward (modules/recurrent.h) takes it after an embedding:
@@ -128,4 +128,4 @@ std::vector<int64_t> max_lengths(const std::vector<int64_t>& a, const std::vecto
 /// the saved epoch number and skips the batches it had already done.
 uint64_t epoch_seed(uint64_t seed, int64_t epoch);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

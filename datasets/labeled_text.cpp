@@ -14,7 +14,7 @@
 #include "datasets/seed.h"
 #include "datasets/utf8.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 namespace {
 
@@ -357,4 +357,4 @@ Split random_split(const std::vector<int64_t>& labels, double dev_fraction, doub
   return split;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Texts with a class each. Labels are indices into `label_names`, which are
 /// sorted (byte order), so the same data always gives the same indices.
@@ -86,4 +86,4 @@ Split cross_validation_split(const std::vector<int64_t>& labels, int64_t k, int6
 Split random_split(const std::vector<int64_t>& labels, double dev_fraction, double test_fraction,
                    uint64_t seed);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "datasets/text_file.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 ParallelText read_parallel(const std::string& src_path, const std::string& tgt_path) {
   ParallelText p;
@@ -44,4 +44,4 @@ std::vector<int64_t> filter_by_length(const std::vector<int64_t>& src_lengths,
   return keep;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Sentence pairs: src[i] translates to tgt[i].
 struct ParallelText {
@@ -47,4 +47,4 @@ std::vector<int64_t> filter_by_length(const std::vector<int64_t>& src_lengths,
                                       const std::vector<int64_t>& tgt_lengths,
                                       const LengthFilter& filter);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// splitmix64 (Steele, Lea and Flood 2014): a bijective mix of all 64 bits.
 inline uint64_t splitmix64(uint64_t x) {
@@ -15,4 +15,4 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

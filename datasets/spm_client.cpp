@@ -16,7 +16,7 @@
 #define RNNLAB_SPM_BUILD_PATH ""
 #endif
 
-namespace rnnlab::data::spm {
+namespace rnnlab::datasets::spm {
 
 namespace {
 
@@ -225,4 +225,4 @@ std::string Model::id_to_piece(int id) const {
   return out;
 }
 
-}  // namespace rnnlab::data::spm
+}  // namespace rnnlab::datasets::spm

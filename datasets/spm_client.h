@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace rnnlab::data::spm {
+namespace rnnlab::datasets::spm {
 
 /// A sentencepiece status message without its source location and failed
 /// condition: "INTERNAL: trainer_interface.cc(661) [(a) <= (b)] Vocabulary
@@ -46,4 +46,4 @@ class Model {
   int handle_;
 };
 
-}  // namespace rnnlab::data::spm
+}  // namespace rnnlab::datasets::spm

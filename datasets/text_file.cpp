@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "datasets/utf8.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 namespace {
 
@@ -101,4 +101,4 @@ void split_fields(std::string_view line, std::vector<std::string_view>& fields) 
   }
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

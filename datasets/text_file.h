@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Returns the whole content of `path`. Throws DataError
 /// "cannot open '<path>': <reason>" if it is missing or unreadable (or a
@@ -35,4 +35,4 @@ std::vector<std::string> read_stream_lines(std::istream& in, const std::string& 
 /// the views point into `line`). Empty fields are never produced.
 void split_fields(std::string_view line, std::vector<std::string_view>& fields);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -14,7 +14,7 @@
 #include "datasets/utf8.h"
 #include "datasets/vocab.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 namespace fs = std::filesystem;
 
@@ -617,4 +617,4 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
                                          flag("split_punctuation", true));
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// How to build a tokenizer (the "tokenizer" section of an app config).
 struct TokenizerOptions {
@@ -95,4 +95,4 @@ int64_t extension_size(const Tokenizer& tokenizer);
 /// of its files is missing or malformed.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 size_t utf8_sequence_length(std::string_view text, size_t pos) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
@@ -110,4 +110,4 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

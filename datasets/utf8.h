@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Splits `text` into its code points, one UTF-8 string each (a Korean syllable
 /// or a German umlaut is one token; "\n" is a token too).
@@ -31,4 +31,4 @@ char32_t decode_utf8(std::string_view text, size_t pos, size_t length);
 /// Appends the UTF-8 encoding of code point `cp` to `out`.
 void append_utf8(std::string& out, char32_t cp);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

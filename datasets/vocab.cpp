@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "datasets/text_file.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 const std::vector<std::string>& Vocab::specials() {
   static const std::vector<std::string> kSpecials = {"<pad>", "<unk>", "<bos>", "<eos>"};
@@ -145,4 +145,4 @@ Vocab Vocab::load(const std::string& path) {
   return vocab;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

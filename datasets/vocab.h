@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Token <-> id mapping. Ids 0..3 are always the special tokens <pad>, <unk>,
 /// <bos>, <eos>; the other tokens follow by descending count, ties broken by
@@ -67,4 +67,4 @@ class Vocab {
   std::unordered_map<std::string, int64_t> index_;
 };
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

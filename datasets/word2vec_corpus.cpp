@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "datasets/utf8.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 namespace {
 
@@ -176,4 +176,4 @@ std::vector<int32_t> subsample(const int32_t* begin, const int32_t* end,
   return out;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

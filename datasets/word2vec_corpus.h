@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// Lower-cases ASCII letters and turns every byte outside [a-z0-9] and the
 /// line break into a space, so that tools compare on identical tokens (the
@@ -96,4 +96,4 @@ inline int64_t dynamic_window(int64_t window, Word2VecRandom& rng) {
   return window - static_cast<int64_t>(rng.next() % static_cast<uint64_t>(window));
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

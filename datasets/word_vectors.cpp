@@ -19,7 +19,7 @@
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 namespace {
 
@@ -483,4 +483,4 @@ WordVectors read_word2vec(const std::string& path, VectorsFormat format, int64_t
   return wv;
 }
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

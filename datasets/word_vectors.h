@@ -31,7 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 
 /// How the records after the "V D" header are written.
 enum class VectorsFormat {
@@ -152,4 +152,4 @@ void write_word2vec(const WordVectors& wv, const std::string& path, bool binary)
 WordVectors read_word2vec(const std::string& path, VectorsFormat format = VectorsFormat::kAuto,
                           int64_t limit = 0);
 
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

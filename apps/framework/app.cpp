@@ -46,7 +46,7 @@ std::string printable(std::string_view message) {
   out.reserve(message.size());
   for (size_t i = 0; i < message.size();) {
     auto c = static_cast<unsigned char>(message[i]);
-    size_t n = c < 0x20 || c == 0x7f ? 0 : data::utf8_sequence_length(message, i);
+    size_t n = c < 0x20 || c == 0x7f ? 0 : datasets::utf8_sequence_length(message, i);
     if (n == 0) {
       out += fmt::format("\\x{:02x}", c);
       ++i;

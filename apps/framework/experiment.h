@@ -152,10 +152,11 @@ void load_trained_model(torch::nn::Module& model, const TrainedRun& trained);
 /// checkpoint chosen, the device and the model. An app derives from it to add
 /// what it loads beside the model (tokenizers, labels):
 /// ```
-/// struct LMRun : LoadedRun<LMConfig, LanguageModel> { std::unique_ptr<data::Tokenizer> tokenizer;
-/// }; auto run = open_run<LMRun>(choice); run->tokenizer = data::load_tokenizer((run->trained.dir /
-/// "tokenizer").string()); run->load_model([&] { return build_model(run->cfg,
-/// run->tokenizer->vocab_size()); });
+/// struct LMRun : LoadedRun<LMConfig, LanguageModel> { std::unique_ptr<datasets::Tokenizer>
+/// tokenizer;
+/// }; auto run = open_run<LMRun>(choice); run->tokenizer =
+/// datasets::load_tokenizer((run->trained.dir / "tokenizer").string()); run->load_model([&] {
+/// return build_model(run->cfg, run->tokenizer->vocab_size()); });
 /// ```
 template <class Config, class Model>
 struct LoadedRun {

@@ -21,16 +21,16 @@
 #include <sstream>
 #include <vector>
 
-#include "results/gnuplot.h"
 #include "core/error.h"
 #include "datasets/text_file.h"
+#include "results/gnuplot.h"
 
 namespace fs = std::filesystem;
 
 namespace rnnlab {
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
-  data::write_file_atomic(path, content);
+  datasets::write_file_atomic(path, content);
 }
 
 std::string read_file(const fs::path& path) {

@@ -170,7 +170,7 @@ RecurrentOptions RecurrentSection::options(int64_t input_size) const {
       .input_size(input_size);
 }
 
-void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOptions* t) {
+void bind_tokenizer(ConfigSchema& s, const std::string& p, datasets::TokenizerOptions* t) {
   s.add(p + ".type", &t->type, "tokenizer").choices({"char", "word", "sentencepiece"});
   s.add(p + ".lowercase", &t->lowercase, "word: lower-case the text");
   s.add(p + ".split_punctuation", &t->split_punctuation, "word: split punctuation into tokens");
@@ -190,9 +190,9 @@ void bind_tokenizer(ConfigSchema& s, const std::string& p, data::TokenizerOption
   s.add(p + ".spm_model", &t->spm_model, "sentencepiece: load this .model instead of training one");
 }
 
-std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
-                                                     const std::string& prefix,
-                                                     const std::vector<std::string>& texts) {
+std::unique_ptr<datasets::Tokenizer> train_tokenizer_for(const datasets::TokenizerOptions& options,
+                                                         const std::string& prefix,
+                                                         const std::vector<std::string>& texts) {
   // sentencepiece trains from files: a folder per call, removed on every way out.
   static std::atomic<int> calls{0};
   const std::filesystem::path scratch =
@@ -206,7 +206,7 @@ std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOption
     }
   } remove_on_exit{scratch};
   try {
-    return data::train_tokenizer(options, texts, scratch.string());
+    return datasets::train_tokenizer(options, texts, scratch.string());
   } catch (const ConfigError& e) {
     throw ConfigError("key '" + prefix + "': " + e.what());
   } catch (const DataError& e) {

@@ -85,14 +85,14 @@ struct RecurrentSection {
 };
 
 /// Binds the tokenizer options (datasets/tokenizer.h) under `prefix`.
-void bind_tokenizer(ConfigSchema& s, const std::string& prefix, data::TokenizerOptions* t);
+void bind_tokenizer(ConfigSchema& s, const std::string& prefix, datasets::TokenizerOptions* t);
 
-/// data::train_tokenizer on `texts` in a scratch folder of its own (removed
+/// datasets::train_tokenizer on `texts` in a scratch folder of its own (removed
 /// afterwards, on errors too), with sentencepiece's failures reported
 /// against the config key they come from ("key 'data.tokenizer.spm_vocab_size':
 /// ...") instead of sentencepiece's own source file and line.
-std::unique_ptr<data::Tokenizer> train_tokenizer_for(const data::TokenizerOptions& options,
-                                                     const std::string& prefix,
-                                                     const std::vector<std::string>& texts);
+std::unique_ptr<datasets::Tokenizer> train_tokenizer_for(const datasets::TokenizerOptions& options,
+                                                         const std::string& prefix,
+                                                         const std::vector<std::string>& texts);
 
 }  // namespace rnnlab

@@ -90,7 +90,7 @@ std::vector<std::pair<std::string, std::vector<double>>> token_features(
           {"capital letter", upper},         {"position in word", word_pos}};
 }
 
-Inspection inspect_text(LanguageModel& model, const data::Tokenizer& tokenizer,
+Inspection inspect_text(LanguageModel& model, const datasets::Tokenizer& tokenizer,
                         const std::string& text, int64_t top, int64_t chunk) {
   Inspection out;
   std::vector<int64_t> ids = tokenizer.encode(text);
@@ -105,7 +105,7 @@ Inspection inspect_text(LanguageModel& model, const data::Tokenizer& tokenizer,
   torch::NoGradGuard no_grad;
   model->eval();
   model->rnn->set_record_states(true);
-  std::vector<int64_t> stream = {data::Vocab::kBos};
+  std::vector<int64_t> stream = {datasets::Vocab::kBos};
   stream.insert(stream.end(), ids.begin(), ids.end());
   torch::Tensor x_all = torch::tensor(stream, torch::kLong).view({-1, 1});
   auto device = model->parameters().front().device();

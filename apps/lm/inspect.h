@@ -37,7 +37,7 @@ struct Inspection {
 
 /// Runs `text` through `model` (whose recurrent stack must be impl "custom",
 /// which can record its states) and ranks units per feature, `top` per feature.
-Inspection inspect_text(LanguageModel& model, const data::Tokenizer& tokenizer,
+Inspection inspect_text(LanguageModel& model, const datasets::Tokenizer& tokenizer,
                         const std::string& text, int64_t top, int64_t chunk = 256);
 
 /// Writes the self-contained HTML page for an inspection.

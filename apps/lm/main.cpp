@@ -28,14 +28,14 @@ int train(const TrainArgs& args) {
 
 /// A trained language model loaded back from its run directory, with its tokenizer.
 struct LoadedRun : rnnlab::LoadedRun<LMConfig, LanguageModel> {
-  std::unique_ptr<data::Tokenizer> tokenizer;
+  std::unique_ptr<datasets::Tokenizer> tokenizer;
 };
 
 /// `custom`: build the hand-written recurrent stack whatever the run used (the
 /// parameter names are the same, so the checkpoint loads into either).
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice, bool custom = false) {
   auto run = open_run<LoadedRun>(choice);
-  run->tokenizer = data::load_tokenizer((run->trained.dir / "tokenizer").string());
+  run->tokenizer = datasets::load_tokenizer((run->trained.dir / "tokenizer").string());
   if (custom) run->cfg.model.rnn.impl = "custom";
   run->load_model([&] { return build_model(run->cfg, run->tokenizer->vocab_size()); });
   return run;
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*ins_cmd) {
       auto run = load_run(ins_run, /*custom=*/true);
-      std::string text = data::read_text_file(ins_text);
+      std::string text = datasets::read_text_file(ins_text);
       if (static_cast<int64_t>(text.size()) > ins_max_chars) {
         size_t cut = static_cast<size_t>(ins_max_chars);
         while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     }
     if (*eval_cmd) {
       auto run = load_run(eval_run);
-      std::string text = data::read_text_file(eval_text);
+      std::string text = datasets::read_text_file(eval_text);
       StreamBatches s = layout_eval_text(*run->tokenizer, text, run->cfg.data.eval_batch_size,
                                          run->cfg.data.bptt, eval_text);
       Metrics m = evaluate_stream(run->model, s, run->device);

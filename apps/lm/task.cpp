@@ -106,11 +106,11 @@ StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int6
   return s;
 }
 
-StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& text,
+StreamBatches layout_text(const datasets::Tokenizer& tokenizer, const std::string& text,
                           int64_t batch_size, int64_t bptt, const std::string& source) {
   StreamBatches s =
-      batchify(tokenizer.encode(text), batch_size, bptt, data::Vocab::kPad, data::Vocab::kBos);
-  s.chars = static_cast<int64_t>(data::split_utf8(text, source).size());
+      batchify(tokenizer.encode(text), batch_size, bptt, datasets::Vocab::kPad, datasets::Vocab::kBos);
+  s.chars = static_cast<int64_t>(datasets::split_utf8(text, source).size());
   return s;
 }
 
@@ -119,7 +119,7 @@ namespace {
 /// How often each of `words` occurs among a word tokenizer's pieces of
 /// `text`; the pieces are computed only when one of them appears in the text
 /// at all (the usual case is no second pass).
-std::vector<int64_t> count_words(const data::Tokenizer& tokenizer, const std::string& text,
+std::vector<int64_t> count_words(const datasets::Tokenizer& tokenizer, const std::string& text,
                                  const std::vector<std::string>& words) {
   std::vector<int64_t> counts(words.size(), 0);
   if (tokenizer.type() != "word") return counts;
@@ -134,7 +134,7 @@ std::vector<int64_t> count_words(const data::Tokenizer& tokenizer, const std::st
 
 }  // namespace
 
-void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& text,
+void warn_literal_specials(const datasets::Tokenizer& tokenizer, const std::string& text,
                            const std::string& source) {
   const std::vector<std::string> specials = {"<pad>", "<bos>", "<eos>"};
   const auto counts = count_words(tokenizer, text, specials);
@@ -147,16 +147,16 @@ void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& 
                    source, found);
 }
 
-StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
+StreamBatches layout_eval_text(const datasets::Tokenizer& tokenizer, const std::string& text,
                                int64_t batch_size, int64_t bptt, const std::string& source) {
   // Encoded once: the layout and the count of unknown tokens share the ids.
   const std::vector<int64_t> ids = tokenizer.encode(text);
-  StreamBatches s = batchify(ids, batch_size, bptt, data::Vocab::kPad, data::Vocab::kBos);
-  s.chars = static_cast<int64_t>(data::split_utf8(text, source).size());
+  StreamBatches s = batchify(ids, batch_size, bptt, datasets::Vocab::kPad, datasets::Vocab::kBos);
+  s.chars = static_cast<int64_t>(datasets::split_utf8(text, source).size());
   warn_literal_specials(tokenizer, text, source);
   // Tokens the vocabulary lacks are scored as <unk>: said with their number
   // (a word corpus's own literal <unk>, PTB's, is not counted).
-  int64_t unknown = std::count(ids.begin(), ids.end(), data::Vocab::kUnk);
+  int64_t unknown = std::count(ids.begin(), ids.end(), datasets::Vocab::kUnk);
   if (unknown > 0) unknown -= count_words(tokenizer, text, {"<unk>"})[0];
   if (unknown > 0)
     logger()->warn("{}: {} of {} tokens are outside the vocabulary and scored as <unk>", source,
@@ -192,7 +192,7 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
                            .embedding_dim(cfg.model.embedding)
                            .dropout(cfg.model.dropout)
                            .tie_weights(cfg.model.tie_weights)
-                           .padding_idx(data::Vocab::kPad));
+                           .padding_idx(datasets::Vocab::kPad));
 }
 
 // ---- evaluation and generation ----
@@ -210,7 +210,7 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
     state = next;
     nats += F::cross_entropy(
                 logits.flatten(0, 1), y.to(device).flatten(),
-                F::CrossEntropyFuncOptions().ignore_index(data::Vocab::kPad).reduction(torch::kSum))
+                F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
                 .item<double>();
   }
   double loss = nats / static_cast<double>(stream.tokens);
@@ -219,21 +219,21 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
           {"bpc", nats / std::log(2.0) / static_cast<double>(std::max<int64_t>(1, stream.chars))}};
 }
 
-std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
+std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
                      const std::string& prompt, int64_t length, double temperature, int64_t top_k,
                      int64_t seed, torch::Device device,
                      const std::function<void(const std::string&)>& on_text) {
   torch::NoGradGuard no_grad;
   model->eval();
-  std::vector<int64_t> ids = {data::Vocab::kBos};
+  std::vector<int64_t> ids = {datasets::Vocab::kBos};
   const std::vector<int64_t> prompt_ids = tokenizer.encode_strict(prompt, "prompt");
   ids.insert(ids.end(), prompt_ids.begin(), prompt_ids.end());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
 
   // Never drawn: <pad>, <unk>, <bos>, and <eos> where it prints as nothing
   // (the char tokenizer), so that N tokens are N visible pieces.
-  std::vector<int64_t> banned = {data::Vocab::kPad, data::Vocab::kUnk, data::Vocab::kBos};
-  if (tokenizer.decode({data::Vocab::kEos}).empty()) banned.push_back(data::Vocab::kEos);
+  std::vector<int64_t> banned = {datasets::Vocab::kPad, datasets::Vocab::kUnk, datasets::Vocab::kBos};
+  if (tokenizer.decode({datasets::Vocab::kEos}).empty()) banned.push_back(datasets::Vocab::kEos);
   const torch::Tensor banned_ids = torch::tensor(banned, torch::kLong);
 
   // The text a token adds after the one before it: what decode() puts
@@ -287,18 +287,18 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   std::string train_file = d.text.empty() ? data_path(cfg.run, d.train, "data.train") : "data.text";
   std::string text;
   if (d.text.empty()) {
-    text = data::read_text_file(train_file);
+    text = datasets::read_text_file(train_file);
   } else {
-    data::check_utf8(d.text, train_file);
+    datasets::check_utf8(d.text, train_file);
     for (int64_t i = 0; i < d.text_repeat; ++i) text += d.text;
   }
   std::vector<std::string> parts = split_by_fraction(text, d.valid.empty() ? d.valid_fraction : 0.0,
                                                      d.test.empty() ? d.test_fraction : 0.0);
-  if (!d.valid.empty()) parts[1] = data::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
-  if (!d.test.empty()) parts[2] = data::read_text_file(data_path(cfg.run, d.test, "data.test"));
+  if (!d.valid.empty()) parts[1] = datasets::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
+  if (!d.test.empty()) parts[2] = datasets::read_text_file(data_path(cfg.run, d.test, "data.test"));
 
   if (!tokenizer_dir.empty()) {
-    tokenizer_ = data::load_tokenizer(tokenizer_dir);
+    tokenizer_ = datasets::load_tokenizer(tokenizer_dir);
   } else {
     // Trained on the training split only.
     if (parts[0].empty())
@@ -352,8 +352,8 @@ StepOutput LMTask::train_step(int64_t index) {
   hidden_ = state.detach();
   torch::Tensor loss =
       F::cross_entropy(logits.flatten(0, 1), y.flatten(),
-                       F::CrossEntropyFuncOptions().ignore_index(data::Vocab::kPad));
-  return {loss, (y != data::Vocab::kPad).sum().item<int64_t>()};
+                       F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad));
+  return {loss, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
 }
 
 Metrics LMTask::evaluate(const std::string& split) {

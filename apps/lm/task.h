@@ -32,7 +32,7 @@ struct LMConfig {
     std::string test;   // "" = a slice of the train file (test_fraction)
     double valid_fraction = 0.1;
     double test_fraction = 0.0;
-    data::TokenizerOptions tokenizer;
+    datasets::TokenizerOptions tokenizer;
     int64_t batch_size = 64;
     int64_t bptt = 128;
     int64_t eval_batch_size = 16;
@@ -84,19 +84,19 @@ StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int6
 /// Warns, naming `source`, when a word tokenizer's text holds the words
 /// <pad>, <bos> or <eos>, which it reads as those special tokens (a literal
 /// <unk>, as PTB and WikiText have, is the unknown word and says nothing).
-void warn_literal_specials(const data::Tokenizer& tokenizer, const std::string& text,
+void warn_literal_specials(const datasets::Tokenizer& tokenizer, const std::string& text,
                            const std::string& source);
 
 /// layout_text() for a text that is scored (validation, test, `eval`), with a
 /// warning naming `source` when tokens are outside the vocabulary (scored as
 /// <unk>; a word corpus's literal <unk> aside) and when its streams are
 /// shorter than bptt (each starts from a zero state).
-StreamBatches layout_eval_text(const data::Tokenizer& tokenizer, const std::string& text,
+StreamBatches layout_eval_text(const datasets::Tokenizer& tokenizer, const std::string& text,
                                int64_t batch_size, int64_t bptt, const std::string& source);
 
 /// Tokenizes `text` and lays it out with batchify(); also counts its characters
 /// (for bits per character). `source` names the text in error messages.
-StreamBatches layout_text(const data::Tokenizer& tokenizer, const std::string& text,
+StreamBatches layout_text(const datasets::Tokenizer& tokenizer, const std::string& text,
                           int64_t batch_size, int64_t bptt, const std::string& source);
 
 /// Splits `text` into train/valid/test slices by fraction (valid and test are
@@ -112,7 +112,7 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size);
 /// text as it is made (the prompt, then each token's piece), for streaming.
 /// Special tokens are never drawn (nor <eos> where it prints as nothing).
 /// DataError if the prompt has tokens outside the vocabulary.
-std::string generate(LanguageModel& model, const data::Tokenizer& tokenizer,
+std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
                      const std::string& prompt, int64_t length, double temperature, int64_t top_k,
                      int64_t seed, torch::Device device,
                      const std::function<void(const std::string&)>& on_text = {});
@@ -146,12 +146,12 @@ class LMTask : public Task {
   int64_t tokens(const std::string& split) const {
     return split == "train" ? train_.tokens : split == "valid" ? valid_.tokens : test_.tokens;
   }
-  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const datasets::Tokenizer& tokenizer() const { return *tokenizer_; }
 
  private:
   const LMConfig& cfg_;
   torch::Device device_;
-  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::unique_ptr<datasets::Tokenizer> tokenizer_;
   StreamBatches train_, valid_, test_;
   double train_chars_per_token_ = 1.0;
   LanguageModel model_{nullptr};

@@ -10,12 +10,12 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
-#include "results/results.h"
 #include "apps/framework/run_dir.h"
 #include "apps/sentiment/task.h"
 #include "core/error.h"
 #include "datasets/text_file.h"
 #include "datasets/utf8.h"
+#include "results/results.h"
 
 namespace fs = std::filesystem;
 using namespace rnnlab;
@@ -30,13 +30,13 @@ int train(const TrainArgs& args) {
 /// A trained classifier loaded back from its run directory, with its
 /// tokenizer and class names.
 struct LoadedRun : rnnlab::LoadedRun<SentimentConfig, SentenceClassifier> {
-  std::unique_ptr<data::Tokenizer> tokenizer;
+  std::unique_ptr<datasets::Tokenizer> tokenizer;
   std::vector<std::string> labels;
 };
 
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   auto run = open_run<LoadedRun>(choice);
-  run->tokenizer = data::load_tokenizer((run->trained.dir / "tokenizer").string());
+  run->tokenizer = datasets::load_tokenizer((run->trained.dir / "tokenizer").string());
   fs::path labels = run->trained.dir / "labels.json";
   try {
     run->labels = nlohmann::json::parse(read_file(labels)).get<std::vector<std::string>>();
@@ -51,7 +51,7 @@ std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   run->load_model([&] {
     return build_model(run->cfg, run->tokenizer->vocab_size(),
                        static_cast<int64_t>(run->labels.size()),
-                       data::extension_size(*run->tokenizer));
+                       datasets::extension_size(*run->tokenizer));
   });
   return run;
 }
@@ -68,10 +68,10 @@ int predict(const RunChoice& choice, std::vector<std::string> texts, bool explai
     throw UsageError("--explain shows attention weights; this run uses " + run->cfg.model.pooling +
                      " pooling (model.pooling: attention has them)");
   if (texts.empty()) {
-    texts = data::read_stream_lines(std::cin, "<stdin>");
+    texts = datasets::read_stream_lines(std::cin, "<stdin>");
   } else {
     for (size_t i = 0; i < texts.size(); ++i)
-      data::check_utf8(texts[i], "text argument " + std::to_string(i + 1));
+      datasets::check_utf8(texts[i], "text argument " + std::to_string(i + 1));
   }
   // Empty (or blank) lines get an empty output line, in place.
   std::vector<std::vector<int64_t>> ids;
@@ -94,7 +94,7 @@ int predict(const RunChoice& choice, std::vector<std::string> texts, bool explai
       if (explain) {
         const std::string& text = texts[where[j]];
         std::vector<std::string> pieces =
-            run->tokenizer->pieces(run->cfg.data.clean == "kim" ? data::kim_clean(text) : text);
+            run->tokenizer->pieces(run->cfg.data.clean == "kim" ? datasets::kim_clean(text) : text);
         std::string words;
         for (size_t k = 0; k < attention[j].size() && k < pieces.size(); ++k)
           words += fmt::format("{}{}:{:.3f}", k ? " " : "", pieces[k], attention[j][k]);
@@ -113,10 +113,10 @@ int eval(const RunChoice& choice, const std::string& file,
   if (file.empty() == class_files.empty())
     throw UsageError("give either --data FILE (a table) or --class LABEL=FILE for each class");
   auto run = load_run(choice);
-  data::LabeledTexts texts;
+  datasets::LabeledTexts texts;
   std::string name = file;
   if (!file.empty()) {
-    texts = data::read_labeled_table(file, run->cfg.table_options(), &run->labels);
+    texts = datasets::read_labeled_table(file, run->cfg.table_options(), &run->labels);
   } else {
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& entry : class_files) {
@@ -130,7 +130,7 @@ int eval(const RunChoice& choice, const std::string& file,
       files.emplace_back(label, entry.substr(eq + 1));
       name += (name.empty() ? "" : ", ") + entry.substr(eq + 1);
     }
-    data::LabeledTexts read = data::read_class_files(files);
+    datasets::LabeledTexts read = datasets::read_class_files(files);
     // Map the file's labels onto the model's label indices.
     texts = read;
     texts.label_names = run->labels;
@@ -181,7 +181,7 @@ int ensemble(const std::string& run_dir) {
                       "or more (run.repeats)",
                       run_dir, shown, members.front()));
     torch::Tensor sum;
-    data::LabeledTexts test;
+    datasets::LabeledTexts test;
     std::vector<double> single;
     for (const auto& member : members) {
       auto run = load_run({run_dir, member, ""});

@@ -10,8 +10,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "datasets/batching.h"
 #include "core/error.h"
+#include "datasets/batching.h"
 #include "datasets/vocab.h"
 #include "datasets/word_vectors.h"
 
@@ -141,7 +141,7 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
     throw s.error("model.vectors", "word vectors need data.tokenizer.type: word (it is '" +
                                        data.tokenizer.type + "')");
   if (!model.vectors.empty() && model.vectors_format == "auto" &&
-      data::vectors_format_by_name(model.vectors) == data::VectorsFormat::kAuto)
+      datasets::vectors_format_by_name(model.vectors) == datasets::VectorsFormat::kAuto)
     throw s.error("model.vectors_format",
                   "auto cannot tell from the name '" + model.vectors +
                       "' whether the vectors are text or binary (.bin: binary; .txt, .vec: "
@@ -161,8 +161,8 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
   optim.validate(s, train);
 }
 
-data::TableOptions SentimentConfig::table_options() const {
-  data::TableOptions t;
+datasets::TableOptions SentimentConfig::table_options() const {
+  datasets::TableOptions t;
   t.delimiter = data.delimiter == "comma" ? ',' : '\t';
   t.header = data.header;
   t.quoting = data.quoting;
@@ -193,8 +193,8 @@ std::vector<SubRun> sentiment_subruns(const SentimentConfig& cfg) {
 SentimentData load_data(const SentimentConfig& cfg) {
   const auto& d = cfg.data;
   SentimentData out;
-  data::LabeledTexts all;
-  data::TableOptions table = cfg.table_options();
+  datasets::LabeledTexts all;
+  datasets::TableOptions table = cfg.table_options();
   if (!d.class_files.empty()) {
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& entry : d.class_files) {
@@ -202,23 +202,24 @@ SentimentData load_data(const SentimentConfig& cfg) {
       files.emplace_back(entry.substr(0, eq),
                          data_path(cfg.run, entry.substr(eq + 1), "data.class_files"));
     }
-    all = data::read_class_files(files);
+    all = datasets::read_class_files(files);
     out.description = fmt::format("{} files", files.size());
   } else {
-    all = data::read_labeled_table(data_path(cfg.run, d.train, "data.train"), table);
+    all = datasets::read_labeled_table(data_path(cfg.run, d.train, "data.train"), table);
     out.description = d.train;
   }
   const auto seed = static_cast<uint64_t>(d.split_seed);
-  data::Split split;
+  datasets::Split split;
   try {
     if (d.folds > 0) {
       if (d.fold == 0)
         throw ConfigError("data.fold is 0 (every fold) in a single run; run the folds as sub-runs");
-      split = data::cross_validation_split(all.labels, d.folds, d.fold - 1, d.dev_fraction, seed);
+      split =
+          datasets::cross_validation_split(all.labels, d.folds, d.fold - 1, d.dev_fraction, seed);
       out.description += fmt::format(", fold {}/{}", d.fold, d.folds);
     } else {
-      split = data::random_split(all.labels, d.dev.empty() ? d.dev_fraction : 0.0,
-                                 d.test.empty() ? d.test_fraction : 0.0, seed);
+      split = datasets::random_split(all.labels, d.dev.empty() ? d.dev_fraction : 0.0,
+                                     d.test.empty() ? d.test_fraction : 0.0, seed);
     }
   } catch (const std::invalid_argument& e) {
     throw DataError(out.description + ": " + e.what());
@@ -227,11 +228,11 @@ SentimentData load_data(const SentimentConfig& cfg) {
   out.dev = all.subset(split.dev);
   out.test = all.subset(split.test);
   if (!d.dev.empty())
-    out.dev =
-        data::read_labeled_table(data_path(cfg.run, d.dev, "data.dev"), table, &all.label_names);
+    out.dev = datasets::read_labeled_table(data_path(cfg.run, d.dev, "data.dev"), table,
+                                           &all.label_names);
   if (!d.test.empty())
-    out.test =
-        data::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table, &all.label_names);
+    out.test = datasets::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table,
+                                            &all.label_names);
   if (out.dev.size() == 0)
     throw ConfigError(
         "key 'data.dev_fraction': no dev data for early stopping; set data.dev or "
@@ -239,13 +240,13 @@ SentimentData load_data(const SentimentConfig& cfg) {
   return out;
 }
 
-std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
+std::vector<int64_t> encode_text(const SentimentConfig& cfg, const datasets::Tokenizer& tokenizer,
                                  const std::string& text) {
   std::vector<int64_t> ids =
-      tokenizer.encode(cfg.data.clean == "kim" ? data::kim_clean(text) : text);
+      tokenizer.encode(cfg.data.clean == "kim" ? datasets::kim_clean(text) : text);
   if (cfg.data.max_length > 0 && static_cast<int64_t>(ids.size()) > cfg.data.max_length)
     ids.resize(static_cast<size_t>(cfg.data.max_length));
-  if (ids.empty()) ids.push_back(data::Vocab::kUnk);
+  if (ids.empty()) ids.push_back(datasets::Vocab::kUnk);
   return ids;
 }
 
@@ -265,8 +266,8 @@ SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, i
           .fixed_words(fixed_words));
 }
 
-int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
-                     const data::WordVectors& wv, const std::string& path) {
+int64_t load_vectors(SentenceClassifier& model, const datasets::Tokenizer& tokenizer,
+                     const datasets::WordVectors& wv, const std::string& path) {
   if (wv.dim() != model->options.embedding_dim())
     throw DataError(
         fmt::format("{}:1: the vectors have {} dimensions, the model's embedding {} (set "
@@ -276,7 +277,7 @@ int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer
   torch::Tensor vectors = torch::zeros({V, wv.dim()});
   std::vector<bool> covered(static_cast<size_t>(V), false);
   int64_t n = 0;
-  for (int64_t id = data::Vocab::kEos + 1; id < V; ++id) {
+  for (int64_t id = datasets::Vocab::kEos + 1; id < V; ++id) {
     std::string word = tokenizer.id_to_piece(id);
     int64_t row = wv.find(word);
     if (row < 0) {
@@ -341,7 +342,7 @@ torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<
     StopSignals::throw_if_requested();
     std::vector<int64_t> idx(order.begin() + start,
                              order.begin() + std::min(n, start + batch_size));
-    data::PaddedBatch b = data::pad_batch(ids, idx);
+    datasets::PaddedBatch b = datasets::pad_batch(ids, idx);
     torch::Tensor p = torch::softmax(model->forward(b.tokens.to(device), b.lengths.to(device)), 1)
                           .to(torch::kCPU);
     probs.index_copy_(0, torch::tensor(idx, torch::kLong), p);
@@ -363,7 +364,7 @@ namespace {
 
 /// encode_text of every text.
 std::vector<std::vector<int64_t>> encode_all(const SentimentConfig& cfg,
-                                             const data::Tokenizer& tokenizer,
+                                             const datasets::Tokenizer& tokenizer,
                                              const std::vector<std::string>& texts) {
   std::vector<std::vector<int64_t>> out;
   out.reserve(texts.size());
@@ -378,25 +379,25 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
     : cfg_(cfg), device_(device) {
   data_ = load_data(cfg);
   if (!tokenizer_dir.empty()) {
-    tokenizer_ = data::load_tokenizer(tokenizer_dir);
+    tokenizer_ = datasets::load_tokenizer(tokenizer_dir);
   } else {
     // The vocabulary comes from the training part only.
     std::vector<std::string> texts;
     texts.reserve(data_.train.texts.size());
     for (const auto& t : data_.train.texts)
-      texts.push_back(cfg.data.clean == "kim" ? data::kim_clean(t) : t);
+      texts.push_back(cfg.data.clean == "kim" ? datasets::kim_clean(t) : t);
     tokenizer_ = train_tokenizer_for(cfg.data.tokenizer, "data.tokenizer", texts);
   }
   // The vectors are read once, before the model; a resumed run takes its
   // weights (and its extended vocabulary) from the run directory.
-  data::WordVectors wv;
+  datasets::WordVectors wv;
   if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
-    wv = data::read_word2vec(cfg.model.vectors,
-                             data::parse_vectors_format(cfg.model.vectors_format));
+    wv = datasets::read_word2vec(cfg.model.vectors,
+                                 datasets::parse_vectors_format(cfg.model.vectors_format));
     if (cfg.model.vectors_extend > 0) {
       const auto n = static_cast<size_t>(std::min<int64_t>(cfg.model.vectors_extend, wv.size()));
       std::vector<std::string> words(wv.words.begin(), wv.words.begin() + n);
-      tokenizer_ = data::extend_vocabulary(*tokenizer_, words);
+      tokenizer_ = datasets::extend_vocabulary(*tokenizer_, words);
     }
   }
   train_ids_ = encode_all(cfg, *tokenizer_, data_.train.texts);
@@ -404,7 +405,7 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
   dev_ids_ = encode_all(cfg, *tokenizer_, data_.dev.texts);
   test_ids_ = encode_all(cfg, *tokenizer_, data_.test.texts);
 
-  extended_ = data::extension_size(*tokenizer_);
+  extended_ = datasets::extension_size(*tokenizer_);
   model_ = build_model(cfg, tokenizer_->vocab_size(),
                        static_cast<int64_t>(data_.train.label_names.size()), extended_);
   // A resumed run takes its weights from the checkpoint; the file is read once.
@@ -432,16 +433,16 @@ int64_t SentimentTask::batches_per_epoch() const {
 }
 
 std::vector<std::vector<int64_t>> SentimentTask::epoch_batches(int64_t epoch) const {
-  const uint64_t seed = data::epoch_seed(static_cast<uint64_t>(cfg_.run.seed), epoch);
+  const uint64_t seed = datasets::epoch_seed(static_cast<uint64_t>(cfg_.run.seed), epoch);
   if (!cfg_.data.bucket)
-    return data::make_batches(data_.train.size(), cfg_.data.batch_size, /*shuffle=*/true, seed);
+    return datasets::make_batches(data_.train.size(), cfg_.data.batch_size, /*shuffle=*/true, seed);
   // Length buckets: batch_size sentences of about the same length (ties in a
   // random order), the batches shuffled.
-  data::TokenBudgetOptions o;
+  datasets::TokenBudgetOptions o;
   o.max_tokens = INT64_MAX / 2;
   o.max_sentences = cfg_.data.batch_size;
   o.seed = seed;
-  return data::batch_by_tokens(train_lengths_, o);
+  return datasets::batch_by_tokens(train_lengths_, o);
 }
 
 void SentimentTask::start_epoch(int64_t epoch) {
@@ -450,7 +451,7 @@ void SentimentTask::start_epoch(int64_t epoch) {
 
 StepOutput SentimentTask::train_step(int64_t index) {
   const auto& idx = batches_[static_cast<size_t>(index)];
-  data::PaddedBatch b = data::pad_batch(train_ids_, idx);
+  datasets::PaddedBatch b = datasets::pad_batch(train_ids_, idx);
   std::vector<int64_t> y;
   y.reserve(idx.size());
   for (int64_t i : idx) y.push_back(data_.train.labels[static_cast<size_t>(i)]);

@@ -47,7 +47,7 @@ struct SentimentConfig {
     int64_t split_seed = 1;
     std::string clean = "kim";  // kim | none
     int64_t max_length = 0;     // 0: no truncation
-    data::TokenizerOptions tokenizer;
+    datasets::TokenizerOptions tokenizer;
     int64_t batch_size = 50;
     bool bucket = true;  // batch sentences of similar length
     int64_t eval_batch_size = 256;
@@ -69,7 +69,7 @@ struct SentimentConfig {
   /// Checks across keys, before any data is read. ConfigError naming the key.
   void validate(const ConfigSchema& s) const;
   /// The table layout data.* describes.
-  data::TableOptions table_options() const;
+  datasets::TableOptions table_options() const;
 };
 
 /// The sub-runs the config asks for: every fold (fold01..foldK, "data.fold=k")
@@ -79,7 +79,7 @@ std::vector<SubRun> sentiment_subruns(const SentimentConfig& cfg);
 
 /// The three parts of the data, as the config splits them.
 struct SentimentData {
-  data::LabeledTexts train, dev, test;
+  datasets::LabeledTexts train, dev, test;
   std::string description;  ///< "MR (2 files), fold 3/10" ...
 };
 
@@ -89,11 +89,11 @@ SentimentData load_data(const SentimentConfig& cfg);
 /// A text as the model reads it: cleaned as the config says, tokenized,
 /// truncated to data.max_length. A text with no token (symbols only, or
 /// blank) gives one <unk>, so every text can be classified.
-std::vector<int64_t> encode_text(const SentimentConfig& cfg, const data::Tokenizer& tokenizer,
+std::vector<int64_t> encode_text(const SentimentConfig& cfg, const datasets::Tokenizer& tokenizer,
                                  const std::string& text);
 
 /// Builds the model the config describes; the last `fixed_words` ids are the
-/// words model.vectors_extend added (data::extension_size of the tokenizer).
+/// words model.vectors_extend added (datasets::extension_size of the tokenizer).
 SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes,
                                int64_t fixed_words = 0);
 
@@ -102,8 +102,8 @@ SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, i
 /// then without the quotes around it: 'comedian'). Returns the number of
 /// vocabulary words covered. DataError naming the file for a dimension other
 /// than the model's.
-int64_t load_vectors(SentenceClassifier& model, const data::Tokenizer& tokenizer,
-                     const data::WordVectors& wv, const std::string& path);
+int64_t load_vectors(SentenceClassifier& model, const datasets::Tokenizer& tokenizer,
+                     const datasets::WordVectors& wv, const std::string& path);
 
 /// Scores of a classification: accuracy and macro-F1 in percent, the
 /// confusion matrix (rows: true class, columns: predicted).
@@ -141,7 +141,7 @@ class SentimentTask : public Task {
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
 
   const SentimentData& data() const { return data_; }
-  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const datasets::Tokenizer& tokenizer() const { return *tokenizer_; }
   /// Vocabulary words (specials excluded) that the vectors file covered (-1: no file).
   int64_t covered() const { return covered_; }
   /// Words of the vectors file added to the vocabulary (model.vectors_extend).
@@ -151,7 +151,7 @@ class SentimentTask : public Task {
   const SentimentConfig& cfg_;
   torch::Device device_;
   SentimentData data_;
-  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::unique_ptr<datasets::Tokenizer> tokenizer_;
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
   std::vector<int64_t> train_lengths_;
   std::vector<std::vector<int64_t>> batches_;

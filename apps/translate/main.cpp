@@ -11,11 +11,11 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
-#include "results/gnuplot.h"
 #include "apps/translate/bleu.h"
 #include "apps/translate/task.h"
 #include "core/error.h"
 #include "datasets/text_file.h"
+#include "results/gnuplot.h"
 
 namespace fs = std::filesystem;
 using namespace rnnlab;
@@ -134,8 +134,8 @@ int main(int argc, char** argv) {
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
     if (*score_cmd) {
-      auto hyps = data::read_lines(hyp_file);
-      auto refs = data::read_lines(ref_file);
+      auto hyps = datasets::read_lines(hyp_file);
+      auto refs = datasets::read_lines(ref_file);
       check_same_length(hyps, hyp_file, refs, ref_file);
       check_references(refs, ref_file);
       print_scores(hyps, refs);
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     DecodeOptions opt =
         run->cfg.decode_options(beam > 0 ? beam : run->cfg.decode.beam, run->longest_train_source);
     if (*tr_cmd) {
-      std::vector<std::string> lines = data::read_stream_lines(std::cin, "<stdin>");
+      std::vector<std::string> lines = datasets::read_stream_lines(std::cin, "<stdin>");
       std::vector<Hypothesis> hyps;
       auto out = translate_texts(run->model, run->tok, lines, opt, run->cfg.data.eval_batch_size,
                                  run->device, attention_plot.empty() ? nullptr : &hyps);
@@ -161,8 +161,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*eval_cmd) {
-      auto src = data::read_lines(src_file);
-      auto refs = data::read_lines(ref_file);
+      auto src = datasets::read_lines(src_file);
+      auto refs = datasets::read_lines(ref_file);
       check_same_length(src, src_file, refs, ref_file);
       check_references(refs, ref_file);
       auto start = std::chrono::steady_clock::now();

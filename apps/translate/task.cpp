@@ -11,8 +11,8 @@
 #include <numeric>
 
 #include "apps/translate/bleu.h"
-#include "datasets/batching.h"
 #include "core/error.h"
+#include "datasets/batching.h"
 #include "datasets/vocab.h"
 
 namespace fs = std::filesystem;
@@ -158,8 +158,8 @@ DecodeOptions TranslateConfig::decode_options(int64_t beam, int64_t longest_trai
   o.max_source_len = decode.max_source_len > 0  ? decode.max_source_len
                      : longest_train_source > 0 ? kDefaultSourceBound * longest_train_source
                                                 : kUnknownSourceBound;
-  o.bos_id = data::Vocab::kBos;
-  o.eos_id = data::Vocab::kEos;
+  o.bos_id = datasets::Vocab::kBos;
+  o.eos_id = datasets::Vocab::kEos;
   return o;
 }
 
@@ -168,11 +168,11 @@ DecodeOptions TranslateConfig::decode_options(int64_t beam, int64_t longest_trai
 Tokenizers Tokenizers::load(const fs::path& run_dir) {
   Tokenizers t;
   if (fs::exists(run_dir / "tokenizer")) {
-    t.src = data::load_tokenizer((run_dir / "tokenizer").string());
+    t.src = datasets::load_tokenizer((run_dir / "tokenizer").string());
     t.tgt = t.src;
   } else {
-    t.src = data::load_tokenizer((run_dir / "tokenizer_src").string());
-    t.tgt = data::load_tokenizer((run_dir / "tokenizer_tgt").string());
+    t.src = datasets::load_tokenizer((run_dir / "tokenizer_src").string());
+    t.tgt = datasets::load_tokenizer((run_dir / "tokenizer_tgt").string());
   }
   return t;
 }
@@ -210,7 +210,7 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
   for (size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
     ids.push_back(tok.src->encode(texts[i]));
-    if (ids.back().empty()) ids.back().push_back(data::Vocab::kUnk);
+    if (ids.back().empty()) ids.back().push_back(datasets::Vocab::kUnk);
     const auto n = static_cast<int64_t>(ids.back().size());
     if (options.max_source_len > 0 && n > options.max_source_len) {
       logger()->warn(
@@ -229,7 +229,7 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
     std::vector<int64_t> idx(
         order.begin() + static_cast<int64_t>(start),
         order.begin() + static_cast<int64_t>(std::min(order.size(), start + batch_size)));
-    data::PaddedBatch b = data::pad_batch(ids, idx);
+    datasets::PaddedBatch b = datasets::pad_batch(ids, idx);
     std::vector<Hypothesis> hyps =
         translate_batch(model, b.tokens.to(device), b.lengths.to(device), options);
     for (size_t j = 0; j < idx.size(); ++j) {
@@ -256,7 +256,7 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
   auto read = [&](const std::string& prefix, const std::string& key) {
     std::string src = data_path(cfg.run, prefix + "." + d.src, key);  // source first
     std::string tgt = data_path(cfg.run, prefix + "." + d.tgt, key);
-    return data::read_parallel(src, tgt);
+    return datasets::read_parallel(src, tgt);
   };
   train_.text = read(d.train, "data.train");
   if (d.limit_train > 0 && d.limit_train < train_.text.size()) {
@@ -297,11 +297,11 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
     sl.push_back(static_cast<int64_t>(train_.src[i].size()));
     tl.push_back(static_cast<int64_t>(train_.tgt[i].size()) + 1);
   }
-  data::LengthFilter filter;
+  datasets::LengthFilter filter;
   filter.min_length = 1;
   filter.max_length = d.max_length;
   filter.max_ratio = d.max_ratio;
-  std::vector<int64_t> keep = data::filter_by_length(sl, tl, filter);
+  std::vector<int64_t> keep = datasets::filter_by_length(sl, tl, filter);
   // A pair with an empty side teaches nothing (an empty source cannot even be
   // encoded; an empty target teaches to stop at once): dropped, and counted.
   keep.erase(std::remove_if(keep.begin(), keep.end(),
@@ -344,11 +344,11 @@ std::vector<std::vector<int64_t>> TranslateTask::epoch_batches(int64_t epoch) co
     sl.push_back(static_cast<int64_t>(train_.src[i].size()));
     tl.push_back(static_cast<int64_t>(train_.tgt[i].size()) + 1);
   }
-  data::TokenBudgetOptions o;
+  datasets::TokenBudgetOptions o;
   o.max_tokens = cfg_.data.max_tokens;
   o.max_sentences = cfg_.data.max_sentences;
-  o.seed = data::epoch_seed(static_cast<uint64_t>(cfg_.run.seed), epoch);
-  return data::batch_by_tokens(data::max_lengths(sl, tl), o);
+  o.seed = datasets::epoch_seed(static_cast<uint64_t>(cfg_.run.seed), epoch);
+  return datasets::batch_by_tokens(datasets::max_lengths(sl, tl), o);
 }
 
 void TranslateTask::start_epoch(int64_t epoch) {
@@ -363,23 +363,23 @@ std::pair<torch::Tensor, torch::Tensor> target_batch(const std::vector<std::vect
                                                      const std::vector<int64_t>& idx) {
   std::vector<std::vector<int64_t>> in, out;
   for (int64_t i : idx) {
-    std::vector<int64_t> a = {data::Vocab::kBos};
+    std::vector<int64_t> a = {datasets::Vocab::kBos};
     a.insert(a.end(), tgt[i].begin(), tgt[i].end());
     std::vector<int64_t> b = tgt[i];
-    b.push_back(data::Vocab::kEos);
+    b.push_back(datasets::Vocab::kEos);
     in.push_back(std::move(a));
     out.push_back(std::move(b));
   }
   std::vector<int64_t> all(idx.size());
   std::iota(all.begin(), all.end(), 0);
-  return {data::pad_batch(in, all).tokens, data::pad_batch(out, all).tokens};
+  return {datasets::pad_batch(in, all).tokens, datasets::pad_batch(out, all).tokens};
 }
 
 }  // namespace
 
 StepOutput TranslateTask::train_step(int64_t index) {
   const auto& idx = batches_[static_cast<size_t>(index)];
-  data::PaddedBatch src = data::pad_batch(train_.src, idx);
+  datasets::PaddedBatch src = datasets::pad_batch(train_.src, idx);
   auto [tin, tout] = target_batch(train_.tgt, idx);
   // Teacher forcing decays linearly from its start to its end value.
   double ratio = cfg_.model.teacher_forcing;
@@ -396,9 +396,9 @@ StepOutput TranslateTask::train_step(int64_t index) {
   torch::Tensor target = tout.to(device_);
   torch::Tensor loss = F::cross_entropy(logits.flatten(0, 1), target.flatten(),
                                         F::CrossEntropyFuncOptions()
-                                            .ignore_index(data::Vocab::kPad)
+                                            .ignore_index(datasets::Vocab::kPad)
                                             .label_smoothing(cfg_.model.label_smoothing));
-  return {loss, (target != data::Vocab::kPad).sum().item<int64_t>()};
+  return {loss, (target != datasets::Vocab::kPad).sum().item<int64_t>()};
 }
 
 Metrics TranslateTask::evaluate(const std::string& split) {
@@ -419,16 +419,17 @@ Metrics TranslateTask::evaluate(const std::string& split) {
         usable.begin() + static_cast<int64_t>(start),
         usable.begin() +
             static_cast<int64_t>(std::min(usable.size(), start + cfg_.data.eval_batch_size)));
-    data::PaddedBatch src = data::pad_batch(s.src, idx);
+    datasets::PaddedBatch src = datasets::pad_batch(s.src, idx);
     auto [tin, tout] = target_batch(s.tgt, idx);
     torch::Tensor logits =
         model_->forward(src.tokens.to(device_), src.lengths.to(device_), tin.to(device_));
     torch::Tensor target = tout.to(device_);
-    nats += F::cross_entropy(
-                logits.flatten(0, 1), target.flatten(),
-                F::CrossEntropyFuncOptions().ignore_index(data::Vocab::kPad).reduction(torch::kSum))
-                .item<double>();
-    tokens += (target != data::Vocab::kPad).sum().item<int64_t>();
+    nats +=
+        F::cross_entropy(
+            logits.flatten(0, 1), target.flatten(),
+            F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
+            .item<double>();
+    tokens += (target != datasets::Vocab::kPad).sum().item<int64_t>();
   }
   double loss = nats / static_cast<double>(std::max<int64_t>(1, tokens));
   // BLEU and chrF of decoded output against the raw reference lines.

@@ -36,7 +36,7 @@ struct TranslateConfig {
     std::string src = "en";
     std::string tgt = "de";
     bool joint_vocab = true;  // one sentencepiece model for both sides
-    data::TokenizerOptions tokenizer;
+    datasets::TokenizerOptions tokenizer;
     int64_t max_length = 100;  // training pairs with a longer side are dropped (tokens)
     double max_ratio = 0;      // and those whose length ratio exceeds this (0: no limit)
     int64_t max_tokens = 4096;
@@ -87,7 +87,7 @@ void check_references(const std::vector<std::string>& refs, const std::string& n
 
 /// The tokenizers of a run: one shared, or one per side.
 struct Tokenizers {
-  std::shared_ptr<data::Tokenizer> src, tgt;
+  std::shared_ptr<datasets::Tokenizer> src, tgt;
   /// Loads RUN/tokenizer (joint) or RUN/tokenizer_src and RUN/tokenizer_tgt;
   /// DataError naming the directory when they are missing.
   static Tokenizers load(const std::filesystem::path& run_dir);
@@ -136,7 +136,7 @@ class TranslateTask : public Task {
 
  private:
   struct Split {
-    data::ParallelText text;
+    datasets::ParallelText text;
     std::vector<std::vector<int64_t>> src, tgt;  // token ids (tgt without <bos>/<eos>)
   };
   std::vector<std::vector<int64_t>> epoch_batches(int64_t epoch) const;

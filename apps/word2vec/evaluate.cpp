@@ -33,7 +33,7 @@ std::string_view trim(std::string_view s) {
 // Splits at runs of spaces and tabs.
 std::vector<std::string_view> split_blank(std::string_view line) {
   std::vector<std::string_view> fields;
-  data::split_fields(line, fields);
+  datasets::split_fields(line, fields);
   return fields;
 }
 
@@ -130,7 +130,7 @@ AnalogyResult evaluate_analogies(const WordVectors& wv, const std::string& quest
   std::vector<int64_t> ids[4];
   std::vector<size_t> section_of;
   int64_t questions = 0;
-  const std::vector<std::string> lines = data::read_lines(questions_path);
+  const std::vector<std::string> lines = datasets::read_lines(questions_path);
   for (size_t n = 0; n < lines.size(); ++n) {
     const std::string_view line = trim(lines[n]);
     if (line.empty()) continue;
@@ -232,7 +232,7 @@ SimilarityResult evaluate_similarity(const WordVectors& wv, const std::string& p
   std::vector<int64_t> left, right;
   char sep = 0;  // 0: runs of blanks
   bool first = true;
-  const std::vector<std::string> lines = data::read_lines(pairs_path);
+  const std::vector<std::string> lines = datasets::read_lines(pairs_path);
   for (size_t n = 0; n < lines.size(); ++n) {
     const std::string_view line = trim(lines[n]);
     if (line.empty() || line[0] == '#') continue;

@@ -12,7 +12,7 @@
 // a word2vec-written file (what gensim and compute-accuracy look up).
 //
 // Typical use:
-//   auto wv = rnnlab::data::read_word2vec("vectors.bin");
+//   auto wv = rnnlab::datasets::read_word2vec("vectors.bin");
 //   auto acc = evaluate_analogies(wv, "data/analogy/questions-words.txt");
 //   std::printf("%.2f%% of %lld\n", 100 * acc.overall.accuracy(), (long long)acc.overall.total);
 //   auto sim = evaluate_similarity(wv, "data/wordsim353/combined.csv");
@@ -28,7 +28,7 @@
 
 namespace rnnlab::word2vec {
 
-using data::WordVectors;
+using datasets::WordVectors;
 
 /// ASCII lower-case of `word` (other bytes unchanged).
 std::string fold_case(std::string word);
@@ -98,7 +98,7 @@ struct AnalogyResult {
 /// vectors stay zero (gensim would give NaN). Scores are batched matrix
 /// products, float32.
 ///
-/// Throws DataError if the file cannot be read (see data::read_text_file) or
+/// Throws DataError if the file cannot be read (see datasets::read_text_file) or
 /// holds no question at all ("<path>: no analogy question ..."),
 /// ConfigError if restrict_vocab < 0.
 AnalogyResult evaluate_analogies(const WordVectors& wv, const std::string& questions_path,

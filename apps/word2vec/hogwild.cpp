@@ -115,8 +115,8 @@ __attribute__((target_clones("arch=haswell", "default"))) void add_rows(float* c
 }  // namespace
 
 HogwildTrainer::HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg,
-                               const data::WordVocab& vocab, const data::EncodedCorpus& corpus,
-                               HogwildOptions options)
+                               const datasets::WordVocab& vocab,
+                               const datasets::EncodedCorpus& corpus, HogwildOptions options)
     : syn0_(std::move(syn0)), syn1neg_(std::move(syn1neg)), corpus_(corpus), o_(options) {
   if (syn0_.scalar_type() != torch::kFloat || !syn0_.is_contiguous() || !syn0_.device().is_cpu() ||
       syn0_.dim() != 2 || !syn1neg_.sizes().equals(syn0_.sizes()) ||
@@ -131,7 +131,7 @@ HogwildTrainer::HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg,
   x_ = syn0_.data_ptr<float>();
   y_ = syn1neg_.data_ptr<float>();
   dim_ = syn0_.size(1);
-  keep_ = data::keep_probabilities(vocab, o_.sample);
+  keep_ = datasets::keep_probabilities(vocab, o_.sample);
 
   // The noise distribution P(i) = count_i^0.75 / Z as Walker's alias table
   // (Vose's construction): V cells of {probability, alias}, one draw = one
@@ -181,7 +181,7 @@ double HogwildTrainer::lr_at(int64_t words_done) const {
 struct HogwildTrainer::Worker {
   int64_t thread = 0;
   int64_t next_sentence = 0, local_words = 0, window_no = 0;
-  data::Word2VecRandom rng{0};
+  datasets::Word2VecRandom rng{0};
   double alpha = 0;
   double loss_sum = 0;
   int64_t loss_n = 0, examples = 0;
@@ -189,7 +189,7 @@ struct HogwildTrainer::Worker {
 
 void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
                                 std::atomic<bool>& stop) {
-  data::Word2VecRandom& rng = wk.rng;
+  datasets::Word2VecRandom& rng = wk.rng;
   const int64_t D = dim_;
   const int W = static_cast<int>(o_.window);
   const int K = static_cast<int>(o_.negative);
@@ -213,7 +213,7 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
     const int32_t* begin = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s)];
     const int32_t* end = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s) + 1];
     if (o_.sample > 0)
-      data::subsample(begin, end, keep_, rng, sent);
+      datasets::subsample(begin, end, keep_, rng, sent);
     else
       sent.assign(begin, end);
     local_words += end - begin;
@@ -230,7 +230,7 @@ void HogwildTrainer::run_worker(Worker& wk, std::atomic<int64_t>& words_done,
     int next_b = 0, next_T = 0;
     auto plan = [&](int i) {
       const int32_t w = sent[static_cast<size_t>(i)];
-      next_b = static_cast<int>(data::dynamic_window(W, rng));
+      next_b = static_cast<int>(datasets::dynamic_window(W, rng));
       next_T = 0;
       next_targets[static_cast<size_t>(next_T++)] = w;
       for (int k = 0; k < K; ++k) {  // K shared negatives; a draw of the centre word is dropped
@@ -323,7 +323,7 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
     } else {
       w.next_sentence = bounds_[t];
       w.rng.state =
-          data::splitmix64(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
+          datasets::splitmix64(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
       w.alpha = lr_at(words_done.load());
     }
   }

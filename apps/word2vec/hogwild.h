@@ -76,8 +76,8 @@ class HogwildTrainer {
   /// updated in place (the modules' parameters: pass them under NoGradGuard).
   /// `counts` are the vocabulary counts (the noise distribution is
   /// count^0.75).
-  HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg, const data::WordVocab& vocab,
-                 const data::EncodedCorpus& corpus, HogwildOptions options);
+  HogwildTrainer(torch::Tensor syn0, torch::Tensor syn1neg, const datasets::WordVocab& vocab,
+                 const datasets::EncodedCorpus& corpus, HogwildOptions options);
 
   /// Trains one epoch (0-based `epoch`: the learning rate decays linearly over
   /// all epochs, as in word2vec.c). `report` is called from the calling
@@ -103,7 +103,7 @@ class HogwildTrainer {
   float* x_;  // syn0 data
   float* y_;  // syn1neg data
   int64_t dim_;
-  const data::EncodedCorpus& corpus_;
+  const datasets::EncodedCorpus& corpus_;
   HogwildOptions o_;
   struct AliasCell {
     float prob;     // keep the cell's own word with this probability
@@ -112,7 +112,7 @@ class HogwildTrainer {
   std::vector<AliasCell> alias_;  // the noise distribution, count^0.75
   /// One draw from the noise distribution: bits 16..47 of one step of the
   /// generator pick the cell, bits 16..39 of the next the coin.
-  int32_t noise(data::Word2VecRandom& rng) const {
+  int32_t noise(datasets::Word2VecRandom& rng) const {
     uint64_t cell = (((rng.next() >> 16) & 0xFFFFFFFFULL) * alias_.size()) >> 32;
     float coin = static_cast<float>((rng.next() >> 16) & 0xFFFFFF) / 16777216.0f;
     const AliasCell& a = alias_[cell];

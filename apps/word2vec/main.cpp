@@ -29,14 +29,14 @@ using namespace rnnlab;
 
 namespace {
 
-data::WordVectors load(const std::string& path, const std::string& format) {
-  const data::VectorsFormat f = data::parse_vectors_format(format);
-  if (f == data::VectorsFormat::kAuto &&
-      data::vectors_format_by_name(path) == data::VectorsFormat::kAuto)
+datasets::WordVectors load(const std::string& path, const std::string& format) {
+  const datasets::VectorsFormat f = datasets::parse_vectors_format(format);
+  if (f == datasets::VectorsFormat::kAuto &&
+      datasets::vectors_format_by_name(path) == datasets::VectorsFormat::kAuto)
     throw UsageError("--vectors '" + path +
                      "': the name does not tell whether the file is text or binary (.bin: "
                      "binary; .txt, .vec: text); give --format text or --format binary");
-  return data::read_word2vec(path, f);
+  return datasets::read_word2vec(path, f);
 }
 
 // neighbors' words, taken out of the command line before CLI11 parses it:
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) return train(train_args);
     if (*norm) {
       std::string text = read_file(norm_in);
-      write_file_atomic(norm_out, data::normalize_word2vec(text));
+      write_file_atomic(norm_out, datasets::normalize_word2vec(text));
       return 0;
     }
     if (*nb) {
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
                          "' is not an option of neighbors; a word that starts with '-' goes "
                          "after '--' (see --help)");
       if (words.empty()) throw UsageError("neighbors needs a WORD to look up (see --help)");
-      data::WordVectors wv = load(vectors, format);
+      datasets::WordVectors wv = load(vectors, format);
       // Every word is looked up before anything is printed.
       std::vector<std::vector<std::pair<std::string, double>>> found;
       for (const auto& w : words) found.push_back(word2vec::neighbors(wv, w, k));
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*an) {
-      data::WordVectors wv = load(vectors, format);
+      datasets::WordVectors wv = load(vectors, format);
       word2vec::AnalogyResult r = word2vec::evaluate_analogies(wv, questions, restrict_vocab);
       for (const auto& s : r.sections)
         std::cout << fmt::format("{:<28} {:6.2f} %  ({} / {}, {} skipped)\n", s.name,
@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*sm) {
-      data::WordVectors wv = load(vectors, format);
+      datasets::WordVectors wv = load(vectors, format);
       word2vec::SimilarityOptions o;
       o.score_column = score_column;
       o.restrict_vocab = sim_restrict;

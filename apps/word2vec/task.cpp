@@ -150,7 +150,7 @@ void W2VConfig::validate(const ConfigSchema& s) const {
     throw s.error("optim.min_lr", fmt::format("is above optim.lr ({})", optim.lr));
 }
 
-Word2VecModel build_model(const W2VConfig& cfg, const data::WordVocab& vocab) {
+Word2VecModel build_model(const W2VConfig& cfg, const datasets::WordVocab& vocab) {
   if (vocab.size() < 2)
     throw DataError(
         fmt::format("the vocabulary has {} word; word2vec needs at least 2 (lower data.min_count?)",
@@ -178,12 +178,12 @@ Word2VecModel build_model(const W2VConfig& cfg, const data::WordVocab& vocab) {
 // ---------------------------------------------------------------------------
 // The autograd engine
 
-W2VTask::W2VTask(const W2VConfig& cfg, const data::WordVocab& vocab,
-                 const data::EncodedCorpus& corpus, Word2VecModel& model)
+W2VTask::W2VTask(const W2VConfig& cfg, const datasets::WordVocab& vocab,
+                 const datasets::EncodedCorpus& corpus, Word2VecModel& model)
     : cfg_(cfg),
       corpus_(corpus),
       model_(model),
-      keep_(data::keep_probabilities(vocab, cfg.model.sample)),
+      keep_(datasets::keep_probabilities(vocab, cfg.model.sample)),
       noise_(vocab.counts) {
   // Batch boundaries: whole sentences, about batch_words corpus words each.
   batch_bounds_.push_back(0);
@@ -199,10 +199,10 @@ W2VTask::W2VTask(const W2VConfig& cfg, const data::WordVocab& vocab,
 }
 
 StepOutput W2VTask::train_step(int64_t index) {
-  const uint64_t seed = data::splitmix64(static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
-                                         static_cast<uint64_t>(epoch_) * 7919ULL) ^
-                        data::splitmix64(static_cast<uint64_t>(index) + 1);
-  data::Word2VecRandom rng(seed);
+  const uint64_t seed = datasets::splitmix64(static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
+                                             static_cast<uint64_t>(epoch_) * 7919ULL) ^
+                        datasets::splitmix64(static_cast<uint64_t>(index) + 1);
+  datasets::Word2VecRandom rng(seed);
   const int64_t W = cfg_.model.window;
   const bool cbow = static_cast<bool>(model_.cbow);
   // Skip-gram: (centre, context) pairs; CBOW: (centre, context words padded with -1).
@@ -215,12 +215,12 @@ StepOutput W2VTask::train_step(int64_t index) {
     const int32_t* end = corpus_.ids.data() + corpus_.offsets[static_cast<size_t>(s) + 1];
     words += end - begin;
     if (cfg_.model.sample > 0)
-      data::subsample(begin, end, keep_, rng, sent);
+      datasets::subsample(begin, end, keep_, rng, sent);
     else
       sent.assign(begin, end);
     const int64_t len = static_cast<int64_t>(sent.size());
     for (int64_t i = 0; i < len; ++i) {
-      const int64_t b = data::dynamic_window(W, rng);
+      const int64_t b = datasets::dynamic_window(W, rng);
       const int64_t lo = std::max<int64_t>(0, i - b), hi = std::min(len - 1, i + b);
       if (hi == lo) continue;  // no context word
       if (cbow) {
@@ -286,7 +286,7 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
   // ... and read through now (against a one-word vocabulary), so that an
   // empty, malformed or unreadable file fails before training, not after.
   {
-    data::WordVectors probe = data::make_word_vectors({"the"}, torch::ones({1, 1}));
+    datasets::WordVectors probe = datasets::make_word_vectors({"the"}, torch::ones({1, 1}));
     if (!analogy_path_.empty()) evaluate_analogies(probe, analogy_path_, 0);
     for (const auto& e : similarity_) {
       SimilarityOptions so;
@@ -297,12 +297,12 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
   }
 
   auto t0 = Clock::now();
-  data::WordVocabOptions vo;
+  datasets::WordVocabOptions vo;
   vo.min_count = cfg.data.min_count;
   vo.max_size = cfg.data.max_vocab;
   vo.normalize = cfg.data.normalize;
-  vocab_ = data::build_word_vocab(files, vo);
-  corpus_ = data::encode_word_corpus(files, vocab_, cfg.data.normalize, cfg.data.max_sentence);
+  vocab_ = datasets::build_word_vocab(files, vo);
+  corpus_ = datasets::encode_word_corpus(files, vocab_, cfg.data.normalize, cfg.data.max_sentence);
   double read_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   model_ = build_model(cfg, vocab_);
   intro_.push_back(fmt::format(
@@ -562,9 +562,9 @@ nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::st
 
 void W2VJob::finish(const RunDir& dir, nlohmann::json& summary) {
   torch::Tensor vectors = model_.input().detach().contiguous();
-  data::WordVectors wv = data::make_word_vectors(vocab_.words, vectors);
-  if (cfg_.output.text) data::write_word2vec(wv, dir.file("vectors.txt").string(), false);
-  if (cfg_.output.binary) data::write_word2vec(wv, dir.file("vectors.bin").string(), true);
+  datasets::WordVectors wv = datasets::make_word_vectors(vocab_.words, vectors);
+  if (cfg_.output.text) datasets::write_word2vec(wv, dir.file("vectors.txt").string(), false);
+  if (cfg_.output.binary) datasets::write_word2vec(wv, dir.file("vectors.bin").string(), true);
   summary["vocab_size"] = vocab_.size();
   summary["corpus_words"] = static_cast<int64_t>(corpus_.ids.size());
   int64_t parameters = 0;

@@ -87,7 +87,7 @@ struct Word2VecModel {
   torch::Tensor output() const { return skipgram ? skipgram->output : cbow->output; }
 };
 
-Word2VecModel build_model(const W2VConfig& cfg, const data::WordVocab& vocab);
+Word2VecModel build_model(const W2VConfig& cfg, const datasets::WordVocab& vocab);
 
 /// The autograd engine's task: batch i of an epoch is the sentences holding
 /// about data.batch_words corpus words from the i-th on; its subsampling,
@@ -97,8 +97,8 @@ Word2VecModel build_model(const W2VConfig& cfg, const data::WordVocab& vocab);
 ///   CBOW:      one example per position, its context words padded with -1.
 class W2VTask : public Task {
  public:
-  W2VTask(const W2VConfig& cfg, const data::WordVocab& vocab, const data::EncodedCorpus& corpus,
-          Word2VecModel& model);
+  W2VTask(const W2VConfig& cfg, const datasets::WordVocab& vocab,
+          const datasets::EncodedCorpus& corpus, Word2VecModel& model);
   torch::nn::Module& model() override { return model_.module(); }
   int64_t batches_per_epoch() const override {
     return static_cast<int64_t>(batch_bounds_.size()) - 1;
@@ -110,7 +110,7 @@ class W2VTask : public Task {
 
  private:
   const W2VConfig& cfg_;
-  const data::EncodedCorpus& corpus_;
+  const datasets::EncodedCorpus& corpus_;
   Word2VecModel& model_;
   std::vector<float> keep_;
   NoiseDistribution noise_;
@@ -130,7 +130,7 @@ class W2VJob : public Job {
   nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
                      const std::function<void(int64_t)>& on_resumed) override;
 
-  const data::WordVocab& vocab() const { return vocab_; }
+  const datasets::WordVocab& vocab() const { return vocab_; }
   Word2VecModel& model() { return model_; }
 
  private:
@@ -140,8 +140,8 @@ class W2VJob : public Job {
   void finish(const RunDir& dir, nlohmann::json& summary);
 
   const W2VConfig& cfg_;
-  data::WordVocab vocab_;
-  data::EncodedCorpus corpus_;
+  datasets::WordVocab vocab_;
+  datasets::EncodedCorpus corpus_;
   Word2VecModel model_;
   std::unique_ptr<W2VTask> task_;
   std::unique_ptr<Trainer> trainer_;

@@ -11,11 +11,11 @@
 #include <stdexcept>
 #include <vector>
 
-#include "datasets/batching.h"
 #include "core/error.h"
+#include "datasets/batching.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -292,4 +292,4 @@ TEST(BatchSeeds, EpochSeedIsReproducibleAndDiffersPerEpoch) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -207,4 +207,4 @@ TEST(LabeledText, RealMrAndSst2) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

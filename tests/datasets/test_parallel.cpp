@@ -8,7 +8,7 @@
 #include "datasets/parallel.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -63,4 +63,4 @@ TEST(Parallel, RealMulti30kIsAligned) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -15,7 +15,7 @@
 #include "datasets/vocab.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -247,4 +247,4 @@ TEST(SentencePieceWithTorch, TorchBeforeAndAfterSentencePiece) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

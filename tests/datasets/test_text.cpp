@@ -9,7 +9,7 @@
 #include "datasets/vocab.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -205,4 +205,4 @@ TEST(Vocab, LoadErrorsNameTheFile) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

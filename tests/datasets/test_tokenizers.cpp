@@ -7,7 +7,7 @@
 #include "datasets/vocab.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -207,4 +207,4 @@ TEST(Tokenizers, BadOptionsAndText) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "datasets/word2vec_corpus.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 namespace fs = std::filesystem;
@@ -122,4 +122,4 @@ TEST(Word2VecCorpus, RandomAndDynamicWindowMatchWord2VecC) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

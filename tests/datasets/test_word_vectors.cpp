@@ -18,7 +18,7 @@
 #include "datasets/word_vectors.h"
 #include "tests/support/support.h"
 
-namespace rnnlab::data {
+namespace rnnlab::datasets {
 namespace {
 
 using test::error_of;
@@ -409,4 +409,4 @@ TEST(WordVectors, BinaryErrorsNameFileAndWord) {
 }
 
 }  // namespace
-}  // namespace rnnlab::data
+}  // namespace rnnlab::datasets

@@ -23,7 +23,7 @@ struct FuzzConfig {
   rnnlab::TrainSection train;
   rnnlab::OptimSection optim;
   rnnlab::RecurrentSection rnn;
-  rnnlab::data::TokenizerOptions tokenizer;
+  rnnlab::datasets::TokenizerOptions tokenizer;
   std::string train_file;
   bool flag = false;
   int small = 3;

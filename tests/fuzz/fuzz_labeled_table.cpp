@@ -19,24 +19,24 @@
 
 namespace {
 
-const char* kColumns[8] = {"sentence", "label", "1", "2", "3", "0", "text",
-                           "99999999999999999999999"};
+const char* kColumns[8] = {"sentence", "label", "1",    "2",
+                           "3",        "0",     "text", "99999999999999999999999"};
 
-void exercise(const rnnlab::data::LabeledTexts& t) {
+void exercise(const rnnlab::datasets::LabeledTexts& t) {
   using rnnlab::fuzz::check;
   check(t.texts.size() == t.labels.size(), "texts and labels differ in number");
   for (int64_t l : t.labels)
     check(l >= 0 && static_cast<size_t>(l) < t.label_names.size(), "label index out of range");
-  for (const auto& s : t.texts) (void)rnnlab::data::kim_clean(s);
+  for (const auto& s : t.texts) (void)rnnlab::datasets::kim_clean(s);
   auto counts = t.class_counts();
   int64_t smallest = INT64_MAX;
   for (int64_t c : counts) smallest = std::min(smallest, c);
   if (t.size() > 0 && smallest >= 2) {
-    auto split = rnnlab::data::cross_validation_split(t.labels, 2, 1, 0.1, 7);
+    auto split = rnnlab::datasets::cross_validation_split(t.labels, 2, 1, 0.1, 7);
     check(split.train.size() + split.dev.size() + split.test.size() == t.texts.size(),
           "cross-validation split loses examples");
   }
-  if (t.size() > 0) (void)rnnlab::data::random_split(t.labels, 0.1, 0.1, 3);
+  if (t.size() > 0) (void)rnnlab::datasets::random_split(t.labels, 0.1, 0.1, 3);
 }
 
 }  // namespace
@@ -53,11 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::pair<std::string, std::string>> files;
     for (size_t i = 0; i < parts.size(); ++i)
       files.emplace_back(names[i], write_file(std::string("class") + names[i], parts[i]));
-    guarded([&] { exercise(rnnlab::data::read_class_files(files)); });
+    guarded([&] { exercise(rnnlab::datasets::read_class_files(files)); });
     return 0;
   }
 
-  rnnlab::data::TableOptions o;
+  rnnlab::datasets::TableOptions o;
   o.delimiter = (opt & 1) ? ',' : '\t';
   o.header = !(opt & 2);
   o.quoting = opt & 4;
@@ -67,15 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   guarded([&] {
     if (opt & 8) {
       const std::vector<std::string> known{"0", "1"};
-      exercise(rnnlab::data::read_labeled_table(path, o, &known));
+      exercise(rnnlab::datasets::read_labeled_table(path, o, &known));
     } else if (opt & 16) {
-      auto train = rnnlab::data::read_labeled_table(path, o);
+      auto train = rnnlab::datasets::read_labeled_table(path, o);
       exercise(train);
-      auto again = rnnlab::data::read_labeled_table(path, o, &train.label_names);
+      auto again = rnnlab::datasets::read_labeled_table(path, o, &train.label_names);
       check(again.labels == train.labels && again.texts == train.texts,
             "re-reading with the file's own labels gives other examples");
     } else {
-      exercise(rnnlab::data::read_labeled_table(path, o));
+      exercise(rnnlab::datasets::read_labeled_table(path, o));
     }
   });
   return 0;

@@ -21,21 +21,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string src = write_file("train.src", parts[0]);
   const std::string tgt = write_file("train.tgt", parts[1]);
   guarded([&] {
-    rnnlab::data::ParallelText p = rnnlab::data::read_parallel(src, tgt);
+    rnnlab::datasets::ParallelText p = rnnlab::datasets::read_parallel(src, tgt);
     check(p.src.size() == p.tgt.size(), "sides differ in length");
     std::vector<int64_t> ls, lt;
     std::vector<std::string_view> fields;
     for (int64_t i = 0; i < p.size(); ++i) {
-      rnnlab::data::split_fields(p.src[static_cast<size_t>(i)], fields);
+      rnnlab::datasets::split_fields(p.src[static_cast<size_t>(i)], fields);
       ls.push_back(static_cast<int64_t>(fields.size()));
-      rnnlab::data::split_fields(p.tgt[static_cast<size_t>(i)], fields);
+      rnnlab::datasets::split_fields(p.tgt[static_cast<size_t>(i)], fields);
       lt.push_back(static_cast<int64_t>(fields.size()));
     }
-    rnnlab::data::LengthFilter lf;
+    rnnlab::datasets::LengthFilter lf;
     lf.min_length = f & 3;
     lf.max_length = (f >> 2) & 7;
     lf.max_ratio = (f >> 5) * 0.75;
-    auto keep = rnnlab::data::filter_by_length(ls, lt, lf);
+    auto keep = rnnlab::datasets::filter_by_length(ls, lt, lf);
     for (size_t k = 0; k < keep.size(); ++k)
       check(keep[k] >= 0 && keep[k] < p.size() && (k == 0 || keep[k] > keep[k - 1]),
             "filter_by_length: indices not ascending or out of range");

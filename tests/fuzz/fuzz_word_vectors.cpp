@@ -20,19 +20,19 @@
 
 namespace {
 
-void round_trip(const rnnlab::data::WordVectors& wv, bool binary) {
+void round_trip(const rnnlab::datasets::WordVectors& wv, bool binary) {
   using namespace rnnlab::fuzz;
   // The name tells the format (VectorsFormat::kAuto).
   const std::string path = scratch_dir() + (binary ? "/out.bin" : "/out.txt");
   const std::string what = binary ? "binary round trip: " : "text round trip: ";
   try {
-    rnnlab::data::write_word2vec(wv, path, binary);
+    rnnlab::datasets::write_word2vec(wv, path, binary);
   } catch (const rnnlab::RuntimeError&) {
     return;  // words the formats cannot hold (documented: whitespace)
   }
-  rnnlab::data::WordVectors back;
+  rnnlab::datasets::WordVectors back;
   try {
-    back = rnnlab::data::read_word2vec(path);
+    back = rnnlab::datasets::read_word2vec(path);
   } catch (const rnnlab::Error& e) {
     check(false, what + "what write_word2vec wrote does not read back: " + e.what());
     return;
@@ -61,9 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // No extension: the format is given.
   const std::string path = write_file("vectors", file);
-  for (auto format : {rnnlab::data::VectorsFormat::kText, rnnlab::data::VectorsFormat::kBinary}) {
+  for (auto format :
+       {rnnlab::datasets::VectorsFormat::kText, rnnlab::datasets::VectorsFormat::kBinary}) {
     guarded([&] {
-      auto wv = rnnlab::data::read_word2vec(path, format, limit);
+      auto wv = rnnlab::datasets::read_word2vec(path, format, limit);
       check(wv.vectors.defined() && wv.vectors.dim() == 2 && wv.vectors.size(0) == wv.size(),
             "vectors do not match the words");
       check(limit == 0 || wv.size() <= limit, "limit not respected");

@@ -461,7 +461,7 @@ SentimentConfig tiny_vectors_config(const TempDir& dir, const std::vector<std::s
                                     const torch::Tensor& v) {
   write_file(dir.file("pos.txt"), "good film\ngreat film\nGood one\n");
   write_file(dir.file("neg.txt"), "bad film\nawful film\nbad one\n");
-  data::write_word2vec(data::make_word_vectors(words, v), dir.file("vec.txt"), false);
+  datasets::write_word2vec(datasets::make_word_vectors(words, v), dir.file("vec.txt"), false);
   SentimentConfig cfg;
   cfg.run.data_root = dir.path.string();
   cfg.data.class_files = {"pos=pos.txt", "neg=neg.txt"};
@@ -535,7 +535,7 @@ TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
   EXPECT_EQ(sentiment::encode_text(cfg, task.tokenizer(), "dreadful")[0], 1);  // past the first 3
   // Saved and loaded, the tokenizer still says which words are fixed.
   task.save_tokenizer(dir.file("tok"));
-  EXPECT_EQ(data::extension_size(*data::load_tokenizer(dir.file("tok"))), 2);
+  EXPECT_EQ(datasets::extension_size(*datasets::load_tokenizer(dir.file("tok"))), 2);
 
   cfg.model.vectors = "";
   ConfigSchema schema;
@@ -590,8 +590,8 @@ TEST(SentimentErrors, ConfigAndDataErrorsComeBeforeAnyRunDirectory) {
   expect("--set data.class_files=[] --set data.train=short.tsv", 1, "short.tsv:3");
 
   // Word vectors of the wrong size, and a malformed file.
-  data::write_word2vec(data::make_word_vectors({"good", "film"}, torch::ones({2, 3})),
-                       dir.file("v3.txt"), false);
+  datasets::write_word2vec(datasets::make_word_vectors({"good", "film"}, torch::ones({2, 3})),
+                           dir.file("v3.txt"), false);
   expect("--set model.vectors=" + dir.file("v3.txt"), 1, "v3.txt:1: the vectors have 3");
   write_file(dir.file("broken.txt"), "2 16\ngood 0.1 0.2\n");
   expect("--set model.vectors=" + dir.file("broken.txt"), 1, "broken.txt:2");

@@ -67,20 +67,21 @@ TEST(Word2VecCli, ErrorsAreOneLineWithExitCodes) {
   std::string v = vectors(dir);
   expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + v + " king nowhere"), 1,
                         "word 'nowhere' is not in the vocabulary");
-  expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + dir.file("none.bin") + " x"),
-                        1, "none.bin");
+  expect_one_line_error(
+      run_command(kWord2vec + " neighbors --vectors " + dir.file("none.bin") + " x"), 1,
+      "none.bin");
   std::string bad = write_file(dir.file("bad.txt"), "2 3\nman 1 0 0\nwoman 1 1\n");
   expect_one_line_error(run_command(kWord2vec + " neighbors --vectors " + bad + " man"), 1,
                         "bad.txt:3: expected 3 values after 'woman', got 2");
   expect_one_line_error(run_command(kWord2vec + " analogy --vectors " + v), 2, "--questions");
   expect_one_line_error(run_command(kWord2vec), 2, "");
-  expect_one_line_error(run_command(kWord2vec + " normalize --in " + dir.file("none.txt") + " --out " +
-                                    dir.file("out.txt")),
+  expect_one_line_error(run_command(kWord2vec + " normalize --in " + dir.file("none.txt") +
+                                    " --out " + dir.file("out.txt")),
                         1, "none.txt");
   // A directory is not a corpus: no empty output written.
-  expect_one_line_error(
-      run_command(kWord2vec + " normalize --in " + dir.path.string() + " --out " + dir.file("o.txt")), 1,
-      "is a directory, not a file");
+  expect_one_line_error(run_command(kWord2vec + " normalize --in " + dir.path.string() + " --out " +
+                                    dir.file("o.txt")),
+                        1, "is a directory, not a file");
   EXPECT_FALSE(std::filesystem::exists(dir.file("o.txt")));
 }
 
@@ -196,8 +197,8 @@ TEST(Word2VecCli, PathsAndFormatsAsWritten) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(looked_up(r.output), "a|");
   // --format binary on a text file: the binary reader's error.
-  expect_one_line_error(run_command(kWord2vec + " neighbors --format binary --vectors " + v + " a"), 1,
-                        "is the file text");
+  expect_one_line_error(run_command(kWord2vec + " neighbors --format binary --vectors " + v + " a"),
+                        1, "is the file text");
   expect_one_line_error(run_command(kWord2vec + " neighbors --format bin --vectors " + v + " a"), 2,
                         "--format");
 }
@@ -206,7 +207,7 @@ TEST(Word2VecCli, PathsAndFormatsAsWritten) {
 // dumps) gets a vector; the file rnnlab writes, rnnlab reads, in both formats.
 TEST(Word2VecCli, ReadsVectorsWithControlCharacterWords) {
   TempDir dir;
-  auto wv = data::make_word_vectors(
+  auto wv = datasets::make_word_vectors(
       {"good",
        "a\x05"
        "b",
@@ -214,7 +215,7 @@ TEST(Word2VecCli, ReadsVectorsWithControlCharacterWords) {
       torch::tensor({1.0f, 0.0f, 0.0f, 0.9f, 0.1f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 1.0f})
           .reshape({4, 3}));
   for (const std::string name : {"vectors.txt", "vectors.bin"}) {
-    data::write_word2vec(wv, dir.file(name), name == "vectors.bin");
+    datasets::write_word2vec(wv, dir.file(name), name == "vectors.bin");
     auto r = run_command(kWord2vec + " neighbors --vectors " + dir.file(name) + " -k 1 good");
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_EQ(r.output.find("good\n  a\x05"
@@ -232,11 +233,11 @@ TEST(Word2VecCli, FileContentInErrorsIsValidUtf8) {
   auto r = run_command(kWord2vec + " neighbors --vectors " + bad + " x");
   expect_one_line_error(r, 1,
                         "bad.txt:1: bad header '\\xff\\xfe 3 K\xc3\xb6nig\\x01': expected 'V D'");
-  EXPECT_TRUE(data::valid_utf8(r.output)) << r.output;
+  EXPECT_TRUE(datasets::valid_utf8(r.output)) << r.output;
   const std::string value = write_file(dir.file("value.txt"), "1 2\nx 1 \xe9t\xe9\n");
   r = run_command(kWord2vec + " neighbors --vectors " + value + " x");
   expect_one_line_error(r, 1, "value.txt:2: value 2 of 'x' is not a number: '\\xe9t\\xe9'");
-  EXPECT_TRUE(data::valid_utf8(r.output)) << r.output;
+  EXPECT_TRUE(datasets::valid_utf8(r.output)) << r.output;
 }
 
 // rnnlab-sentiment's model.vectors reads what rnnlab writes, a word with a
@@ -253,16 +254,16 @@ TEST(Word2VecCli, SentimentReadsTheVectorsRnnlabWrites) {
                               "  dev_fraction: 0.34\n  test_fraction: 0\n  batch_size: 2\n"
                               "model:\n  embedding_dim: 3\n  rnn:\n    type: gru\n    hidden: 4\n"
                               "train:\n  max_epochs: 1\n");
-  auto wv = data::make_word_vectors({"a\x05"
-                                     "b",
-                                     "good", "film", std::string("\0", 1)},
-                                    torch::rand({4, 3}));
+  auto wv = datasets::make_word_vectors({"a\x05"
+                                         "b",
+                                         "good", "film", std::string("\0", 1)},
+                                        torch::rand({4, 3}));
   const std::string kSentiment = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-sentiment";
   int run = 0;
   for (const std::string name : {"vectors.txt", "vectors.bin", "vectors"}) {
     for (bool binary : {false, true}) {
       if (name != "vectors" && binary != (name == "vectors.bin")) continue;
-      data::write_word2vec(wv, dir.file(name), binary);
+      datasets::write_word2vec(wv, dir.file(name), binary);
       std::string cmd = kSentiment + " train " + cfg + " --run-dir " +
                         dir.file("run" + std::to_string(run++)) +
                         " --set model.vectors=" + dir.file(name);

@@ -27,7 +27,7 @@ WordVectors make(std::vector<std::string> words, std::vector<std::vector<float>>
   auto t = torch::empty({n, d});
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < d; ++j) t[i][j] = rows[i][j];
-  return data::make_word_vectors(std::move(words), t);
+  return datasets::make_word_vectors(std::move(words), t);
 }
 
 // man, woman, king, queen, apple: a gender axis (1, 2) and a royalty axis (3).

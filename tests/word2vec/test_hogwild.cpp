@@ -20,25 +20,25 @@ namespace fs = std::filesystem;
 // Sentences of words from one group at a time: a0..a9 or b0..b9.
 struct TwoGroups {
   fs::path file;
-  data::WordVocab vocab;
-  data::EncodedCorpus corpus;
+  datasets::WordVocab vocab;
+  datasets::EncodedCorpus corpus;
   TwoGroups(int sentences = 3000) {
     file = fs::temp_directory_path() / ("rnnlab-hogwild-" + std::to_string(::getpid()) + ".txt");
     std::ofstream out(file);
-    data::Word2VecRandom rng(3);
+    datasets::Word2VecRandom rng(3);
     for (int s = 0; s < sentences; ++s) {
       char group = s % 2 ? 'a' : 'b';
       for (int w = 0; w < 12; ++w) out << group << rng.next() % 10 << (w < 11 ? " " : "\n");
     }
     out.close();
-    vocab = data::build_word_vocab({file.string()}, {1, 0, false});
-    corpus = data::encode_word_corpus({file.string()}, vocab, false);
+    vocab = datasets::build_word_vocab({file.string()}, {1, 0, false});
+    corpus = datasets::encode_word_corpus({file.string()}, vocab, false);
   }
   ~TwoGroups() { fs::remove(file); }
 };
 
 // Mean cosine similarity within the groups minus between them.
-double separation(const torch::Tensor& syn0, const data::WordVocab& vocab) {
+double separation(const torch::Tensor& syn0, const datasets::WordVocab& vocab) {
   torch::Tensor u =
       torch::nn::functional::normalize(syn0, torch::nn::functional::NormalizeFuncOptions().dim(1));
   torch::Tensor cos = u.matmul(u.t());

@@ -104,8 +104,8 @@ TEST(Word2VecTrain, BothEnginesLearnThePlantedClassesEquallyWell) {
       EXPECT_GT(s["words_per_sec"].get<double>(), 0);
       score[k++] = s["wordsim353_spearman"].get<double>();
       // Both formats hold the same vectors (the text one to 6 significant digits).
-      data::WordVectors bin = data::read_word2vec(run + "/vectors.bin");
-      data::WordVectors txt = data::read_word2vec(run + "/vectors.txt");
+      datasets::WordVectors bin = datasets::read_word2vec(run + "/vectors.bin");
+      datasets::WordVectors txt = datasets::read_word2vec(run + "/vectors.txt");
       ASSERT_EQ(bin.words, txt.words);
       EXPECT_TRUE(torch::allclose(bin.vectors, txt.vectors, 1e-5, 1e-5));
     }
@@ -157,7 +157,8 @@ TEST(Word2VecTrain, SigtermInAnEpochThenResumeEndsLikeAnUnstoppedRun) {
     EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
     EXPECT_EQ(test::read_all(run + "/vectors.bin"), test::read_all(straight + "/vectors.bin"))
         << engine;
-    EXPECT_EQ(test::read_summary(run)["wordsim353_spearman"], test::read_summary(straight)["wordsim353_spearman"]);
+    EXPECT_EQ(test::read_summary(run)["wordsim353_spearman"],
+              test::read_summary(straight)["wordsim353_spearman"]);
     test::expect_complete_run_unchanged_by_resume(kWord2vec, run);
   }
 }
@@ -214,8 +215,8 @@ TEST(Word2VecTrain, ResumeRefusesAnotherModel) {
   std::string cfg = config(dir, 200);
   std::string run = dir.file("run");
   ASSERT_EQ(run_command(kWord2vec + " train " + cfg + " --run-dir " + run).code, 0);
-  expect_one_line_error(run_command(kWord2vec + " train --resume " + run + " --set model.dim=30"), 2,
-                        "key 'model.dim' (--set): cannot change when a run is resumed");
+  expect_one_line_error(run_command(kWord2vec + " train --resume " + run + " --set model.dim=30"),
+                        2, "key 'model.dim' (--set): cannot change when a run is resumed");
 }
 
 }  // namespace
