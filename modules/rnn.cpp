@@ -333,73 +333,55 @@ int64_t check_cell_input(const std::string& who, const Tensor& input, int64_t in
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ cells ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
-namespace {
-constexpr const char* kRNNCellName = "rnnlab::RNNCell";
-constexpr const char* kLSTMCellName = "rnnlab::LSTMCell";
-constexpr const char* kGRUCellName = "rnnlab::GRUCell";
-}  // namespace
+namespace detail {
 
-RNNCellImpl::RNNCellImpl(const RNNCellOptions& options_) : options(options_) {
-  reset();
+/// Gates per cell: the rows of weight_ih and weight_hh are G * hidden_size.
+constexpr int64_t gates_of(CellType type) {
+  return type == CellType::kLSTM ? 4 : type == CellType::kGRU ? 3 : 1;
 }
 
-void RNNCellImpl::reset() {
-  RecurrentOptions(CellType::kRNN, options.input_size(), options.hidden_size())
-      .validate(kRNNCellName);
-  const int64_t H = options.hidden_size();
-  weight_ih = register_parameter("weight_ih", torch::empty({H, options.input_size()}));
-  weight_hh = register_parameter("weight_hh", torch::empty({H, H}));
+template <typename Derived, typename Options>
+void CellImplBase<Derived, Options>::reset() {
+  RecurrentOptions(Derived::kType, options.input_size(), options.hidden_size())
+      .validate(Derived::kName);
+  const int64_t H = options.hidden_size(), G = gates_of(Derived::kType);
+  weight_ih = this->register_parameter("weight_ih", torch::empty({G * H, options.input_size()}));
+  weight_hh = this->register_parameter("weight_hh", torch::empty({G * H, H}));
   if (options.bias()) {
-    bias_ih = register_parameter("bias_ih", torch::empty({H}));
-    bias_hh = register_parameter("bias_hh", torch::empty({H}));
+    bias_ih = this->register_parameter("bias_ih", torch::empty({G * H}));
+    bias_hh = this->register_parameter("bias_hh", torch::empty({G * H}));
   }
   reset_parameters();
 }
 
-void RNNCellImpl::reset_parameters() {
+template <typename Derived, typename Options>
+void CellImplBase<Derived, Options>::reset_parameters() {
   uniform_init(*this, options.hidden_size());
 }
 
-void RNNCellImpl::pretty_print(std::ostream& stream) const {
-  stream << kRNNCellName << "(" << options.input_size() << ", " << options.hidden_size()
-         << ", bias=" << std::boolalpha << options.bias()
-         << ", nonlinearity=" << (is_relu(options.nonlinearity()) ? "relu" : "tanh") << ")";
+template <typename Derived, typename Options>
+void CellImplBase<Derived, Options>::pretty_print(std::ostream& stream) const {
+  stream << Derived::kName << "(" << options.input_size() << ", " << options.hidden_size()
+         << ", bias=" << std::boolalpha << options.bias();
+  if constexpr (Derived::kType == CellType::kRNN)
+    stream << ", nonlinearity=" << (is_relu(options.nonlinearity()) ? "relu" : "tanh");
+  stream << ")";
 }
+
+template class CellImplBase<RNNCellImpl, RNNCellOptions>;
+template class CellImplBase<LSTMCellImpl, LSTMCellOptions>;
+template class CellImplBase<GRUCellImpl, GRUCellOptions>;
+
+}  // namespace detail
 
 Tensor RNNCellImpl::forward(const Tensor& input, Tensor hx) {
   // h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
   // x is (B, I), h is (B, H)
-  const int64_t B = check_cell_input(kRNNCellName, input, options.input_size(), weight_ih);
+  const int64_t B = check_cell_input(RNNCellImpl::kName, input, options.input_size(), weight_ih);
   if (!hx.defined()) hx = torch::zeros({B, options.hidden_size()}, input.options());
-  detail::check_state(kRNNCellName, "hx", hx, {B, options.hidden_size()});
+  detail::check_state(RNNCellImpl::kName, "hx", hx, {B, options.hidden_size()});
   Tensor pre = torch::linear(input, weight_ih, bias_ih) + torch::linear(hx, weight_hh, bias_hh);
   return rnn_act(pre, is_relu(options.nonlinearity()));
-}
-
-LSTMCellImpl::LSTMCellImpl(const LSTMCellOptions& options_) : options(options_) {
-  reset();
-}
-
-void LSTMCellImpl::reset() {
-  RecurrentOptions(CellType::kLSTM, options.input_size(), options.hidden_size())
-      .validate(kLSTMCellName);
-  const int64_t H = options.hidden_size();
-  weight_ih = register_parameter("weight_ih", torch::empty({4 * H, options.input_size()}));
-  weight_hh = register_parameter("weight_hh", torch::empty({4 * H, H}));
-  if (options.bias()) {
-    bias_ih = register_parameter("bias_ih", torch::empty({4 * H}));
-    bias_hh = register_parameter("bias_hh", torch::empty({4 * H}));
-  }
-  reset_parameters();
-}
-
-void LSTMCellImpl::reset_parameters() {
-  uniform_init(*this, options.hidden_size());
-}
-
-void LSTMCellImpl::pretty_print(std::ostream& stream) const {
-  stream << kLSTMCellName << "(" << options.input_size() << ", " << options.hidden_size()
-         << ", bias=" << std::boolalpha << options.bias() << ")";
 }
 
 std::tuple<Tensor, Tensor> LSTMCellImpl::forward(
@@ -411,7 +393,7 @@ std::tuple<Tensor, Tensor> LSTMCellImpl::forward(
   // c_t = f * c_{t-1} + i * g
   // h_t = o * tanh(c_t)
   // x is (B, I), h and c are (B, H)
-  const int64_t B = check_cell_input(kLSTMCellName, input, options.input_size(), weight_ih);
+  const int64_t B = check_cell_input(LSTMCellImpl::kName, input, options.input_size(), weight_ih);
   const int64_t H = options.hidden_size();
   Tensor h, c;
   if (hx_opt) {
@@ -420,36 +402,10 @@ std::tuple<Tensor, Tensor> LSTMCellImpl::forward(
     h = torch::zeros({B, H}, input.options());
     c = torch::zeros({B, H}, input.options());
   }
-  detail::check_state(kLSTMCellName, "h", h, {B, H});
-  detail::check_state(kLSTMCellName, "c", c, {B, H});
+  detail::check_state(LSTMCellImpl::kName, "h", h, {B, H});
+  detail::check_state(LSTMCellImpl::kName, "c", c, {B, H});
   Tensor gates = torch::linear(input, weight_ih, bias_ih) + torch::linear(h, weight_hh, bias_hh);
   return lstm_pointwise(gates, c);
-}
-
-GRUCellImpl::GRUCellImpl(const GRUCellOptions& options_) : options(options_) {
-  reset();
-}
-
-void GRUCellImpl::reset() {
-  RecurrentOptions(CellType::kGRU, options.input_size(), options.hidden_size())
-      .validate(kGRUCellName);
-  const int64_t H = options.hidden_size();
-  weight_ih = register_parameter("weight_ih", torch::empty({3 * H, options.input_size()}));
-  weight_hh = register_parameter("weight_hh", torch::empty({3 * H, H}));
-  if (options.bias()) {
-    bias_ih = register_parameter("bias_ih", torch::empty({3 * H}));
-    bias_hh = register_parameter("bias_hh", torch::empty({3 * H}));
-  }
-  reset_parameters();
-}
-
-void GRUCellImpl::reset_parameters() {
-  uniform_init(*this, options.hidden_size());
-}
-
-void GRUCellImpl::pretty_print(std::ostream& stream) const {
-  stream << kGRUCellName << "(" << options.input_size() << ", " << options.hidden_size()
-         << ", bias=" << std::boolalpha << options.bias() << ")";
 }
 
 Tensor GRUCellImpl::forward(const Tensor& input, Tensor hx) {
@@ -458,9 +414,9 @@ Tensor GRUCellImpl::forward(const Tensor& input, Tensor hx) {
   // n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
   // h_t = (1 - z) * n + z * h_{t-1}
   // x is (B, I), h is (B, H)
-  const int64_t B = check_cell_input(kGRUCellName, input, options.input_size(), weight_ih);
+  const int64_t B = check_cell_input(GRUCellImpl::kName, input, options.input_size(), weight_ih);
   if (!hx.defined()) hx = torch::zeros({B, options.hidden_size()}, input.options());
-  detail::check_state(kGRUCellName, "hx", hx, {B, options.hidden_size()});
+  detail::check_state(GRUCellImpl::kName, "hx", hx, {B, options.hidden_size()});
   return gru_pointwise(torch::linear(input, weight_ih, bias_ih),
                        torch::linear(hx, weight_hh, bias_hh), hx);
 }

@@ -80,7 +80,30 @@ const std::vector<std::string>& names_of<Nonlinearity>();
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ cells ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
-/// Options for `RNNCell`.
+/// Options for `LSTMCell` and `GRUCell` (torch's LSTMCellOptions and
+/// GRUCellOptions): the sizes and the biases.
+///
+/// Example:
+/// ```
+/// LSTMCell cell(LSTMCellOptions(20, 10).bias(false));
+/// ```
+template <CellType kType>
+struct CellOptions {
+  CellOptions(int64_t input_size, int64_t hidden_size)
+      : input_size_(input_size), hidden_size_(hidden_size) {}
+
+  /// Number of features of the input x.
+  TORCH_ARG(int64_t, input_size);
+  /// Number of features of the hidden state h (and of the LSTM's cell state c).
+  TORCH_ARG(int64_t, hidden_size);
+  /// Whether to add the biases b_ih and b_hh. Default: true
+  TORCH_ARG(bool, bias) = true;
+};
+using LSTMCellOptions = CellOptions<CellType::kLSTM>;
+using GRUCellOptions = CellOptions<CellType::kGRU>;
+
+/// Options for `RNNCell`: those of the other cells and the activation (a
+/// struct of its own, so that every setter returns an RNNCellOptions).
 ///
 /// Example:
 /// ```
@@ -102,6 +125,28 @@ struct RNNCellOptions {
   TORCH_ARG(nonlinearity_t, nonlinearity) = torch::kTanh;
 };
 
+namespace detail {
+
+/// What the three cells share, as torch's RNNCellImplBase: the parameters
+/// weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh (G*H), with G
+/// = 1 (RNN), 4 (LSTM) or 3 (GRU) gates, their initialisation, the options and
+/// the printout. `Derived` gives `kType` and `kName`.
+template <typename Derived, typename Options>
+class CellImplBase : public torch::nn::Cloneable<Derived> {
+ public:
+  explicit CellImplBase(const Options& options_) : options(options_) { reset(); }
+
+  void reset() override;
+  /// Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+
+  Options options;
+  torch::Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+};
+
+}  // namespace detail
+
 /// One step of an Elman RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh).
 /// Parameters: weight_ih (H, I), weight_hh (H, H), bias_ih (H), bias_hh (H).
 ///
@@ -110,45 +155,21 @@ struct RNNCellOptions {
 /// RNNCell cell(RNNCellOptions(20, 10));
 /// auto h = cell(torch::randn({3, 20}));  // (3, 10)
 /// ```
-class RNNCellImpl : public torch::nn::Cloneable<RNNCellImpl> {
+class RNNCellImpl : public detail::CellImplBase<RNNCellImpl, RNNCellOptions> {
  public:
+  static constexpr CellType kType = CellType::kRNN;
+  static constexpr const char* kName = "rnnlab::RNNCell";
+  using CellImplBase::CellImplBase;
   RNNCellImpl(int64_t input_size, int64_t hidden_size)
       : RNNCellImpl(RNNCellOptions(input_size, hidden_size)) {}
-  explicit RNNCellImpl(const RNNCellOptions& options_);
-
-  void reset() override;
-  /// Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.
-  void reset_parameters();
-  void pretty_print(std::ostream& stream) const override;
 
   /// input (B, I), hx (B, H) (zeros when undefined) -> h' (B, H).
   torch::Tensor forward(const torch::Tensor& input, torch::Tensor hx = {});
-
-  RNNCellOptions options;
-  torch::Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 
  protected:
   FORWARD_HAS_DEFAULT_ARGS({1, torch::nn::AnyValue(torch::Tensor())})
 };
 TORCH_MODULE(RNNCell);
-
-/// Options for `LSTMCell`.
-///
-/// Example:
-/// ```
-/// LSTMCell cell(LSTMCellOptions(20, 10).bias(false));
-/// ```
-struct LSTMCellOptions {
-  LSTMCellOptions(int64_t input_size, int64_t hidden_size)
-      : input_size_(input_size), hidden_size_(hidden_size) {}
-
-  /// Number of features of the input x.
-  TORCH_ARG(int64_t, input_size);
-  /// Number of features of the hidden state h and of the cell state c.
-  TORCH_ARG(int64_t, hidden_size);
-  /// Whether to add the biases b_ih and b_hh. Default: true
-  TORCH_ARG(bool, bias) = true;
-};
 
 /// One step of an LSTM, gates in torch's order (i, f, g, o).
 /// Parameters: weight_ih (4H, I), weight_hh (4H, H), bias_ih (4H), bias_hh (4H).
@@ -158,48 +179,24 @@ struct LSTMCellOptions {
 /// LSTMCell cell(LSTMCellOptions(20, 10));
 /// auto [h, c] = cell(torch::randn({3, 20}));  // (3, 10) each
 /// ```
-class LSTMCellImpl : public torch::nn::Cloneable<LSTMCellImpl> {
+class LSTMCellImpl : public detail::CellImplBase<LSTMCellImpl, LSTMCellOptions> {
  public:
+  static constexpr CellType kType = CellType::kLSTM;
+  static constexpr const char* kName = "rnnlab::LSTMCell";
+  using CellImplBase::CellImplBase;
   LSTMCellImpl(int64_t input_size, int64_t hidden_size)
       : LSTMCellImpl(LSTMCellOptions(input_size, hidden_size)) {}
-  explicit LSTMCellImpl(const LSTMCellOptions& options_);
-
-  void reset() override;
-  /// Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.
-  void reset_parameters();
-  void pretty_print(std::ostream& stream) const override;
 
   /// input (B, I), hx = (h (B, H), c (B, H)) (zeros when absent) -> (h', c').
   std::tuple<torch::Tensor, torch::Tensor> forward(
       const torch::Tensor& input,
       torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx_opt = {});
 
-  LSTMCellOptions options;
-  torch::Tensor weight_ih, weight_hh, bias_ih, bias_hh;
-
  protected:
   FORWARD_HAS_DEFAULT_ARGS(
       {1, torch::nn::AnyValue(torch::optional<std::tuple<torch::Tensor, torch::Tensor>>())})
 };
 TORCH_MODULE(LSTMCell);
-
-/// Options for `GRUCell`.
-///
-/// Example:
-/// ```
-/// GRUCell cell(GRUCellOptions(20, 10).bias(false));
-/// ```
-struct GRUCellOptions {
-  GRUCellOptions(int64_t input_size, int64_t hidden_size)
-      : input_size_(input_size), hidden_size_(hidden_size) {}
-
-  /// Number of features of the input x.
-  TORCH_ARG(int64_t, input_size);
-  /// Number of features of the hidden state h.
-  TORCH_ARG(int64_t, hidden_size);
-  /// Whether to add the biases b_ih and b_hh. Default: true
-  TORCH_ARG(bool, bias) = true;
-};
 
 /// One step of a GRU, gates in torch's order (r, z, n).
 /// Parameters: weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H).
@@ -209,27 +206,27 @@ struct GRUCellOptions {
 /// GRUCell cell(GRUCellOptions(20, 10));
 /// auto h = cell(torch::randn({3, 20}));  // (3, 10)
 /// ```
-class GRUCellImpl : public torch::nn::Cloneable<GRUCellImpl> {
+class GRUCellImpl : public detail::CellImplBase<GRUCellImpl, GRUCellOptions> {
  public:
+  static constexpr CellType kType = CellType::kGRU;
+  static constexpr const char* kName = "rnnlab::GRUCell";
+  using CellImplBase::CellImplBase;
   GRUCellImpl(int64_t input_size, int64_t hidden_size)
       : GRUCellImpl(GRUCellOptions(input_size, hidden_size)) {}
-  explicit GRUCellImpl(const GRUCellOptions& options_);
-
-  void reset() override;
-  /// Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.
-  void reset_parameters();
-  void pretty_print(std::ostream& stream) const override;
 
   /// input (B, I), hx (B, H) (zeros when undefined) -> h' (B, H).
   torch::Tensor forward(const torch::Tensor& input, torch::Tensor hx = {});
-
-  GRUCellOptions options;
-  torch::Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 
  protected:
   FORWARD_HAS_DEFAULT_ARGS({1, torch::nn::AnyValue(torch::Tensor())})
 };
 TORCH_MODULE(GRUCell);
+
+namespace detail {
+extern template class CellImplBase<RNNCellImpl, RNNCellOptions>;
+extern template class CellImplBase<LSTMCellImpl, LSTMCellOptions>;
+extern template class CellImplBase<GRUCellImpl, GRUCellOptions>;
+}  // namespace detail
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ layer options ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
