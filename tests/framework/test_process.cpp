@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/framework/small_lm.h"
 #include "tests/support/support.h"
 
 namespace rnnlab {
@@ -28,21 +29,14 @@ using test::kLm;
 /// A small LM experiment that takes a few seconds, with dropout (so the RNG
 /// state matters) and validation every 20 updates.
 std::string process_config(const TempDir& dir, const std::string& extra = "") {
-  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(3000));
-  return write_file(dir.file("exp.yaml"),
-                    "data:\n  train: " + corpus +
-                        "\n  batch_size: 8\n  bptt: 32\nmodel:\n  embedding: 16\n  dropout: 0.2\n"
-                        "  rnn:\n    hidden: 96\ntrain:\n  max_steps: 160\n  eval_every: 20\n"
-                        "  log_every: 7\nsample:\n  length: 30\nrun:\n  progress: lines\n"
-                        "  seed: 5\n" +
-                        extra);
+  return test::small_lm_config(dir, {3000, 96, 160, 20, 7, 30}, extra);
 }
 
 /// A finished 20-update run in DIR/run; returns its path.
 std::string short_run(const TempDir& dir) {
   std::string run = dir.file("run");
-  auto r =
-      run_command(kLm + " train " + process_config(dir) + " --set train.max_steps=20 --run-dir " + run);
+  auto r = run_command(kLm + " train " + process_config(dir) +
+                       " --set train.max_steps=20 --run-dir " + run);
   EXPECT_EQ(r.code, 0) << r.output;
   return run;
 }

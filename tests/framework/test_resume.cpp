@@ -9,6 +9,7 @@
 
 #include <filesystem>
 
+#include "tests/framework/small_lm.h"
 #include "tests/support/support.h"
 
 namespace rnnlab {
@@ -26,21 +27,16 @@ using test::kLm;
 
 /// A small LM with validation every 10 updates, 20 updates in all.
 std::string resume_config(const TempDir& dir, const std::string& extra = "") {
-  std::string corpus = write_file(dir.file("corpus.txt"), test::tiny_corpus(2000));
-  return write_file(dir.file("exp.yaml"),
-                    "data:\n  train: " + corpus +
-                        "\n  batch_size: 8\n  bptt: 32\nmodel:\n  embedding: 16\n  dropout: 0.2\n"
-                        "  rnn:\n    hidden: 32\ntrain:\n  max_steps: 20\n  eval_every: 10\n"
-                        "  log_every: 5\nsample:\n  length: 20\nrun:\n  progress: lines\n"
-                        "  seed: 5\n" +
-                        extra);
+  return test::small_lm_config(dir, {2000, 32, 20, 10, 5, 20}, extra);
 }
 
 TEST(Resume, EachSubRunIsLockedByTheProcessThatTrainsIt) {
   TempDir dir;
   std::string run = dir.file("rep");
   ASSERT_EQ(
-      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run)
+          .code,
+      0);
   fs::remove(run + "/seed6/summary.json");
   fs::remove(run + "/summary.json");
   auto before = snapshot(run);
@@ -102,11 +98,14 @@ TEST(Resume, OverridesOfAParentReachItsFinishedSubRuns) {
   TempDir dir;
   std::string run = dir.file("rep");
   ASSERT_EQ(
-      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run).code, 0);
+      run_command(kLm + " train " + resume_config(dir) + " --set run.repeats=2 --run-dir " + run)
+          .code,
+      0);
   // A longer run of every sub-run, as a plain run would be extended.
   auto r = run_command(kLm + " train --resume " + run + " --set train.max_steps=30");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* sub : {"seed5", "seed6"}) EXPECT_EQ(test::read_summary(fs::path(run) / sub)["steps"], 30);
+  for (const char* sub : {"seed5", "seed6"})
+    EXPECT_EQ(test::read_summary(fs::path(run) / sub)["steps"], 30);
   EXPECT_EQ(test::read_summary(run)["steps_mean"], 30.0) << test::read_summary(run).dump();
   // Without overrides, a complete parent is left as it is.
   auto before = snapshot(run);
@@ -184,10 +183,10 @@ TEST(Resume, AMissingBestCheckpointIsNeverReplacedSilently) {
   EXPECT_NE(r.output.find("checkpoint_last.pt"), std::string::npos) << r.output;
   // A run without validation has only its last checkpoint, and says so.
   std::string nov = dir.file("noval");
-  ASSERT_EQ(
-      run_command(kLm + " train " + resume_config(dir) + " --set data.valid_fraction=0 --run-dir " + nov)
-          .code,
-      0);
+  ASSERT_EQ(run_command(kLm + " train " + resume_config(dir) +
+                        " --set data.valid_fraction=0 --run-dir " + nov)
+                .code,
+            0);
   r = run_command(kLm + " generate --length 5 --run " + nov);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("checkpoint_last.pt"), std::string::npos) << r.output;
