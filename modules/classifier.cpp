@@ -161,4 +161,43 @@ torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
   return output(dropout(p));
 }
 
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~ SequenceClassifier ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+SequenceClassifierImpl::SequenceClassifierImpl(SequenceClassifierOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void SequenceClassifierImpl::reset() {
+  const auto& o = options;
+  if (o.num_classes() < 2)
+    throw std::invalid_argument("SequenceClassifier: num_classes >= 2 is required, got " +
+                                std::to_string(o.num_classes()));
+  if (!(o.dropout() >= 0 && o.dropout() < 1))
+    throw std::invalid_argument("SequenceClassifier: dropout must lie in [0, 1)");
+  if (o.rnn().batch_first())
+    throw std::invalid_argument("SequenceClassifier: the encoder must be time-major");
+  encoder = register_module("encoder", Recurrent(o.rnn()));
+  dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
+  output = register_module("output", torch::nn::Linear(encoder->output_size(), o.num_classes()));
+}
+
+void SequenceClassifierImpl::pretty_print(std::ostream& stream) const {
+  stream << "rnnlab::SequenceClassifier(num_classes=" << options.num_classes()
+         << ", dropout=" << options.dropout() << ")";
+}
+
+torch::Tensor SequenceClassifierImpl::forward(const torch::Tensor& x) {
+  if (!x.defined() || x.dim() != 3 || x.size(2) != options.rnn().input_size())
+    throw std::invalid_argument("SequenceClassifier: expected input (T, B, " +
+                                std::to_string(options.rnn().input_size()) + "), got " + shape(x));
+  auto [out, state] = encoder->forward(x);
+  (void)out;
+  // h_T: (L*D, B, H); the last layer's directions are its last D rows.
+  const int64_t D = options.rnn().bidirectional() ? 2 : 1;
+  const int64_t LD = state.h.size(0), B = state.h.size(1);
+  torch::Tensor last = state.h.narrow(0, LD - D, D).transpose(0, 1).reshape({B, -1});  // (B, D*H)
+  return output(dropout(last));
+}
+
 }  // namespace rnnlab

@@ -108,4 +108,45 @@ class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImp
 };
 TORCH_MODULE(SentenceClassifier);
 
+/// Options for `SequenceClassifier`.
+///
+/// Example:
+/// ```
+/// SequenceClassifier model(
+///     SequenceClassifierOptions(RecurrentOptions(CellType::kLSTM, 28, 128), 10));
+/// ```
+struct SequenceClassifierOptions {
+  SequenceClassifierOptions(RecurrentOptions rnn, int64_t num_classes)
+      : rnn_(std::move(rnn)), num_classes_(num_classes) {}
+  /// The recurrent stack; its input_size is the features F of one step.
+  TORCH_ARG(RecurrentOptions, rnn);
+  /// Number of classes C.
+  TORCH_ARG(int64_t, num_classes);
+  /// Dropout on the final state. Default: 0
+  TORCH_ARG(double, dropout) = 0.0;
+};
+
+/// A classifier of sequences of feature vectors (many-to-one), such as an
+/// MNIST image read row by row or pixel by pixel:
+///
+///   o, h_T = RNN(x)                 x: (T, B, F); h_T: (L*D, B, H)
+///   p = [h_T of the last layer's directions]   (B, D*H): the forward
+///       direction after step T, the backward one after step 1
+///   logits = U dropout(p) + c       (B, C)
+class SequenceClassifierImpl : public torch::nn::Cloneable<SequenceClassifierImpl> {
+ public:
+  explicit SequenceClassifierImpl(SequenceClassifierOptions options_);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  /// x (T, B, F) float. Returns logits (B, C). std::invalid_argument on a wrong shape.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  SequenceClassifierOptions options;
+  Recurrent encoder{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear output{nullptr};  ///< U, c
+};
+TORCH_MODULE(SequenceClassifier);
+
 }  // namespace rnnlab

@@ -3,6 +3,7 @@
 // built from one RecurrentOptions.
 #include "modules/recurrent.h"
 
+#include <torch/nn/init.h>
 #include <torch/nn/modules/rnn.h>
 #include <torch/nn/utils/rnn.h>
 
@@ -45,6 +46,53 @@ std::shared_ptr<torch::nn::Module> make_inner(const RecurrentOptions& o) {
   return std::make_shared<Custom>(detail::layer_options<decltype(Custom::options)>(o));
 }
 
+// Gates per cell type, in torch's order: lstm i, f, g, o; gru r, z, n; rnn one.
+int64_t gates_of(CellType type) {
+  return type == CellType::kLSTM ? 4 : type == CellType::kGRU ? 3 : 1;
+}
+
+// Starts the parameters of `inner` (named as torch names them: weight_hh_l0,
+// bias_ih_l1_reverse...) as o.hidden_init and o.forget_bias say; the draws
+// come from the global generator, so they follow the run's seed.
+void initialise(torch::nn::Module& inner, const RecurrentOptions& o) {
+  if (o.hidden_init() == HiddenInit::kDefault && o.forget_bias() == ForgetBiasInit::kDefault)
+    return;
+  torch::NoGradGuard no_grad;
+  const int64_t G = gates_of(o.type()), H = o.hidden_size();
+  for (auto& item : inner.named_parameters(/*recurse=*/false)) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    const bool w_hh = name.rfind("weight_hh", 0) == 0;
+    const bool b_ih = name.rfind("bias_ih", 0) == 0, b_hh = name.rfind("bias_hh", 0) == 0;
+    // W_hh is (G*H, P): one (H, P) block per gate.
+    if (w_hh && o.hidden_init() == HiddenInit::kIdentity) {
+      p.copy_(torch::eye(H, p.size(1)));  // rnn: G = 1, P = H
+    } else if (w_hh && o.hidden_init() == HiddenInit::kOrthogonal) {
+      for (int64_t g = 0; g < G; ++g) {
+        torch::Tensor block = torch::empty({H, p.size(1)});
+        torch::nn::init::orthogonal_(block);
+        p.narrow(0, g * H, H).copy_(block);
+      }
+    }
+    if ((b_ih || b_hh) && o.hidden_init() == HiddenInit::kIdentity) p.zero_();
+    // LSTM biases are (4H): i, f, g, o; the gate sees b_ih + b_hh.
+    if ((b_ih || b_hh) && o.forget_bias() != ForgetBiasInit::kDefault) {
+      torch::Tensor b_i = p.narrow(0, 0, H), b_f = p.narrow(0, H, H);
+      if (b_hh) {
+        b_f.zero_();
+        if (o.forget_bias() == ForgetBiasInit::kChrono) b_i.zero_();
+      } else if (o.forget_bias() == ForgetBiasInit::kOne) {
+        b_f.fill_(1.0);
+      } else {
+        // chrono: b_f = log(u), u ~ U(1, T_max - 1); b_i = -b_f
+        const auto t_max = static_cast<double>(o.chrono_max());
+        b_f.copy_(torch::empty({H}).uniform_(1.0, t_max - 1.0).log());
+        b_i.copy_(-b_f);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 RecurrentImpl::RecurrentImpl(RecurrentOptions options_) : options(std::move(options_)) {
@@ -68,6 +116,7 @@ void RecurrentImpl::reset() {
   require(inner_ != nullptr,
           "unknown cell type " + std::to_string(static_cast<int>(options.type())));
   register_module("rnn", inner_);
+  initialise(*inner_, options);
 }
 
 void RecurrentImpl::pretty_print(std::ostream& stream) const {
@@ -83,6 +132,11 @@ void RecurrentImpl::pretty_print(std::ostream& stream) const {
   if (o.proj_size() > 0) stream << ", proj_size=" << o.proj_size();
   if (o.layer_norm()) stream << ", layer_norm=true";
   if (o.recurrent_dropout() > 0) stream << ", recurrent_dropout=" << o.recurrent_dropout();
+  if (o.hidden_init() != HiddenInit::kDefault)
+    stream << ", hidden_init=" << to_string(o.hidden_init());
+  if (o.forget_bias() != ForgetBiasInit::kDefault)
+    stream << ", forget_bias=" << to_string(o.forget_bias());
+  if (o.chrono_max() > 0) stream << ", chrono_max=" << o.chrono_max();
   stream << ")";
 }
 

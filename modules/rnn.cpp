@@ -67,6 +67,17 @@ const std::vector<std::string>& names_of<Nonlinearity>() {
   return names;
 }
 
+template <>
+const std::vector<std::string>& names_of<HiddenInit>() {
+  static const std::vector<std::string> names = {"default", "identity", "orthogonal"};
+  return names;
+}
+template <>
+const std::vector<std::string>& names_of<ForgetBiasInit>() {
+  static const std::vector<std::string> names = {"default", "one", "chrono"};
+  return names;
+}
+
 std::string to_string(CellType type) {
   return names_of<CellType>().at(static_cast<size_t>(type));
 }
@@ -75,6 +86,12 @@ std::string to_string(Implementation impl) {
 }
 std::string to_string(const Nonlinearity& nonlinearity) {
   return names_of<Nonlinearity>().at(is_relu(nonlinearity) ? 1 : 0);
+}
+std::string to_string(HiddenInit init) {
+  return names_of<HiddenInit>().at(static_cast<size_t>(init));
+}
+std::string to_string(ForgetBiasInit init) {
+  return names_of<ForgetBiasInit>().at(static_cast<size_t>(init));
 }
 std::ostream& operator<<(std::ostream& stream, CellType type) {
   return stream << to_string(type);
@@ -95,6 +112,14 @@ template <>
 Nonlinearity from_string<Nonlinearity>(const std::string& name) {
   if (index_of(names_of<Nonlinearity>(), name, "nonlinearity") == 1) return torch::kReLU;
   return torch::kTanh;
+}
+template <>
+HiddenInit from_string<HiddenInit>(const std::string& name) {
+  return static_cast<HiddenInit>(index_of(names_of<HiddenInit>(), name, "hidden_init"));
+}
+template <>
+ForgetBiasInit from_string<ForgetBiasInit>(const std::string& name) {
+  return static_cast<ForgetBiasInit>(index_of(names_of<ForgetBiasInit>(), name, "forget_bias"));
 }
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ option checks ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -136,6 +161,22 @@ void RecurrentOptions::validate(const std::string& who, const Namer& name) const
   if (dropout_ > 0 && num_layers_ == 1)
     fail("dropout",
          "dropout between stacked layers needs " + n("num_layers") + " >= 2 (it would do nothing)");
+  // initialisation
+  if (hidden_init_ == HiddenInit::kIdentity && type_ != CellType::kRNN)
+    fail("hidden_init", "identity is for the vanilla rnn (IRNN); " + n("type") + " is " +
+                            to_string(type_) + " (orthogonal suits any cell)");
+  if (forget_bias_ != ForgetBiasInit::kDefault && type_ != CellType::kLSTM)
+    fail("forget_bias", "only an lstm has a forget gate; " + n("type") + " is " + to_string(type_));
+  if (forget_bias_ != ForgetBiasInit::kDefault && !bias_)
+    fail("forget_bias", "sets a bias, and " + n("bias") + " is false");
+  if (forget_bias_ == ForgetBiasInit::kChrono && chrono_max_ < 2)
+    fail("chrono_max",
+         "chrono initialisation needs T_max >= 2 (the longest dependency, e.g. the "
+         "sequence length)" +
+             got(chrono_max_));
+  if (chrono_max_ != 0 && forget_bias_ != ForgetBiasInit::kChrono)
+    fail("chrono_max", "is T_max of chrono initialisation, and " + n("forget_bias") + " is " +
+                           to_string(forget_bias_));
 }
 
 int64_t RecurrentOptions::output_size() const {

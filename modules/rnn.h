@@ -48,11 +48,31 @@ enum class Implementation { kCustom, kBuiltin };
 /// torch::kTanh or torch::kReLU.
 using Nonlinearity = c10::variant<torch::enumtype::kTanh, torch::enumtype::kReLU>;
 
+/// How a stack's recurrent matrices W_hh start (RecurrentOptions::hidden_init):
+///  kDefault     torch's U(-1/sqrt(H), 1/sqrt(H)), like every other weight;
+///  kIdentity    W_hh = I and every bias 0: with a relu rnn, the IRNN of Le,
+///               Jaitly and Hinton (2015); vanilla rnn only;
+///  kOrthogonal  each gate's H x H block of W_hh a random orthogonal matrix
+///               (Saxe et al. 2014), any cell.
+enum class HiddenInit { kDefault, kIdentity, kOrthogonal };
+
+/// How an LSTM's forget-gate bias starts (RecurrentOptions::forget_bias);
+/// torch's gate order is i, f, g, o, and the gate sees b_ih + b_hh:
+///  kDefault  torch's draw, like every other bias;
+///  kOne      b_f = 1 (Gers et al. 2000; Jozefowicz et al. 2015), b_hh's part 0;
+///  kChrono   chrono initialisation (Tallec and Ollivier 2018):
+///            b_f = log(u), u ~ U(1, T_max - 1) per unit, and b_i = -b_f,
+///            T_max = RecurrentOptions::chrono_max (b_hh's parts 0).
+enum class ForgetBiasInit { kDefault, kOne, kChrono };
+
 /// The names configs and printouts use: "lstm", "gru", "rnn"; "custom",
-/// "builtin"; "tanh", "relu".
+/// "builtin"; "tanh", "relu"; "default", "identity", "orthogonal"; "default",
+/// "one", "chrono".
 std::string to_string(CellType type);
 std::string to_string(Implementation impl);
 std::string to_string(const Nonlinearity& nonlinearity);
+std::string to_string(HiddenInit init);
+std::string to_string(ForgetBiasInit init);
 std::ostream& operator<<(std::ostream& stream, CellType type);
 std::ostream& operator<<(std::ostream& stream, Implementation impl);
 
@@ -72,11 +92,19 @@ Implementation from_string<Implementation>(const std::string& name);
 template <>
 Nonlinearity from_string<Nonlinearity>(const std::string& name);
 template <>
+HiddenInit from_string<HiddenInit>(const std::string& name);
+template <>
+ForgetBiasInit from_string<ForgetBiasInit>(const std::string& name);
+template <>
 const std::vector<std::string>& names_of<CellType>();
 template <>
 const std::vector<std::string>& names_of<Implementation>();
 template <>
 const std::vector<std::string>& names_of<Nonlinearity>();
+template <>
+const std::vector<std::string>& names_of<HiddenInit>();
+template <>
+const std::vector<std::string>& names_of<ForgetBiasInit>();
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ cells ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
@@ -370,6 +398,14 @@ struct RecurrentOptions {
   TORCH_ARG(int64_t, hidden_size);
   /// rnnlab's modules (kCustom) or torch::nn's (kBuiltin). Default: kCustom
   TORCH_ARG(Implementation, impl) = Implementation::kCustom;
+  /// How every W_hh starts (see HiddenInit); applied by Recurrent's reset()
+  /// to custom and built-in stacks alike. Default: kDefault
+  TORCH_ARG(HiddenInit, hidden_init) = HiddenInit::kDefault;
+  /// lstm only: how the forget-gate bias starts (see ForgetBiasInit). Default: kDefault
+  TORCH_ARG(ForgetBiasInit, forget_bias) = ForgetBiasInit::kDefault;
+  /// forget_bias kChrono only: T_max, the longest dependency expected (the
+  /// sequence length: 784 for pixel MNIST). Default: 0
+  TORCH_ARG(int64_t, chrono_max) = 0;
   /// rnn only: nonlinearity (see RNNLAB_RNN_ARGS).
   RNNLAB_RNN_ARGS(RNNLAB_DECLARE_STACK_ARG)
   /// lstm only: proj_size (see RNNLAB_LSTM_ARGS).
@@ -386,7 +422,9 @@ struct RecurrentOptions {
   /// senseless value or combination: sizes or num_layers <= 0, proj_size < 0,
   /// >= hidden_size or on a non-lstm, a relu nonlinearity on a non-rnn, dropout
   /// or recurrent_dropout outside [0, 1), dropout with one layer (it would do
-  /// nothing), layer_norm or recurrent_dropout with impl builtin.
+  /// nothing), layer_norm or recurrent_dropout with impl builtin, hidden_init
+  /// identity on a non-rnn, forget_bias on a non-lstm or without bias,
+  /// forget_bias chrono without chrono_max >= 2, chrono_max without chrono.
   void validate(const std::string& who = "RecurrentOptions", const Namer& name = {}) const;
   /// Features per step of the output: (proj_size or hidden_size) * directions.
   int64_t output_size() const;

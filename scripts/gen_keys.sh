@@ -18,6 +18,7 @@ pages=(
   "word2vec rnnlab-word2vec train"
   "sentiment rnnlab-sentiment train"
   "translate rnnlab-translate train"
+  "mnist rnnlab-mnist train"
 )
 
 # The page: a title, how to read it, then exactly what `BINARY COMMAND --list-keys` prints.

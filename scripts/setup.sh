@@ -19,6 +19,7 @@ packages=(
   libfmt-dev libspdlog-dev  # formatting and logging
   nlohmann-json3-dev      # metrics.jsonl, summary.json, vocabularies
   gnuplot-nox             # learning-curve plots
+  libpng-dev              # PNG images (rnnlab-mnist predict, pictures)
   ca-certificates curl    # scripts/get_data.sh downloads over https
   unzip gzip              # ... and unpacks what it downloads
 )

@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
-"$root/scripts/get_data.sh" tinyshakespeare
+"$root/scripts/get_data.sh" tinyshakespeare mnist
 build=${RNNLAB_BUILD_DIR:-$root/build}
 if [ $# -eq 0 ]; then set -- -L unit; fi
 cd "$build" && ctest --output-on-failure -j 2 "$@"

@@ -112,6 +112,18 @@ void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".recurrent_dropout", &stack.recurrent_dropout(),
         "custom only: variational dropout on h_{t-1}, one mask per sequence")
       .range(0.0, 0.99);
+  s.add(p + ".hidden_init", &hidden_init,
+        "how W_hh starts: default (torch's uniform), identity (rnn only, biases 0: with "
+        "nonlinearity relu, the IRNN of Le et al. 2015) or orthogonal (each gate's block)")
+      .choices(names_of<HiddenInit>());
+  s.add(p + ".forget_bias", &forget_bias,
+        "LSTM: how the forget-gate bias starts: default, one (b_f = 1) or chrono (Tallec and "
+        "Ollivier 2018: b_f = log U(1, chrono_max - 1), b_i = -b_f)")
+      .choices(names_of<ForgetBiasInit>());
+  s.add(p + ".chrono_max", &stack.chrono_max(),
+        "forget_bias chrono: T_max, the longest dependency (e.g. the sequence length, 784 for "
+        "pixel MNIST)")
+      .range(0, INT64_MAX);
 }
 
 void TrainSection::validate(const ConfigSchema& s, const std::string& p) const {
@@ -154,7 +166,9 @@ void RecurrentSection::validate(const ConfigSchema& s, const std::string& p) con
       RecurrentOptions(stack)
           .type(parse_name<CellType>(s, key("type"), type))
           .impl(parse_name<Implementation>(s, key("impl"), impl))
-          .nonlinearity(parse_name<Nonlinearity>(s, key("nonlinearity"), nonlinearity));
+          .nonlinearity(parse_name<Nonlinearity>(s, key("nonlinearity"), nonlinearity))
+          .hidden_init(parse_name<HiddenInit>(s, key("hidden_init"), hidden_init))
+          .forget_bias(parse_name<ForgetBiasInit>(s, key("forget_bias"), forget_bias));
   try {
     o.validate(p, key);
   } catch (const RecurrentOptionError& e) {
@@ -167,6 +181,8 @@ RecurrentOptions RecurrentSection::options(int64_t input_size) const {
       .type(from_string<CellType>(type))
       .impl(from_string<Implementation>(impl))
       .nonlinearity(from_string<Nonlinearity>(nonlinearity))
+      .hidden_init(from_string<HiddenInit>(hidden_init))
+      .forget_bias(from_string<ForgetBiasInit>(forget_bias))
       .input_size(input_size);
 }
 

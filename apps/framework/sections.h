@@ -69,11 +69,14 @@ struct RecurrentSection {
   /// The stack as configured, with the config's defaults (input_size is the
   /// app's: see options()).
   RecurrentOptions stack = RecurrentOptions(CellType::kLSTM, /*input_size=*/1, /*hidden_size=*/256);
-  /// `<prefix>.type`, `.impl` and `.nonlinearity` as the config names them
-  /// ("lstm", "custom", "tanh"): to_string() / from_string<E>() of modules/rnn.h.
+  /// `<prefix>.type`, `.impl`, `.nonlinearity`, `.hidden_init` and
+  /// `.forget_bias` as the config names them ("lstm", "custom", "tanh",
+  /// "default", "chrono"): to_string() / from_string<E>() of modules/rnn.h.
   std::string type = to_string(stack.type());
   std::string impl = to_string(stack.impl());
   std::string nonlinearity = to_string(stack.nonlinearity());
+  std::string hidden_init = to_string(stack.hidden_init());
+  std::string forget_bias = to_string(stack.forget_bias());
   void bind(ConfigSchema& s, const std::string& prefix);
   /// RecurrentOptions::validate() on the configured stack, its errors as a
   /// ConfigError naming the key ("key 'model.rnn.proj_size' (--set): only an

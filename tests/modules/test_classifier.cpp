@@ -202,5 +202,40 @@ TEST(SentenceClassifier, LearnsWhetherAWordOccurs) {
   EXPECT_GT(accuracy, 0.95);
 }
 
+TEST(SequenceClassifier, ReadsTheFinalStateOfEachDirection) {
+  torch::manual_seed(4);
+  SequenceClassifier model(SequenceClassifierOptions(
+      RecurrentOptions(CellType::kGRU, 3, 5).num_layers(2).bidirectional(true), 4));
+  model->eval();
+  torch::Tensor x = torch::randn({6, 2, 3});
+  torch::Tensor logits = model(x);
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{2, 4}));
+  // p = [h_T forward; h_1 backward] of the last layer: the output's last step
+  // forward half and first step backward half.
+  auto [out, state] = model->encoder(x);
+  (void)state;
+  torch::Tensor p = torch::cat({out[5].narrow(1, 0, 5), out[0].narrow(1, 5, 5)}, 1);
+  EXPECT_TRUE(torch::allclose(logits, model->output(p), 1e-6, 1e-6));
+  // gradients reach every parameter
+  model->train();
+  model(x).sum().backward();
+  for (const auto& param : model->named_parameters())
+    EXPECT_TRUE(param.value().grad().defined()) << param.key();
+}
+
+TEST(SequenceClassifier, RefusesBadOptionsAndShapes) {
+  EXPECT_THROW(
+      SequenceClassifier(SequenceClassifierOptions(RecurrentOptions(CellType::kLSTM, 3, 5), 1)),
+      std::invalid_argument);
+  SequenceClassifier model(SequenceClassifierOptions(RecurrentOptions(CellType::kLSTM, 3, 5), 10));
+  try {
+    model(torch::randn({4, 2, 7}));
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "SequenceClassifier: expected input (T, B, 3), got [4, 2, 7] Float");
+  }
+}
+
 }  // namespace
 }  // namespace rnnlab

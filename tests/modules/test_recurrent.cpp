@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -227,6 +229,17 @@ TEST(RecurrentOptions, ValidateRefusesEachBadCombination) {
        "must lie in [0, 1), got -0.5"},
       {RecurrentOptions(lstm).dropout(0.2), "dropout",
        "dropout between stacked layers needs num_layers >= 2 (it would do nothing)"},
+      {RecurrentOptions(lstm).hidden_init(HiddenInit::kIdentity), "hidden_init",
+       "identity is for the vanilla rnn (IRNN); type is lstm (orthogonal suits any cell)"},
+      {RecurrentOptions(gru).forget_bias(ForgetBiasInit::kOne), "forget_bias",
+       "only an lstm has a forget gate; type is gru"},
+      {RecurrentOptions(lstm).bias(false).forget_bias(ForgetBiasInit::kOne), "forget_bias",
+       "sets a bias, and bias is false"},
+      {RecurrentOptions(lstm).forget_bias(ForgetBiasInit::kChrono), "chrono_max",
+       "chrono initialisation needs T_max >= 2 (the longest dependency, e.g. the sequence "
+       "length), got 0"},
+      {RecurrentOptions(lstm).forget_bias(ForgetBiasInit::kOne).chrono_max(784), "chrono_max",
+       "is T_max of chrono initialisation, and forget_bias is one"},
   };
   for (const Case& c : cases) {
     try {
@@ -332,6 +345,104 @@ TEST(RecurrentOptions, NamesRoundTrip) {
   }
   EXPECT_THROW(from_string<Nonlinearity>("sigmoid"), std::invalid_argument);
   EXPECT_THROW(from_string<Implementation>(""), std::invalid_argument);
+}
+
+// The named parameters of a stack, as torch names them (weight_hh_l0...).
+std::map<std::string, torch::Tensor> params_of(Recurrent& rnn) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : rnn->inner()->named_parameters(false)) out[p.key()] = p.value();
+  return out;
+}
+
+TEST(RecurrentInit, IdentityIsIRNN) {
+  for (Implementation impl : {kCustom, kBuiltin}) {
+    torch::manual_seed(1);
+    Recurrent rnn(RecurrentOptions(kRNN, 3, 5)
+                      .impl(impl)
+                      .nonlinearity(torch::kReLU)
+                      .num_layers(2)
+                      .bidirectional(true)
+                      .hidden_init(HiddenInit::kIdentity));
+    int checked = 0;
+    for (const auto& [name, p] : params_of(rnn)) {
+      if (name.rfind("weight_hh", 0) == 0) {
+        EXPECT_TRUE(torch::equal(p, torch::eye(5))) << name;
+        ++checked;
+      } else if (name.rfind("bias", 0) == 0) {
+        EXPECT_EQ(p.abs().max().item<float>(), 0.0f) << name;
+        ++checked;
+      } else {
+        EXPECT_GT(p.abs().max().item<float>(), 0.0f) << name << " keeps its default draw";
+      }
+    }
+    EXPECT_EQ(checked, 12) << "4 layer-directions x (W_hh, b_ih, b_hh)";
+    // with zero input, the state is carried unchanged: h_t = relu(I h_{t-1})
+    torch::Tensor h0 = torch::rand({4, 2, 5});
+    auto [out, state] = rnn(torch::zeros({7, 2, 3}), RecurrentState{h0, {}});
+    (void)out;
+    // the first layer's forward direction: W_ih x = 0, so h stays h0[0]
+    EXPECT_TRUE(torch::allclose(state.h[0], h0[0])) << to_string(impl);
+  }
+}
+
+TEST(RecurrentInit, OrthogonalBlocks) {
+  for (CellType type : kTypes) {
+    torch::manual_seed(2);
+    Recurrent rnn(RecurrentOptions(type, 3, 6).hidden_init(HiddenInit::kOrthogonal));
+    const int64_t G = type == kLSTM ? 4 : type == kGRU ? 3 : 1;
+    torch::Tensor w = params_of(rnn).at("weight_hh_l0");
+    ASSERT_EQ(w.size(0), G * 6);
+    for (int64_t g = 0; g < G; ++g) {
+      torch::Tensor b = w.narrow(0, g * 6, 6);
+      EXPECT_TRUE(torch::allclose(b.matmul(b.t()), torch::eye(6), 1e-5, 1e-5))
+          << to_string(type) << " gate " << g;
+    }
+  }
+}
+
+TEST(RecurrentInit, ForgetBiasOneAndChrono) {
+  const int64_t H = 50;
+  for (Implementation impl : {kCustom, kBuiltin}) {
+    torch::manual_seed(3);
+    Recurrent one(RecurrentOptions(kLSTM, 3, H).impl(impl).forget_bias(ForgetBiasInit::kOne));
+    auto p = params_of(one);
+    // the forget gate sees b_ih + b_hh = 1; the other gates keep their draws
+    torch::Tensor sum = p.at("bias_ih_l0") + p.at("bias_hh_l0");
+    EXPECT_TRUE(torch::equal(sum.narrow(0, H, H), torch::ones({H})));
+    EXPECT_GT(sum.narrow(0, 0, H).abs().max().item<float>(), 0.0f);
+    EXPECT_LT(sum.narrow(0, 0, H).abs().max().item<float>(), 1.0f);
+
+    Recurrent chrono(RecurrentOptions(kLSTM, 3, H)
+                         .impl(impl)
+                         .forget_bias(ForgetBiasInit::kChrono)
+                         .chrono_max(784));
+    p = params_of(chrono);
+    sum = p.at("bias_ih_l0") + p.at("bias_hh_l0");
+    torch::Tensor b_i = sum.narrow(0, 0, H), b_f = sum.narrow(0, H, H);
+    // b_f = log(u), u ~ U(1, 783): in [0, log 783], spread out; b_i = -b_f
+    EXPECT_GE(b_f.min().item<float>(), 0.0f);
+    EXPECT_LE(b_f.max().item<float>(), std::log(783.0f) + 1e-5f);
+    EXPECT_GT(b_f.mean().item<float>(), 4.0f) << "E[log U(1, 783)] = 5.68";
+    EXPECT_TRUE(torch::equal(b_i, -b_f));
+    EXPECT_EQ(p.at("bias_hh_l0").narrow(0, 0, 2 * H).abs().max().item<float>(), 0.0f);
+  }
+}
+
+TEST(RecurrentInit, FollowsTheSeedAndPrints) {
+  auto make = [] {
+    torch::manual_seed(9);
+    return Recurrent(RecurrentOptions(kLSTM, 3, 4)
+                         .hidden_init(HiddenInit::kOrthogonal)
+                         .forget_bias(ForgetBiasInit::kChrono)
+                         .chrono_max(28));
+  };
+  Recurrent a = make(), b = make();
+  for (const auto& [name, p] : params_of(a)) EXPECT_TRUE(torch::equal(p, params_of(b).at(name)));
+  std::ostringstream s;
+  s << *a;
+  EXPECT_NE(s.str().find("hidden_init=orthogonal, forget_bias=chrono, chrono_max=28"),
+            std::string::npos)
+      << s.str();
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ inline const std::string kWord2vec = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnl
 inline const std::string kSentiment = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-sentiment";
 inline const std::string kTranslate = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-translate";
 inline const std::string kReport = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-report";
+inline const std::string kMnist = std::string(RNNLAB_BINARY_DIR) + "/bin/rnnlab-mnist";
 
 /// A fresh directory under the system temp dir, removed when it goes out of scope.
 class TempDir {

@@ -1,0 +1,125 @@
+// rnnlab-mnist: MNIST digits read as sequences by recurrent networks.
+//   rnnlab-mnist train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
+//   rnnlab-mnist eval --run DIR [--images IDX --labels IDX]   (default: the test set)
+//   rnnlab-mnist predict --run DIR (--idx IDX | IMAGE.png ...)  (one line per image)
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "apps/framework/experiment.h"
+#include "apps/framework/run_dir.h"
+#include "apps/mnist/task.h"
+#include "core/error.h"
+#include "datasets/image.h"
+
+namespace fs = std::filesystem;
+using namespace rnnlab;
+using namespace rnnlab::mnist;
+
+namespace {
+
+/// A trained classifier loaded back from its run directory, with its pixel order.
+struct LoadedRun : rnnlab::LoadedRun<MnistConfig, SequenceClassifier> {
+  std::vector<int64_t> order;
+};
+
+std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
+  auto run = open_run<LoadedRun>(choice);
+  if (run->cfg.data.sequence == "permuted")
+    run->order = load_permutation(run->trained.dir / "permutation.json");
+  run->load_model([&] { return build_model(run->cfg); });
+  return run;
+}
+
+int eval(const RunChoice& choice, const std::string& images, const std::string& labels) {
+  if (images.empty() != labels.empty())
+    throw UsageError("give --images and --labels together (neither: the run's test set)");
+  auto run = load_run(choice);
+  Digits d;
+  if (images.empty()) {
+    d = load_data(run->cfg).test;
+  } else {
+    d = read_digits(images, labels);
+  }
+  torch::Tensor probs = classify(run->model, run->cfg, d.images, run->order, run->device);
+  torch::Tensor pred = probs.argmax(1).contiguous();
+  const double loss = torch::nll_loss(probs.clamp_min(1e-12).log(), d.labels).item<double>();
+  const int64_t correct = pred.eq(d.labels).sum().item<int64_t>();
+  std::vector<std::vector<int64_t>> confusion(10, std::vector<int64_t>(10, 0));
+  for (int64_t i = 0; i < d.size(); ++i)
+    ++confusion[d.labels[i].item<int64_t>()][pred[i].item<int64_t>()];
+  std::cout << fmt::format("{}: {} images\naccuracy {:.2f}% ({}/{}), loss {:.4f}\n", d.name,
+                           d.size(),
+                           100.0 * static_cast<double>(correct) / static_cast<double>(d.size()),
+                           correct, d.size(), loss)
+            << "confusion matrix (rows: true digit, columns: predicted)\n"
+            << confusion_table(confusion);
+  return 0;
+}
+
+int predict(const RunChoice& choice, const std::string& idx, const std::vector<std::string>& pngs) {
+  if (idx.empty() == pngs.empty())
+    throw UsageError("give either --idx IMAGES (an idx3 file) or PNG files");
+  // Read every image before loading the model: a bad file fails first.
+  std::vector<std::string> names;
+  torch::Tensor images;
+  if (!idx.empty()) {
+    datasets::IdxImages im = datasets::read_idx_images(idx);
+    if (im.rows() != 28 || im.cols() != 28)
+      throw DataError(
+          fmt::format("{}: images of {}x{}; MNIST's are 28x28", idx, im.rows(), im.cols()));
+    images = im.pixels;
+    for (int64_t i = 0; i < im.size(); ++i) names.push_back(fmt::format("{}:{}", idx, i));
+  } else {
+    std::vector<torch::Tensor> read;
+    for (const auto& path : pngs) {
+      torch::Tensor g = datasets::read_png_gray(path);
+      if (g.size(0) != 28 || g.size(1) != 28)
+        throw DataError(
+            fmt::format("{}: {}x{} pixels; MNIST images are 28x28 (white digit on black)", path,
+                        g.size(1), g.size(0)));
+      read.push_back(g);
+      names.push_back(path);
+    }
+    images = torch::stack(read);
+  }
+  auto run = load_run(choice);
+  torch::Tensor probs = classify(run->model, run->cfg, images, run->order, run->device);
+  for (size_t i = 0; i < names.size(); ++i) {
+    torch::Tensor p = probs[static_cast<int64_t>(i)];
+    const auto c = p.argmax().item<int64_t>();
+    std::cout << fmt::format("{}\t{}\t{:.4f}\n", names[i], c, p[c].item<double>());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"rnnlab-mnist: MNIST digits read as sequences (rows, pixels, permuted pixels)"};
+  cli.require_subcommand(1);
+  TrainArgs train_args;
+  CLI::App* train_cmd = add_train_command(cli, train_args, "train a classifier from a YAML config");
+
+  RunChoice eval_run, pred_run;
+  std::string eval_images, eval_labels, pred_idx;
+  std::vector<std::string> pred_pngs;
+  CLI::App* eval_cmd = cli.add_subcommand(
+      "eval", "accuracy, loss and confusion matrix of a trained run (default: the test set)");
+  add_run_options(eval_cmd, eval_run, "classifier");
+  eval_cmd->add_option("--images", eval_images, "an idx3 image file (28 x 28)");
+  eval_cmd->add_option("--labels", eval_labels, "its idx1 label file");
+  CLI::App* pred_cmd = cli.add_subcommand(
+      "predict", "classify images: one line per image (name, digit, probability)");
+  add_run_options(pred_cmd, pred_run, "classifier");
+  pred_cmd->add_option("--idx", pred_idx, "an idx3 image file (28 x 28)");
+  pred_cmd->add_option("images", pred_pngs,
+                       "PNG files, 28 x 28 (grey or colour, made grey; white digit on black)");
+
+  return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*train_cmd) return train_command<MnistConfig, MnistJob>(train_args);
+    if (*eval_cmd) return eval(eval_run, eval_images, eval_labels);
+    if (*pred_cmd) return predict(pred_run, pred_idx, pred_pngs);
+    return 2;
+  });
+}
