@@ -19,6 +19,7 @@ pages=(
   "sentiment rnnlab-sentiment train"
   "translate rnnlab-translate train"
   "mnist rnnlab-mnist train"
+  "mnist-gradflow rnnlab-mnist gradflow"
 )
 
 # The page: a title, how to read it, then exactly what `BINARY COMMAND --list-keys` prints.

@@ -49,21 +49,4 @@ void sync(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-CLI::App* add_config_command(CLI::App& cli, const std::string& name, TrainArgs& args,
-                             const std::string& description) {
-  CLI::App* cmd = cli.add_subcommand(name, description);
-  args.can_resume = false;
-  cmd->add_option("config", args.config, "experiment YAML file (experiments/cells/...)");
-  cmd->add_option("--set", args.sets, "override a config key: --set compare.repeats=3 (repeatable)")
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false);
-  cmd->add_option("--run-dir", args.run_dir,
-                  "run directory to create (default: <run.dir>/<experiment>/<timestamp>)");
-  cmd->add_flag("--print-config", args.print_config,
-                "print the fully resolved config and exit without running");
-  cmd->add_flag("--list-keys", args.list_keys,
-                "list every config key with its type, default and meaning, and exit");
-  return cmd;
-}
-
 }  // namespace rnnlab::cells

@@ -15,12 +15,12 @@
 #include <sstream>
 
 #include "apps/cells/common.h"
-#include "results/gnuplot.h"
 #include "apps/framework/progress.h"
 #include "apps/framework/signals.h"
 #include "core/error.h"
 #include "modules/recurrent.h"
 #include "modules/rnn.h"
+#include "results/gnuplot.h"
 
 namespace fs = std::filesystem;
 using torch::Tensor;

@@ -10,10 +10,10 @@ int main(int argc, char** argv) {
   CLI::App cli{"rnnlab-cells: hand-written recurrent cells against torch::nn, and gradient flow"};
   cli.require_subcommand(1);
   TrainArgs compare_args, gradflow_args;
-  CLI::App* compare = cells::add_config_command(
+  CLI::App* compare = add_config_command(
       cli, "compare", compare_args,
       "custom vs built-in: output and gradient differences, forward and forward+backward times");
-  CLI::App* gradflow = cells::add_config_command(
+  CLI::App* gradflow = add_config_command(
       cli, "gradflow", gradflow_args,
       "||dL/dh_t|| over a long sequence for RNN, LSTM and GRU, at init and after training");
   return guarded_main(cli, argc, argv, [&]() -> int {

@@ -133,11 +133,6 @@ bool write_gradflow_plot(const RunDir& dir, const std::vector<GradflowCurve>& cu
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ command line ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
-/// Adds a subcommand `name CONFIG [--set k=v]... [--run-dir D] [--print-config]
-/// [--list-keys]`: add_train_command without --resume (these runs are short).
-CLI::App* add_config_command(CLI::App& cli, const std::string& name, TrainArgs& args,
-                             const std::string& description);
-
 /// `rnnlab-cells compare`: the whole command; returns the exit code.
 int compare_command(const TrainArgs& args);
 /// `rnnlab-cells gradflow`: the whole command; returns the exit code.

@@ -55,6 +55,12 @@ struct TrainArgs {
 /// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.
 CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& description);
 
+/// Adds a command of a config that runs once, without --resume (rnnlab-cells
+/// compare and gradflow, rnnlab-mnist gradflow): `NAME CONFIG [--set k=v]...
+/// [--run-dir D] [--print-config] [--list-keys]`.
+CLI::App* add_config_command(CLI::App& cli, const std::string& name, TrainArgs& args,
+                             const std::string& description);
+
 /// Reads the config for `args` into the schema's fields: the YAML file (or,
 /// when resuming, the run's config.yaml and the overrides of its earlier
 /// resumptions), then the --set overrides, then checks.

@@ -2,12 +2,14 @@
 //   rnnlab-mnist train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
 //   rnnlab-mnist eval --run DIR [--images IDX --labels IDX]   (default: the test set)
 //   rnnlab-mnist predict --run DIR (--idx IDX | IMAGE.png ...)  (one line per image)
+//   rnnlab-mnist gradflow CONFIG [--set key=value]... [--run-dir DIR]  (||dL/dh_t|| per step)
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 
 #include "apps/framework/experiment.h"
 #include "apps/framework/run_dir.h"
+#include "apps/mnist/gradflow.h"
 #include "apps/mnist/task.h"
 #include "core/error.h"
 #include "datasets/image.h"
@@ -116,7 +118,14 @@ int main(int argc, char** argv) {
   pred_cmd->add_option("images", pred_pngs,
                        "PNG files, 28 x 28 (grey or colour, made grey; white digit on black)");
 
+  TrainArgs gradflow_args;
+  CLI::App* gradflow_cmd = add_config_command(
+      cli, "gradflow", gradflow_args,
+      "||dL/dh_t|| at every step of MNIST sequences for rnn_tanh, IRNN, LSTM and GRU, at init and "
+      "after training; a picture");
+
   return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*gradflow_cmd) return gradflow_command(gradflow_args);
     if (*train_cmd) return train_command<MnistConfig, MnistJob>(train_args);
     if (*eval_cmd) return eval(eval_run, eval_images, eval_labels);
     if (*pred_cmd) return predict(pred_run, pred_idx, pred_pngs);

@@ -47,18 +47,26 @@ MnistConfig::MnistConfig() {
   optim.lr = 1e-3;
 }
 
-void MnistConfig::bind(ConfigSchema& s) {
-  s.add("data.dir", &data.dir,
+void bind_sequence_keys(ConfigSchema& s, MnistConfig::Data* d) {
+  s.add("data.dir", &d->dir,
         "folder of MNIST's four unpacked idx files (train-images-idx3-ubyte, ...), relative to "
         "run.data_root (scripts/get_data.sh mnist)");
-  s.add("data.sequence", &data.sequence,
+  s.add("data.sequence", &d->sequence,
         "how an image becomes a sequence: rows (28 steps of 28 pixels), pixels (784 steps of 1, "
         "scan-line order) or permuted (784 steps in one fixed random order)")
       .choices({"rows", "pixels", "permuted"});
-  s.add("data.permutation_seed", &data.permutation_seed,
+  s.add("data.permutation_seed", &d->permutation_seed,
         "permuted: the seed of the pixel order (its own, so every run.seed sees the same order; "
         "saved in the run as permutation.json)")
       .range(0, INT64_MAX);
+  s.add("data.normalize", &d->normalize,
+        "pixel scaling: unit (x / 255, in [0, 1]) or standard ((x / 255 - 0.1307) / 0.3081, the "
+        "training set's mean and deviation)")
+      .choices({"unit", "standard"});
+}
+
+void MnistConfig::bind(ConfigSchema& s) {
+  bind_sequence_keys(s, &data);
   s.add("data.validation", &data.validation,
         "which training images validate (early stopping, best checkpoint): the last "
         "data.val_size, or a random choice of them (data.split_seed)")
@@ -69,10 +77,6 @@ void MnistConfig::bind(ConfigSchema& s) {
   s.add("data.train_limit", &data.train_limit,
         "train on only the first N images of the training part (0: all; quick looks and tests)")
       .range(0, 60000);
-  s.add("data.normalize", &data.normalize,
-        "pixel scaling: unit (x / 255, in [0, 1]) or standard ((x / 255 - 0.1307) / 0.3081, the "
-        "training set's mean and deviation)")
-      .choices({"unit", "standard"});
   s.add("data.batch_size", &data.batch_size, "images per training batch").range(1, 1 << 16);
   s.add("data.eval_batch_size", &data.eval_batch_size, "images per batch when evaluating")
       .range(1, 1 << 16);
@@ -281,7 +285,7 @@ bool plot_confusion(const std::vector<std::vector<int64_t>>& confusion, const fs
       gnuplot_quote(stem + ".dat"));
   const fs::path gp = dir / (stem + ".gp");
   write_file_atomic(gp, script);
-  return run_gnuplot(gp.filename(), dir);
+  return run_gnuplot(gp, dir);
 }
 
 // ---- the task ----

@@ -60,6 +60,10 @@ struct MnistConfig {
   int64_t features() const;
 };
 
+/// Binds data.dir, data.sequence, data.permutation_seed and data.normalize:
+/// how images are read and become sequences (train and gradflow share them).
+void bind_sequence_keys(ConfigSchema& s, MnistConfig::Data* data);
+
 /// The pixel order of data.sequence permuted, drawn from `seed`: a
 /// permutation of 0..783, the same on every machine and libtorch version
 /// (splitmix64-driven Fisher-Yates).

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "apps/mnist/gradflow.h"
 #include "apps/mnist/task.h"
 #include "core/error.h"
 #include "datasets/idx.h"
@@ -194,6 +195,7 @@ TEST(MnistTrain, RowsLstmLearnsAndEvalAgrees) {
     for (const auto& v : row) total += v.get<int64_t>();
   EXPECT_EQ(total, 10000);
   EXPECT_TRUE(fs::exists(run + "/confusion.txt"));
+  EXPECT_TRUE(fs::exists(run + "/confusion.svg")) << "gnuplot (scripts/setup.sh installs it)";
   // eval of the best checkpoint on the test set: the summary's figure
   auto e = run_command(kMnist + " eval --run " + run + " 2>&1");
   ASSERT_EQ(e.code, 0) << e.output;
@@ -255,6 +257,56 @@ TEST(MnistTrain, PermutationSavedAndUsedByEvalAndResume) {
   auto other = run_command(kMnist + " eval --run " + run + " 2>&1");
   ASSERT_EQ(other.code, 0) << other.output;
   EXPECT_NE(other.output, e.output);
+}
+
+// g_t is ||dL/dh_t||: at t = T it equals the gradient of the loss with
+// respect to the final state of the ordinary (fused) forward pass.
+TEST(MnistGradflow, LastStepIsTheGradientOfTheFinalState) {
+  for (const std::string name : {"rnn_tanh", "lstm_chrono", "gru"}) {
+    for (const std::string impl : {"custom", "builtin"}) {
+      torch::manual_seed(3);
+      MnistConfig cfg;
+      cfg.model.rnn = gradflow_model(name, impl, 6, 5);
+      cfg.data.sequence = "rows";
+      SequenceClassifier model = build_model(cfg);
+      torch::Tensor x = torch::rand({5, 4, 28});
+      torch::Tensor y = torch::tensor({1, 2, 3, 4}, torch::kLong);
+      std::vector<double> g = gradient_per_step(model, x, y);
+      ASSERT_EQ(g.size(), 5u);
+      auto [out, state] = model->encoder(x);
+      (void)out;
+      torch::Tensor h = state.h[0];
+      torch::Tensor loss = torch::nn::functional::cross_entropy(model->output(h), y);
+      torch::Tensor dh = torch::autograd::grad({loss}, {h})[0];
+      EXPECT_NEAR(g.back(), dh.norm(2, {1}).mean().item<double>(), 1e-6) << name << " " << impl;
+      for (double v : g) EXPECT_TRUE(std::isfinite(v) && v >= 0) << name;
+    }
+  }
+}
+
+TEST(MnistGradflow, WritesCurvesAndPicture) {
+  REQUIRE_MNIST();
+  TempDir dir;
+  const std::string run = dir.file("run");
+  auto r = run_command(kMnist + " gradflow " + std::string(RNNLAB_SOURCE_DIR) +
+                       "/experiments/mnist/gradflow.yaml --run-dir " + run +
+                       " --set run.data_root=" + RNNLAB_SOURCE_DIR +
+                       "/data --set data.sequence=rows --set gradflow.hidden=8"
+                       " --set gradflow.batch_size=10 --set gradflow.train_steps=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("lstm_chrono"), std::string::npos) << r.output;
+  const std::string csv = read_all(run + "/gradflow.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 29) << "a header and 28 steps";
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "t,rnn_tanh_init,rnn_tanh_trained,irnn_init,irnn_trained,lstm_init,lstm_trained,"
+            "lstm_chrono_init,lstm_chrono_trained,gru_init,gru_trained");
+  EXPECT_TRUE(fs::exists(run + "/gradflow.svg"));
+  nlohmann::json s = test::read_summary(run);
+  EXPECT_EQ(s["steps"], 28);
+  EXPECT_TRUE(s.contains("gru_val_accuracy")) << s.dump(1);
+  const std::string cfg = dir.write("c.yaml", "gradflow:\n  models: [lstm, transformer]\n");
+  expect_one_line_error(run_command(kMnist + " gradflow " + cfg + " --run-dir " + dir.file("r2")),
+                        2, "unknown model 'transformer'");
 }
 
 }  // namespace
