@@ -50,7 +50,8 @@ void Seq2SeqImpl::reset() {
   const std::string& att = o.attention();
   check_seq2seq(att == "none" || att == "bahdanau" || att == "luong_dot" || att == "luong_general",
                 "attention must be none, bahdanau, luong_dot or luong_general, got '" + att + "'");
-  check_seq2seq(o.src_vocab() >= 2 && o.tgt_vocab() >= 4, "vocabularies too small");
+  check_seq2seq((o.src_vocab() >= 2 || o.src_vocab() == 0) && o.tgt_vocab() >= 4,
+                "vocabularies too small (src_vocab 0: a source of feature vectors)");
   check_seq2seq(o.encoder().type() == o.decoder().type(),
                 "encoder and decoder cells must be of one type (the state is bridged), got " +
                     to_string(o.encoder().type()) + " and " + to_string(o.decoder().type()));
@@ -59,9 +60,11 @@ void Seq2SeqImpl::reset() {
                 "proj_size is not supported here");
 
   const int64_t E_src = o.encoder().input_size(), E_tgt = o.decoder().input_size();
-  src_embedding = register_module(
-      "src_embedding",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(o.src_vocab(), E_src).padding_idx(0)));
+  src_embedding = nullptr;  // src_vocab 0: the source is features, not tokens
+  if (o.src_vocab() > 0)
+    src_embedding = register_module(
+        "src_embedding",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(o.src_vocab(), E_src).padding_idx(0)));
   tgt_embedding = register_module(
       "tgt_embedding",
       torch::nn::Embedding(torch::nn::EmbeddingOptions(o.tgt_vocab(), E_tgt).padding_idx(0)));
@@ -115,7 +118,13 @@ void Seq2SeqImpl::pretty_print(std::ostream& stream) const {
 }
 
 EncoderOutput Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor& src_lengths) {
-  check_seq2seq(src.dim() == 2 && src.scalar_type() == torch::kLong, "src must be (S, B) int64");
+  if (src_embedding)
+    check_seq2seq(src.dim() == 2 && src.scalar_type() == torch::kLong, "src must be (S, B) int64");
+  else
+    check_seq2seq(
+        src.dim() == 3 && src.is_floating_point() && src.size(2) == options.encoder().input_size(),
+        "src must be (S, B, " + std::to_string(options.encoder().input_size()) +
+            ") features (src_vocab 0)");
   const int64_t S = src.size(0), B = src.size(1);
   check_seq2seq(src_lengths.dim() == 1 && src_lengths.size(0) == B, "src_lengths must be (B)");
   check_seq2seq(
@@ -123,7 +132,7 @@ EncoderOutput Seq2SeqImpl::encode(const torch::Tensor& src, const torch::Tensor&
       "every source length must be in [1, S]");
   EncoderOutput enc;
   // x (S, B, E) -> o (S, B, D), final states (layers*dirs, B, H_enc)
-  torch::Tensor x = dropout(src_embedding(src));
+  torch::Tensor x = dropout(src_embedding ? src_embedding(src) : src);
   auto [o, final_state] = encoder(x, RecurrentState{}, src_lengths.to(torch::kCPU));
   enc.outputs = o;
   enc.mask = torch::arange(S, src_lengths.options()).unsqueeze(1) <

@@ -2,7 +2,7 @@
 // source, a decoder with its own weights writes the target one token at a
 // time, starting from <bos>, until <eos>.
 //
-//   x = E_src[src]                                 (S, B, E)
+//   x = E_src[src]                                 (S, B, E)   (src_vocab 0: x = src, features)
 //   o, h_S = Encoder(x, src_lengths)               o: (S, B, D), D = enc hidden * directions
 //   s_0 = bridge(h_S)                              per decoder layer: tanh(W_b [h_fwd; h_bwd] + b)
 //                                                  (LSTM cells: c_0 = W_c [c_fwd; c_bwd] + b, no
@@ -57,7 +57,10 @@ struct Seq2SeqOptions {
         tgt_vocab_(tgt_vocab),
         encoder_(std::move(encoder)),
         decoder_(std::move(decoder)) {}
-  /// Source and target vocabulary sizes (id 0 is padding in both).
+  /// Source and target vocabulary sizes (id 0 is padding in both). A source
+  /// vocabulary of 0 makes the source feature vectors instead of tokens:
+  /// src is then (S, B, F) float, F the encoder's input_size, read without an
+  /// embedding (an image read column by column, for captioning).
   TORCH_ARG(int64_t, src_vocab);
   TORCH_ARG(int64_t, tgt_vocab);
   /// The encoder stack; its input_size is the source embedding size.
@@ -100,7 +103,8 @@ class Seq2SeqImpl : public torch::nn::Cloneable<Seq2SeqImpl> {
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
 
-  /// src (S, B) int64 padded with 0; src_lengths (B) int64 in [1, S].
+  /// src (S, B) int64 padded with 0 (src_vocab 0: (S, B, F) float, padded
+  /// with anything); src_lengths (B) int64 in [1, S].
   EncoderOutput encode(const torch::Tensor& src, const torch::Tensor& src_lengths);
 
   /// The start state of decoding `enc`.

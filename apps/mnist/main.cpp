@@ -2,6 +2,7 @@
 //   rnnlab-mnist train CONFIG [--set key=value]... [--run-dir DIR] [--resume DIR]
 //   rnnlab-mnist eval --run DIR [--images IDX --labels IDX]   (default: the test set)
 //   rnnlab-mnist predict --run DIR (--idx IDX | IMAGE.png ...)  (one line per image)
+//     (task: caption runs: eval decodes the test strips; predict captions PNG strips)
 //   rnnlab-mnist gradflow CONFIG [--set key=value]... [--run-dir DIR]  (||dL/dh_t|| per step)
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 
 #include "apps/framework/experiment.h"
 #include "apps/framework/run_dir.h"
+#include "apps/mnist/caption.h"
 #include "apps/mnist/gradflow.h"
 #include "apps/mnist/task.h"
 #include "core/error.h"
@@ -33,9 +35,49 @@ std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   return run;
 }
 
+/// A trained captioner loaded back from its run directory.
+struct CaptionRun : rnnlab::LoadedRun<MnistConfig, Seq2Seq> {};
+
+/// The run's task, read from its config ("classify" or "caption").
+std::string task_of(const RunChoice& choice) {
+  return open_run<LoadedRun>(choice)->cfg.task;
+}
+
+std::unique_ptr<CaptionRun> load_caption_run(const RunChoice& choice) {
+  auto run = open_run<CaptionRun>(choice);
+  run->load_model([&] { return build_caption_model(run->cfg); });
+  return run;
+}
+
+/// eval of a caption run: its test strips decoded, scored.
+int eval_captions(const RunChoice& choice) {
+  auto run = load_caption_run(choice);
+  MnistData data = load_data(run->cfg);
+  const auto& st = run->cfg.strips;
+  auto strips =
+      draw_strips(data.test.size(), st.test, st.max_digits, static_cast<uint64_t>(st.seed) * 3 + 2);
+  std::vector<Hypothesis> hyps =
+      caption_strips(run->model, run->cfg, data.test, strips, run->device);
+  std::vector<std::vector<int64_t>> h, r;
+  for (size_t i = 0; i < strips.size(); ++i) {
+    h.push_back(hyps[i].tokens);
+    r.push_back(strip_reference(data.test, strips[i]));
+  }
+  CaptionScores s = score_captions(h, r);
+  std::cout << fmt::format(
+      "{} test strips of 1-{} digits ({}, beam {})\nexact match {:.2f}%\nword accuracy {:.2f}%\n",
+      s.strips, st.max_digits, data.test.name, run->cfg.decode.beam, s.exact, s.word_accuracy);
+  return 0;
+}
+
 int eval(const RunChoice& choice, const std::string& images, const std::string& labels) {
   if (images.empty() != labels.empty())
     throw UsageError("give --images and --labels together (neither: the run's test set)");
+  if (task_of(choice) == "caption") {
+    if (!images.empty())
+      throw UsageError("--images: a caption run is scored on its test strips (no --images)");
+    return eval_captions(choice);
+  }
   auto run = load_run(choice);
   Digits d;
   if (images.empty()) {
@@ -59,9 +101,39 @@ int eval(const RunChoice& choice, const std::string& images, const std::string& 
   return 0;
 }
 
+/// predict of a caption run: one caption per PNG strip (28 pixels high).
+int predict_captions(const RunChoice& choice, const std::vector<std::string>& pngs) {
+  std::vector<torch::Tensor> strips;
+  for (const auto& path : pngs) {
+    torch::Tensor g = datasets::read_png_gray(path);
+    if (g.size(0) != kSide)
+      throw DataError(
+          fmt::format("{}: {}x{} pixels; a strip is 28 pixels high (white digits on "
+                      "black, side by side)",
+                      path, g.size(1), g.size(0)));
+    strips.push_back(g);
+  }
+  auto run = load_caption_run(choice);
+  DecodeOptions o;
+  o.beam = run->cfg.decode.beam;
+  o.max_len_a = 0;
+  o.max_len_b = run->cfg.strips.max_digits + 2;
+  for (size_t i = 0; i < strips.size(); ++i) {
+    torch::Tensor x = image_columns(run->cfg, strips[i]);  // (W, 1, 28)
+    torch::Tensor len = torch::full({1}, x.size(0), torch::kLong);
+    Hypothesis h = translate_batch(run->model, x.to(run->device), len.to(run->device), o).front();
+    std::cout << fmt::format("{}\t{}\n", pngs[i], caption_text(h.tokens));
+  }
+  return 0;
+}
+
 int predict(const RunChoice& choice, const std::string& idx, const std::vector<std::string>& pngs) {
   if (idx.empty() == pngs.empty())
     throw UsageError("give either --idx IMAGES (an idx3 file) or PNG files");
+  if (task_of(choice) == "caption") {
+    if (!idx.empty()) throw UsageError("--idx: a caption run reads PNG strips (28 pixels high)");
+    return predict_captions(choice, pngs);
+  }
   // Read every image before loading the model: a bad file fails first.
   std::vector<std::string> names;
   torch::Tensor images;

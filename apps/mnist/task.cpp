@@ -1,6 +1,8 @@
 // The MNIST sequence task (see task.h).
 #include "apps/mnist/task.h"
 
+#include "apps/mnist/caption.h"
+
 #include <spdlog/spdlog.h>
 #include <torch/nn/functional/loss.h>
 
@@ -21,9 +23,7 @@ namespace rnnlab::mnist {
 
 namespace {
 
-constexpr int64_t kSide = 28, kPixels = kSide * kSide, kClasses = 10;
-// The training images' mean and deviation after /255 (the usual figures).
-constexpr double kMean = 0.1307, kStd = 0.3081;
+constexpr int64_t kPixels = kSide * kSide, kClasses = 10;
 
 const char* const kTrainImages = "train-images-idx3-ubyte";
 const char* const kTrainLabels = "train-labels-idx1-ubyte";
@@ -66,6 +66,10 @@ void bind_sequence_keys(ConfigSchema& s, MnistConfig::Data* d) {
 }
 
 void MnistConfig::bind(ConfigSchema& s) {
+  s.add("task", &task,
+        "classify: one digit per image (many-to-one); caption: strips of digits captioned with "
+        "their words by the seq2seq decoder (one-to-many)")
+      .choices({"classify", "caption"});
   bind_sequence_keys(s, &data);
   s.add("data.validation", &data.validation,
         "which training images validate (early stopping, best checkpoint): the last "
@@ -80,9 +84,32 @@ void MnistConfig::bind(ConfigSchema& s) {
   s.add("data.batch_size", &data.batch_size, "images per training batch").range(1, 1 << 16);
   s.add("data.eval_batch_size", &data.eval_batch_size, "images per batch when evaluating")
       .range(1, 1 << 16);
+  s.add("strips.max_digits", &strips.max_digits,
+        "caption: digits per strip, 1 to this many (each count equally likely)")
+      .range(1, 20);
+  s.add("strips.train", &strips.train, "caption: training strips (from the training images)")
+      .range(1, 10000000);
+  s.add("strips.valid", &strips.valid,
+        "caption: validation strips (from the validation images only)")
+      .range(1, 10000000);
+  s.add("strips.test", &strips.test, "caption: test strips (from the 10,000 test images only)")
+      .range(1, 10000000);
+  s.add("strips.seed", &strips.seed,
+        "caption: the seed the strips are drawn from (fixed, so every run.seed sees the same)")
+      .range(0, INT64_MAX);
   model.rnn.bind(s, "model.rnn");
-  s.add("model.dropout", &model.dropout, "dropout on the final state before the classifier")
+  s.add("model.dropout", &model.dropout,
+        "classify: dropout on the final state; caption: on the word embeddings and h~")
       .range(0.0, 0.99);
+  model.decoder.bind(s, "model.decoder");
+  s.add("model.embedding_dim", &model.embedding_dim, "caption: word embedding size")
+      .range(1, 1 << 16);
+  s.add("model.attention", &model.attention,
+        "caption: the decoder's attention over the strip's columns")
+      .choices({"none", "bahdanau", "luong_dot", "luong_general"});
+  s.add("decode.beam", &decode.beam, "caption: beam size when decoding (1: greedy)")
+      .range(1, 100)
+      .resumable();
   run.bind(s);
   train.bind(s);
   optim.bind(s);
@@ -94,6 +121,18 @@ void MnistConfig::validate(const ConfigSchema& s) const {
                   fmt::format("the training part has {} images (60000 less data.val_size {})",
                               60000 - data.val_size, data.val_size));
   model.rnn.validate(s, "model.rnn");
+  if (task == "caption") {
+    model.decoder.validate(s, "model.decoder");
+    if (model.decoder.type != model.rnn.type)
+      throw s.error("model.decoder.type",
+                    "the decoder's state is bridged from the encoder's, so "
+                    "its cell must be model.rnn.type (" +
+                        model.rnn.type + ")");
+    if (model.decoder.stack.bidirectional())
+      throw s.error("model.decoder.bidirectional", "a decoder writes left to right");
+    if (data.sequence != "rows")
+      throw s.error("data.sequence", "caption reads a strip column by column; leave it rows");
+  }
   train.validate(s);
   optim.validate(s, train);
 }
@@ -148,12 +187,18 @@ std::vector<int64_t> load_permutation(const fs::path& file, int64_t n) {
   return order;
 }
 
+torch::Tensor scale_pixels(const MnistConfig& cfg, const torch::Tensor& pixels) {
+  // The training images' mean and deviation after /255 (the usual figures).
+  constexpr double kMean = 0.1307, kStd = 0.3081;
+  torch::Tensor x = pixels.to(torch::kFloat).div_(255.0);
+  if (cfg.data.normalize == "standard") x.sub_(kMean).div_(kStd);
+  return x;
+}
+
 torch::Tensor to_sequences(const MnistConfig& cfg, const torch::Tensor& images,
                            const std::vector<int64_t>& order) {
   const int64_t N = images.size(0);
-  // x = pixels / 255, standardised: (x - mean) / std
-  torch::Tensor x = images.to(torch::kFloat).div_(255.0);
-  if (cfg.data.normalize == "standard") x.sub_(kMean).div_(kStd);
+  torch::Tensor x = scale_pixels(cfg, images);
   if (cfg.data.sequence == "rows") return x.permute({1, 0, 2}).contiguous();  // (28, N, 28)
   x = x.reshape({N, kPixels});
   if (cfg.data.sequence == "permuted") x = x.index_select(1, torch::tensor(order, torch::kLong));
@@ -352,17 +397,25 @@ void MnistTask::add_summary(nlohmann::json& summary, double) const {
 
 MnistJob::MnistJob(const MnistConfig& cfg, const ConfigSchema& schema, const fs::path& resume_dir)
     : cfg_(cfg), device_(resolve_device(cfg.run.device)) {
-  task_ = std::make_unique<MnistTask>(cfg, resume_dir, device_);
-  trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
+  if (cfg.task == "caption") {
+    caption_ = std::make_unique<CaptionTask>(cfg, device_);
+    trainer_ = std::make_unique<Trainer>(*caption_, cfg.train, cfg.optim, cfg.run, &schema);
+  } else {
+    task_ = std::make_unique<MnistTask>(cfg, resume_dir, device_);
+    trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
+  }
 }
 
+MnistJob::~MnistJob() = default;
+
 void MnistJob::save_assets(const RunDir& dir) {
-  if (cfg_.data.sequence == "permuted")
+  if (task_ && cfg_.data.sequence == "permuted")
     save_permutation(dir.file("permutation.json"), task_->order());
 }
 
 nlohmann::json MnistJob::run(const RunDir& dir, bool resume, const std::string& label,
                              const std::function<void(int64_t)>& on_resumed) {
+  if (caption_) return run_caption(dir, resume, label, on_resumed);
   const auto& d = task_->data();
   const auto& r = cfg_.model.rnn;
   int64_t n_params = 0;
@@ -398,6 +451,35 @@ nlohmann::json MnistJob::run(const RunDir& dir, bool resume, const std::string& 
   });
   nlohmann::json summary = trainer_->fit(dir, resume);
   for (const char* key : {"val_accuracy", "test_accuracy"})
+    if (summary.contains(key)) logger()->info("{} {:.2f}", key, summary[key].get<double>());
+  return summary;
+}
+
+nlohmann::json MnistJob::run_caption(const RunDir& dir, bool resume, const std::string& label,
+                                     const std::function<void(int64_t)>& on_resumed) {
+  const auto& d = caption_->data();
+  const auto& m = cfg_.model;
+  const auto& st = cfg_.strips;
+  int64_t n_params = 0;
+  for (const auto& p : caption_->model().parameters()) n_params += p.numel();
+  trainer_->set_intro(
+      {fmt::format("data: MNIST strips of 1-{} digits read column by column (28 pixels a step), "
+                   "pixels {}; {} train strips of {} images ({}), {} validation strips of {}, {} "
+                   "test strips of {}",
+                   st.max_digits, cfg_.data.normalize, st.train, d.train.size(), d.train.name,
+                   st.valid, d.valid.size(), st.test, d.test.size()),
+       fmt::format("model: encoder {} {}{} x{} hidden {}; decoder {} x{} hidden {}, attention {}, "
+                   "embedding {}, dropout {}; {} parameters, beam {}, device {}, seed {}",
+                   m.rnn.impl, m.rnn.stack.bidirectional() ? "bi-" : "", m.rnn.type,
+                   m.rnn.stack.num_layers(), m.rnn.stack.hidden_size(), m.decoder.type,
+                   m.decoder.stack.num_layers(), m.decoder.stack.hidden_size(), m.attention,
+                   m.embedding_dim, m.dropout, n_params, cfg_.decode.beam, device_.str(),
+                   cfg_.run.seed)});
+  trainer_->set_label(label);
+  if (on_resumed) trainer_->on_resumed(on_resumed);
+  trainer_->on_finish([&](nlohmann::json&) { caption_->write_examples(dir.path()); });
+  nlohmann::json summary = trainer_->fit(dir, resume);
+  for (const char* key : {"val_accuracy", "test_accuracy", "test_word_accuracy"})
     if (summary.contains(key)) logger()->info("{} {:.2f}", key, summary[key].get<double>());
   return summary;
 }

@@ -34,6 +34,7 @@ struct MnistConfig {
   RunSection run;
   TrainSection train;
   OptimSection optim;
+  std::string task = "classify";  // classify | caption (apps/mnist/caption.h)
   struct Data {
     std::string dir = "mnist";        // the four idx files, relative to run.data_root
     std::string sequence = "rows";    // rows | pixels | permuted
@@ -46,10 +47,25 @@ struct MnistConfig {
     int64_t batch_size = 100;
     int64_t eval_batch_size = 1000;
   } data;
+  /// caption: strips of 1..max_digits digits side by side (apps/mnist/caption.h).
+  struct Strips {
+    int64_t max_digits = 5;
+    int64_t train = 60000;  // strips drawn from the training part's images
+    int64_t valid = 2000;   // ... from the validation images
+    int64_t test = 10000;   // ... from the test images
+    int64_t seed = 1;
+  } strips;
   struct Model {
-    RecurrentSection rnn;
+    RecurrentSection rnn;  // classify: the stack; caption: the encoder
     double dropout = 0.0;
+    // caption only: the decoder of modules/seq2seq.h
+    RecurrentSection decoder;
+    int64_t embedding_dim = 32;
+    std::string attention = "bahdanau";
   } model;
+  struct Decode {
+    int64_t beam = 1;
+  } decode;
 
   MnistConfig();
   void bind(ConfigSchema& s);
@@ -59,6 +75,14 @@ struct MnistConfig {
   int64_t steps() const;
   int64_t features() const;
 };
+
+/// An MNIST image's side, in pixels.
+constexpr int64_t kSide = 28;
+
+/// Pixels (..., 28, 28) uint8 as float, scaled as data.normalize says:
+/// x / 255 (unit) or (x / 255 - 0.1307) / 0.3081 (standard: the training
+/// images' mean and deviation).
+torch::Tensor scale_pixels(const MnistConfig& cfg, const torch::Tensor& pixels);
 
 /// Binds data.dir, data.sequence, data.permutation_seed and data.normalize:
 /// how images are read and become sequences (train and gradflow share them).
@@ -140,19 +164,26 @@ class MnistTask : public Task {
   std::vector<std::vector<int64_t>> test_confusion_;
 };
 
-/// One rnnlab-mnist run: the task and its trainer.
+class CaptionTask;
+
+/// One rnnlab-mnist run: the task (MnistTask, or CaptionTask for task:
+/// caption) and its trainer.
 class MnistJob : public Job {
  public:
   MnistJob(const MnistConfig& cfg, const ConfigSchema& schema,
            const std::filesystem::path& resume_dir);
+  ~MnistJob() override;
   void save_assets(const RunDir& dir) override;
   nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
                      const std::function<void(int64_t)>& on_resumed) override;
 
  private:
+  nlohmann::json run_caption(const RunDir& dir, bool resume, const std::string& label,
+                             const std::function<void(int64_t)>& on_resumed);
   const MnistConfig& cfg_;
   torch::Device device_;
   std::unique_ptr<MnistTask> task_;
+  std::unique_ptr<CaptionTask> caption_;
   std::unique_ptr<Trainer> trainer_;
 };
 

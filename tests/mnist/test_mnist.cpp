@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "apps/mnist/caption.h"
 #include "apps/mnist/gradflow.h"
 #include "apps/mnist/task.h"
 #include "core/error.h"
@@ -307,6 +308,91 @@ TEST(MnistGradflow, WritesCurvesAndPicture) {
   const std::string cfg = dir.write("c.yaml", "gradflow:\n  models: [lstm, transformer]\n");
   expect_one_line_error(run_command(kMnist + " gradflow " + cfg + " --run-dir " + dir.file("r2")),
                         2, "unknown model 'transformer'");
+}
+
+TEST(MnistCaption, StripsComeFromTheirOwnPartAndSeed) {
+  auto a = draw_strips(100, 500, 5, 7), b = draw_strips(100, 500, 5, 7);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, draw_strips(100, 500, 5, 8));
+  std::vector<int> counts(6, 0);
+  for (const auto& s : a) {
+    ASSERT_GE(s.size(), 1u);
+    ASSERT_LE(s.size(), 5u);
+    ++counts[s.size()];
+    for (int64_t i : s) ASSERT_TRUE(i >= 0 && i < 100);
+  }
+  for (int k = 1; k <= 5; ++k) EXPECT_GT(counts[k], 60) << k << " digits";
+  // a batch: columns of the images side by side, captions with <bos> / <eos>
+  TempDir dir;
+  fake_mnist(dir, 40, 10);
+  MnistConfig cfg;
+  cfg.run.data_root = dir.path.string();
+  cfg.data.val_size = 10;
+  MnistData data = load_data(cfg);
+  std::vector<std::vector<int64_t>> strips = {{3, 4}, {7}};
+  StripBatch batch = make_strip_batch(cfg, data.train, strips, {0, 1});
+  ASSERT_EQ(batch.columns.sizes(), (std::vector<int64_t>{56, 2, 28}));
+  EXPECT_EQ(batch.lengths[0].item<int64_t>(), 56);
+  EXPECT_EQ(batch.lengths[1].item<int64_t>(), 28);
+  // column 28 + 5 of strip 0 is column 5 of image 4
+  torch::Tensor col = data.train.images[4].select(1, 5).to(torch::kFloat) / 255.0;
+  EXPECT_TRUE(torch::allclose(batch.columns[33][0], col));
+  EXPECT_EQ(batch.columns[30][1].abs().sum().item<float>(), 0.0f) << "padding";
+  // labels are i % 10: strip 0 is "three four", strip 1 "seven"
+  EXPECT_EQ(caption_text(strip_reference(data.train, strips[0])), "three four");
+  EXPECT_TRUE(torch::equal(batch.tgt_in.select(1, 0), torch::tensor({2, 7, 8}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(batch.tgt_out.select(1, 0), torch::tensor({7, 8, 3}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(batch.tgt_out.select(1, 1), torch::tensor({11, 3, 0}, torch::kLong)));
+}
+
+TEST(MnistCaption, ScoresExactMatchAndWordAccuracy) {
+  CaptionScores s = score_captions({{4, 5, 6}, {4, 5}, {7}}, {{4, 5, 6}, {4, 6}, {7, 8}});
+  EXPECT_EQ(s.strips, 3);
+  EXPECT_NEAR(s.exact, 100.0 / 3, 1e-9);
+  // edits: 0 + 1 (substitution) + 1 (deletion) over 3 + 2 + 2 reference words
+  EXPECT_NEAR(s.word_accuracy, 100.0 * (1 - 2.0 / 7), 1e-9);
+}
+
+// A tiny captioning run on real MNIST that must learn one-digit strips; eval
+// and predict agree with it; bad combinations are config errors.
+TEST(MnistCaption, LearnsOneDigitStrips) {
+  REQUIRE_MNIST();
+  TempDir dir;
+  const std::string run = dir.file("run");
+  auto r = run_command(kMnist + " train " + std::string(RNNLAB_SOURCE_DIR) +
+                       "/experiments/mnist/caption_strips.yaml --run-dir " + run +
+                       " --set run.data_root=" + RNNLAB_SOURCE_DIR +
+                       "/data --set strips.max_digits=1 --set strips.train=8000"
+                       " --set strips.valid=300 --set strips.test=300 --set train.max_epochs=4"
+                       " --set model.rnn.hidden=32 --set model.decoder.hidden=32"
+                       " --set data.batch_size=32 --set run.threads=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  nlohmann::json s = test::read_summary(run);
+  EXPECT_GT(s["test_accuracy"].get<double>(), 80.0) << s.dump(1);
+  EXPECT_EQ(s["test_exact_match"], s["test_accuracy"]);
+  EXPECT_TRUE(fs::exists(run + "/attention_1.svg") || !fs::exists(run + "/attention_1.gp"));
+  EXPECT_TRUE(fs::exists(run + "/caption_examples.txt"));
+  auto e = run_command(kMnist + " eval --run " + run + " 2>&1");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find(fmt::format("exact match {:.2f}%", s["test_accuracy"].get<double>())),
+            std::string::npos)
+      << e.output;
+  // predict: a PNG strip of the first test image (a 7)
+  datasets::IdxImages test = datasets::read_idx_images(kMnistDir + "/t10k-images-idx3-ubyte");
+  datasets::write_png_gray(dir.file("seven.png"), test.pixels[0]);
+  auto p =
+      run_command(kMnist + " predict --run " + run + " " + dir.file("seven.png") + " 2>/dev/null");
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_EQ(p.output, dir.file("seven.png") + "\tseven\n");
+  datasets::write_png_gray(dir.file("tall.png"), torch::zeros({30, 56}, torch::kUInt8));
+  expect_one_line_error(run_command(kMnist + " predict --run " + run + " " + dir.file("tall.png")),
+                        1, "tall.png: 56x30 pixels; a strip is 28 pixels high");
+  const std::string base = kMnist + " train " + std::string(RNNLAB_SOURCE_DIR) +
+                           "/experiments/mnist/caption_strips.yaml --run-dir " + dir.file("r2");
+  expect_one_line_error(run_command(base + " --set model.decoder.type=gru"), 2,
+                        "model.decoder.type");
+  expect_one_line_error(run_command(base + " --set model.decoder.bidirectional=true"), 2,
+                        "model.decoder.bidirectional");
 }
 
 }  // namespace
