@@ -14,7 +14,7 @@
 #                   see tests/fuzz/fuzz_util.h)
 #   --keep-going    fork mode with -ignore_crashes/-ignore_timeouts/-ignore_ooms: run the whole
 #                   time even after a crash, saving each crashing input
-# Targets: config labeled_table parallel word2vec_corpus word_vectors
+# Targets: config idx labeled_table parallel word2vec_corpus word_vectors
 # Environment: RNNLAB_FUZZ_BUILD (default /var/tmp/rnnlab-fuzz), RNNLAB_FUZZ_OUT (default
 #   <build>/runs: grown corpora, crash-*, timeout-*, logs), RNNLAB_NICE (default 19; 0 turns it off),
 #   CXX (default clang++).
@@ -28,7 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${RNNLAB_FUZZ_BUILD:-/var/tmp/rnnlab-fuzz}
 out=${RNNLAB_FUZZ_OUT:-$build/runs}
 nice_level=${RNNLAB_NICE:-19}
-all_targets=(config labeled_table parallel word2vec_corpus word_vectors)
+all_targets=(config idx labeled_table parallel word2vec_corpus word_vectors)
 seconds=60 runs=-1 jobs=1 build_only=0 regressions=0 keep_going=0 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in

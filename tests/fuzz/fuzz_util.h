@@ -63,6 +63,17 @@ inline std::string write_file(const std::string& name, std::string_view data) {
 
 /// Splits `data` at every '\0' into at most `max_parts` parts (the last one
 /// keeps any further '\0' bytes).
+/// The bytes of a file ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";
+  std::string out;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
 inline std::vector<std::string_view> split_parts(std::string_view data, size_t max_parts) {
   std::vector<std::string_view> parts;
   while (parts.size() + 1 < max_parts) {
@@ -119,7 +130,8 @@ void guarded(F&& body) {
     static const bool verbose = std::getenv("RNNLAB_FUZZ_VERBOSE") != nullptr;
     if (verbose) std::fprintf(stderr, "expected error: %s\n", e.what());
   } catch (const std::exception& e) {
-    std::string text = "uncaught " + type_name(abi::__cxa_current_exception_type()) + ": " + e.what();
+    std::string text =
+        "uncaught " + type_name(abi::__cxa_current_exception_type()) + ": " + e.what();
     if (!known(text)) defect(text);
   } catch (...) {
     std::string text = "uncaught " + type_name(abi::__cxa_current_exception_type());
