@@ -22,42 +22,36 @@ using namespace rnnlab::mnist;
 
 namespace {
 
-/// A trained classifier loaded back from its run directory, with its pixel order.
+/// A trained run loaded back from its run directory: the classifier and its
+/// pixel order (task: classify), or the captioner (task: caption).
 struct LoadedRun : rnnlab::LoadedRun<MnistConfig, SequenceClassifier> {
   std::vector<int64_t> order;
+  Seq2Seq captioner{nullptr};
+  bool caption() const { return cfg.task == "caption"; }
 };
 
 std::unique_ptr<LoadedRun> load_run(const RunChoice& choice) {
   auto run = open_run<LoadedRun>(choice);
+  if (run->caption()) {
+    run->captioner = build_caption_model(run->cfg);
+    load_trained_model(*run->captioner, run->trained);
+    run->captioner->to(run->device);
+    return run;
+  }
   if (run->cfg.data.sequence == "permuted")
     run->order = load_permutation(run->trained.dir / "permutation.json");
   run->load_model([&] { return build_model(run->cfg); });
   return run;
 }
 
-/// A trained captioner loaded back from its run directory.
-struct CaptionRun : rnnlab::LoadedRun<MnistConfig, Seq2Seq> {};
-
-/// The run's task, read from its config ("classify" or "caption").
-std::string task_of(const RunChoice& choice) {
-  return open_run<LoadedRun>(choice)->cfg.task;
-}
-
-std::unique_ptr<CaptionRun> load_caption_run(const RunChoice& choice) {
-  auto run = open_run<CaptionRun>(choice);
-  run->load_model([&] { return build_caption_model(run->cfg); });
-  return run;
-}
-
 /// eval of a caption run: its test strips decoded, scored.
-int eval_captions(const RunChoice& choice) {
-  auto run = load_caption_run(choice);
+int eval_captions(LoadedRun* run) {
   MnistData data = load_data(run->cfg);
   const auto& st = run->cfg.strips;
   auto strips =
       draw_strips(data.test.size(), st.test, st.max_digits, static_cast<uint64_t>(st.seed) * 3 + 2);
   std::vector<Hypothesis> hyps =
-      caption_strips(run->model, run->cfg, data.test, strips, run->device);
+      caption_strips(run->captioner, run->cfg, data.test, strips, run->device);
   std::vector<std::vector<int64_t>> h, r;
   for (size_t i = 0; i < strips.size(); ++i) {
     h.push_back(hyps[i].tokens);
@@ -73,12 +67,12 @@ int eval_captions(const RunChoice& choice) {
 int eval(const RunChoice& choice, const std::string& images, const std::string& labels) {
   if (images.empty() != labels.empty())
     throw UsageError("give --images and --labels together (neither: the run's test set)");
-  if (task_of(choice) == "caption") {
+  auto run = load_run(choice);
+  if (run->caption()) {
     if (!images.empty())
       throw UsageError("--images: a caption run is scored on its test strips (no --images)");
-    return eval_captions(choice);
+    return eval_captions(run.get());
   }
-  auto run = load_run(choice);
   Digits d;
   if (images.empty()) {
     d = load_data(run->cfg).test;
@@ -102,7 +96,7 @@ int eval(const RunChoice& choice, const std::string& images, const std::string& 
 }
 
 /// predict of a caption run: one caption per PNG strip (28 pixels high).
-int predict_captions(const RunChoice& choice, const std::vector<std::string>& pngs) {
+int predict_captions(LoadedRun* run, const std::vector<std::string>& pngs) {
   std::vector<torch::Tensor> strips;
   for (const auto& path : pngs) {
     torch::Tensor g = datasets::read_png_gray(path);
@@ -113,7 +107,6 @@ int predict_captions(const RunChoice& choice, const std::vector<std::string>& pn
                       path, g.size(1), g.size(0)));
     strips.push_back(g);
   }
-  auto run = load_caption_run(choice);
   DecodeOptions o;
   o.beam = run->cfg.decode.beam;
   o.max_len_a = 0;
@@ -121,7 +114,8 @@ int predict_captions(const RunChoice& choice, const std::vector<std::string>& pn
   for (size_t i = 0; i < strips.size(); ++i) {
     torch::Tensor x = image_columns(run->cfg, strips[i]);  // (W, 1, 28)
     torch::Tensor len = torch::full({1}, x.size(0), torch::kLong);
-    Hypothesis h = translate_batch(run->model, x.to(run->device), len.to(run->device), o).front();
+    Hypothesis h =
+        translate_batch(run->captioner, x.to(run->device), len.to(run->device), o).front();
     std::cout << fmt::format("{}\t{}\n", pngs[i], caption_text(h.tokens));
   }
   return 0;
@@ -130,11 +124,11 @@ int predict_captions(const RunChoice& choice, const std::vector<std::string>& pn
 int predict(const RunChoice& choice, const std::string& idx, const std::vector<std::string>& pngs) {
   if (idx.empty() == pngs.empty())
     throw UsageError("give either --idx IMAGES (an idx3 file) or PNG files");
-  if (task_of(choice) == "caption") {
+  auto run = load_run(choice);
+  if (run->caption()) {
     if (!idx.empty()) throw UsageError("--idx: a caption run reads PNG strips (28 pixels high)");
-    return predict_captions(choice, pngs);
+    return predict_captions(run.get(), pngs);
   }
-  // Read every image before loading the model: a bad file fails first.
   std::vector<std::string> names;
   torch::Tensor images;
   if (!idx.empty()) {
@@ -157,7 +151,6 @@ int predict(const RunChoice& choice, const std::string& idx, const std::vector<s
     }
     images = torch::stack(read);
   }
-  auto run = load_run(choice);
   torch::Tensor probs = classify(run->model, run->cfg, images, run->order, run->device);
   for (size_t i = 0; i < names.size(); ++i) {
     torch::Tensor p = probs[static_cast<int64_t>(i)];
