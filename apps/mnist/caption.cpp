@@ -39,6 +39,16 @@ int64_t edit_distance(const std::vector<int64_t>& a, const std::vector<int64_t>&
   return row[b.size()];
 }
 
+// Indices 0..n-1 in consecutive batches of `size` (the last may be shorter).
+std::vector<std::vector<int64_t>> consecutive_batches(int64_t n, int64_t size) {
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t start = 0; start < n; start += size) {
+    out.emplace_back();
+    for (int64_t i = start; i < std::min(n, start + size); ++i) out.back().push_back(i);
+  }
+  return out;
+}
+
 const char* const kWords[] = {"zero", "one", "two",   "three", "four",
                               "five", "six", "seven", "eight", "nine"};
 
@@ -148,12 +158,9 @@ std::vector<Hypothesis> caption_strips(Seq2Seq& model, const MnistConfig& cfg, c
   o.max_len_a = 0;
   o.max_len_b = cfg.strips.max_digits + 2;
   std::vector<Hypothesis> out;
-  const auto n = static_cast<int64_t>(strips.size());
-  for (int64_t start = 0; start < n; start += cfg.data.eval_batch_size) {
+  for (const auto& which :
+       consecutive_batches(static_cast<int64_t>(strips.size()), cfg.data.eval_batch_size)) {
     StopSignals::throw_if_requested();
-    std::vector<int64_t> which;
-    for (int64_t i = start; i < std::min(n, start + cfg.data.eval_batch_size); ++i)
-      which.push_back(i);
     StripBatch b = make_strip_batch(cfg, part, strips, which);
     for (auto& h : translate_batch(model, b.columns.to(device), b.lengths.to(device), o))
       out.push_back(std::move(h));
@@ -259,12 +266,9 @@ Metrics CaptionTask::evaluate(const std::string& split) {
   {
     torch::NoGradGuard no_grad;
     model_->eval();
-    const auto n = static_cast<int64_t>(strips.size());
-    for (int64_t start = 0; start < n; start += cfg_.data.eval_batch_size) {
+    for (const auto& which :
+         consecutive_batches(static_cast<int64_t>(strips.size()), cfg_.data.eval_batch_size)) {
       StopSignals::throw_if_requested();
-      std::vector<int64_t> which;
-      for (int64_t i = start; i < std::min(n, start + cfg_.data.eval_batch_size); ++i)
-        which.push_back(i);
       StripBatch b = make_strip_batch(cfg_, part, strips, which);
       torch::Tensor logits =
           model_->forward(b.columns.to(device_), b.lengths.to(device_), b.tgt_in.to(device_));

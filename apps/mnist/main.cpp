@@ -79,19 +79,12 @@ int eval(const RunChoice& choice, const std::string& images, const std::string& 
   } else {
     d = read_digits(images, labels);
   }
-  torch::Tensor probs = classify(run->model, run->cfg, d.images, run->order, run->device);
-  torch::Tensor pred = probs.argmax(1).contiguous();
-  const double loss = torch::nll_loss(probs.clamp_min(1e-12).log(), d.labels).item<double>();
-  const int64_t correct = pred.eq(d.labels).sum().item<int64_t>();
-  std::vector<std::vector<int64_t>> confusion(10, std::vector<int64_t>(10, 0));
-  for (int64_t i = 0; i < d.size(); ++i)
-    ++confusion[d.labels[i].item<int64_t>()][pred[i].item<int64_t>()];
+  DigitScores s =
+      score_digits(classify(run->model, run->cfg, d.images, run->order, run->device), d.labels);
   std::cout << fmt::format("{}: {} images\naccuracy {:.2f}% ({}/{}), loss {:.4f}\n", d.name,
-                           d.size(),
-                           100.0 * static_cast<double>(correct) / static_cast<double>(d.size()),
-                           correct, d.size(), loss)
+                           d.size(), s.accuracy, s.correct, d.size(), s.loss)
             << "confusion matrix (rows: true digit, columns: predicted)\n"
-            << confusion_table(confusion);
+            << confusion_table(s.confusion);
   return 0;
 }
 

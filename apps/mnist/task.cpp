@@ -284,6 +284,22 @@ torch::Tensor classify(SequenceClassifier& model, const MnistConfig& cfg,
   return torch::cat(parts, 0);
 }
 
+DigitScores score_digits(const torch::Tensor& probs, const torch::Tensor& labels) {
+  DigitScores s;
+  s.loss = F::nll_loss(probs.clamp_min(1e-12).log(), labels).item<double>();
+  torch::Tensor pred = probs.argmax(1).contiguous();
+  torch::Tensor gold = labels.contiguous();
+  s.confusion.assign(kClasses, std::vector<int64_t>(kClasses, 0));
+  const auto* g = gold.data_ptr<int64_t>();
+  const auto* q = pred.data_ptr<int64_t>();
+  for (int64_t i = 0; i < gold.size(0); ++i) {
+    ++s.confusion[g[i]][q[i]];
+    s.correct += g[i] == q[i];
+  }
+  s.accuracy = 100.0 * static_cast<double>(s.correct) / static_cast<double>(gold.size(0));
+  return s;
+}
+
 std::string confusion_table(const std::vector<std::vector<int64_t>>& confusion) {
   std::string out = "true\\pred";
   for (size_t c = 0; c < confusion.size(); ++c) out += fmt::format("{:>6}", c);
@@ -365,19 +381,9 @@ StepOutput MnistTask::train_step(int64_t index) {
 
 Metrics MnistTask::evaluate(const std::string& split) {
   const Digits& part = split == "test" ? data_.test : data_.valid;
-  torch::Tensor probs = classify(model_, cfg_, part.images, order_, device_);
-  const double loss = F::nll_loss(probs.clamp_min(1e-12).log(), part.labels).item<double>();
-  torch::Tensor pred = probs.argmax(1);
-  const double accuracy =
-      100.0 * pred.eq(part.labels).sum().item<double>() / static_cast<double>(part.size());
-  if (split == "test") {
-    test_confusion_.assign(kClasses, std::vector<int64_t>(kClasses, 0));
-    auto* g = part.labels.data_ptr<int64_t>();
-    torch::Tensor p = pred.contiguous();
-    auto* q = p.data_ptr<int64_t>();
-    for (int64_t i = 0; i < part.size(); ++i) ++test_confusion_[g[i]][q[i]];
-  }
-  return {{"loss", loss}, {"accuracy", accuracy}};
+  DigitScores s = score_digits(classify(model_, cfg_, part.images, order_, device_), part.labels);
+  if (split == "test") test_confusion_ = s.confusion;
+  return {{"loss", s.loss}, {"accuracy", s.accuracy}};
 }
 
 std::vector<MetricInfo> MnistTask::metrics() const {

@@ -128,6 +128,16 @@ torch::Tensor classify(SequenceClassifier& model, const MnistConfig& cfg,
                        const torch::Tensor& images, const std::vector<int64_t>& order,
                        torch::Device device);
 
+/// What a classifier's probabilities (N, 10) score against digits (N):
+/// mean negative log-likelihood, accuracy (%) and the confusion matrix
+/// (rows: true digit, columns: predicted).
+struct DigitScores {
+  double loss = 0, accuracy = 0;
+  int64_t correct = 0;
+  std::vector<std::vector<int64_t>> confusion;
+};
+DigitScores score_digits(const torch::Tensor& probs, const torch::Tensor& labels);
+
 /// A 10 x 10 confusion matrix (rows: true digit, columns: predicted) as a
 /// text table and as a picture (gnuplot SVG; false when gnuplot is missing).
 std::string confusion_table(const std::vector<std::vector<int64_t>>& confusion);
