@@ -203,11 +203,11 @@ bool plot_attention(const fs::path& dir, int n, const torch::Tensor& strip_image
       "set tmargin at screen 0.86\nset bmargin at screen {:.3f}\n"
       "set xrange [-0.5:{}.5]\nset yrange [27.5:-0.5]\nunset xtics\nunset ytics\n"
       "set palette gray\n"
-      "plot {} matrix with image\n"
+      "plot {} matrix with image pixels\n"
       "set tmargin at screen {:.3f}\nset bmargin at screen 0.14\n"
       "set yrange [{}.5:-0.5]\nset ytics ({})\nset xtics 0,28\nset xlabel 'column of the strip'\n"
       "set palette defined (0 '#ffffff', 1 '#08306b')\nset cbrange [0:*]\n"
-      "plot {} matrix with image\n"
+      "plot {} matrix with image pixels\n"
       "unset multiplot\n",
       std::max<int64_t>(420, 160 + 4 * W), 420, gnuplot_quote(stem + ".svg"),
       gnuplot_quote(

@@ -339,7 +339,7 @@ bool plot_confusion(const std::vector<std::vector<int64_t>>& confusion, const fs
       "set xtics 0,1,9 scale 0\nset ytics 0,1,9 scale 0\n"
       "set logscale cb\nset cbrange [1:*]\nset cblabel 'images (log scale)'\n"
       "set palette defined (0 '#f7fbff', 1 '#6baed6', 2 '#08306b')\n"
-      "plot {} matrix using 1:2:($3 > 0 ? $3 : 1/0) with image notitle, \\\n"
+      "plot {} matrix using 1:2:($3 > 0 ? $3 : 1/0) with image pixels notitle, \\\n"
       "     {} matrix using 1:2:($3 > 0 ? sprintf('%d', $3) : ''):($3 > 300 ? 0xffffff : 0) "
       "with labels tc rgb variable notitle\n",
       gnuplot_quote(svg.filename().string()), gnuplot_quote(title), gnuplot_quote(stem + ".dat"),
