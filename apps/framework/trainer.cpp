@@ -68,24 +68,101 @@ double Trainer::scheduled_lr(const OptimSection& o, int64_t step, int64_t total_
   return o.lr;
 }
 
-struct Trainer::State {
-  // Position: `step` updates done; the next batch is `batch` of epoch `epoch`.
-  int64_t step = 0, epoch = 0, batch = 0;
-  int64_t last_eval_step = -1;
-  // Time and throughput (training only, evaluation excluded).
-  double train_seconds = 0;
-  int64_t total_units = 0;
-  // The current logging window.
-  double win_loss = 0, win_seconds = 0, grad_norm = 0, lr = 0;
-  int64_t win_units = 0, win_steps = 0;
+// ---------------------------------------------------------------------------
+// The autograd engine
+
+namespace {
+
+class AutogradEngine : public Engine {
+ public:
+  AutogradEngine(Task& task, const TrainSection& train, const OptimSection& optim)
+      : task_(task), train_(train), optim_(optim), params_(task.model().parameters()) {
+    steps_per_epoch_ = task.batches_per_epoch();
+    total_steps_ = train.max_steps > 0 ? train.max_steps : train.max_epochs * steps_per_epoch_;
+    std::vector<ParamGroup> groups = task.param_groups();
+    for (const auto& g : groups) lr_scales_.push_back(g.lr_scale);
+    optimizer_ = make_optimizer(optim, groups);
+  }
+  int64_t steps_per_epoch() const override { return steps_per_epoch_; }
+
+  // One update: lr_t = schedule(step) x plateau scale x group scale;
+  // g = grad(loss); g <- g min(1, clip / |g|); optimizer step.
+  void advance(const TrainingState& s,
+               const std::function<bool(const EngineProgress&)>& report) override {
+    auto t0 = Clock::now();
+    EngineProgress p;
+    p.lr = Trainer::scheduled_lr(optim_, s.step, total_steps_, s.validation.lr_scale);
+    auto& groups = optimizer_->param_groups();
+    for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(p.lr * lr_scales_[i]);
+    task_.model().train();
+    optimizer_->zero_grad();
+    StepOutput out = task_.train_step(s.batch);
+    double loss = std::isnan(out.reported_loss) ? out.loss.item<double>() : out.reported_loss;
+    if (!std::isfinite(loss))
+      throw Diverged(fmt::format("training loss is {} at update {} (epoch {})", non_finite(loss),
+                                 s.step + 1, s.epoch + 1),
+                     "; a lower optim.lr or train.clip_norm may help");
+    out.loss.backward();
+    // The norm is computed (and checked) even without clipping: an infinite
+    // limit never scales the gradients.
+    double limit = train_.clip_norm > 0 ? train_.clip_norm : INFINITY;
+    p.grad_norm = torch::nn::utils::clip_grad_norm_(params_, limit);
+    if (!std::isfinite(p.grad_norm))
+      throw Diverged(
+          fmt::format("gradient norm is {} at update {}", non_finite(p.grad_norm), s.step + 1), "");
+    optimizer_->step();
+    p.step = s.step + 1, p.batch = s.batch + 1;
+    p.units = out.units;
+    p.loss_sum = loss * static_cast<double>(out.units);
+    p.seconds = seconds_since(t0);
+    report(p);
+  }
+
+  void save(torch::serialize::OutputArchive& archive, YAML::Node&) const override {
+    optimizer_->save(archive);
+  }
+  void load(torch::serialize::InputArchive& archive, const YAML::Node&,
+            const fs::path& file) override {
+    try {
+      optimizer_->load(archive);
+    } catch (const c10::Error& e) {
+      std::string msg = e.what_without_backtrace();
+      throw DataError("checkpoint '" + file.string() +
+                      "' cannot be resumed (written for another optimizer or model?): " +
+                      msg.substr(0, msg.find('\n')));
+    }
+  }
+
+ private:
+  Task& task_;
+  const TrainSection& train_;
+  const OptimSection& optim_;
+  std::vector<torch::Tensor> params_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> lr_scales_;  // per optimizer parameter group
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_autograd_engine(Task& task, const TrainSection& train,
+                                             const OptimSection& optim) {
+  return std::make_unique<AutogradEngine>(task, train, optim);
+}
+
+// ---------------------------------------------------------------------------
+// The trainer
+
+struct Trainer::State : TrainingState {
   // Derived settings.
   int64_t batches_per_epoch = 0, total_steps = 0;
+  double grad_norm = NAN, lr = 0;  // of the last update
   Clock::time_point started;
   bool has_checkpoint = false;
 };
 
 Trainer::Trainer(Task& task, const TrainSection& train, const OptimSection& optim,
-                 const RunSection& run, const ConfigSchema* schema)
+                 const RunSection& run, const ConfigSchema* schema, std::unique_ptr<Engine> engine)
     : task_(task), train_(train), optim_(optim), run_(run), s_(new State) {
   ConfigSchema empty;
   const ConfigSchema& sch = schema ? *schema : empty;
@@ -94,75 +171,121 @@ Trainer::Trainer(Task& task, const TrainSection& train, const OptimSection& opti
   MetricInfo metric = resolve_early_stop(train, task.metrics(), schema);
   tracker_ = std::make_unique<BestTracker>(metric, train.patience, optim.plateau_patience,
                                            optim.decay_factor, optim.schedule == "plateau");
-  s_->batches_per_epoch = task.batches_per_epoch();
+  engine_ = engine ? std::move(engine) : make_autograd_engine(task, train, optim);
+  s_->batches_per_epoch = engine_->steps_per_epoch();
   if (s_->batches_per_epoch <= 0) throw DataError("the training data gives no batches");
   s_->total_steps =
       train.max_steps > 0 ? train.max_steps : train.max_epochs * s_->batches_per_epoch;
-  std::vector<ParamGroup> groups = task.param_groups();
-  for (const auto& g : groups) lr_scales_.push_back(g.lr_scale);
-  optimizer_ = make_optimizer(optim, groups);
 }
 
 Trainer::~Trainer() = default;
 
+namespace {
+
+// The state's YAML beside checkpoint F: F with ".yml" added.
+fs::path state_file(const fs::path& checkpoint) {
+  fs::path p = checkpoint;
+  p += ".yml";
+  return p;
+}
+
+}  // namespace
+
 void Trainer::save_checkpoint(const fs::path& path) {
   torch::serialize::OutputArchive archive;
-  torch::serialize::OutputArchive model, optim, task;
+  torch::serialize::OutputArchive model, engine, task;
   task_.model().save(model);
-  optimizer_->save(optim);
+  s_->validation = tracker_->state();
+  s_->engine = YAML::Node(YAML::NodeType::Map);
+  engine_->save(engine, s_->engine);
   task_.save_state(task);
   archive.write("model", model);
-  archive.write("optimizer", optim);
+  archive.write("engine", engine);
   archive.write("task", task);
-  archive.write("position",
-                torch::tensor({s_->step, s_->epoch, s_->batch, s_->last_eval_step, s_->total_units},
-                              torch::kLong));
-  archive.write("train_seconds", torch::tensor({s_->train_seconds}, torch::kDouble));
-  // The open logging window, so that the first line after a resume averages
-  // over the same updates as in a run that was never stopped.
-  archive.write("window",
-                torch::tensor({s_->win_loss, s_->win_seconds, static_cast<double>(s_->win_units),
-                               static_cast<double>(s_->win_steps)},
-                              torch::kDouble));
-  archive.write("tracker", tracker_->state());
+  const std::string state = s_->to_yaml();
+  archive.write("training_state", c10::IValue(state));
   save_rng_state(archive);
   save_archive_atomic(archive, path);
+  // The readable copy, written after the checkpoint: a reader may see the
+  // previous one for a moment, never a partial one.
+  write_file_atomic(state_file(path), state);
   s_->has_checkpoint = true;
 }
 
+namespace {
+
+// A checkpoint written before the named training state (rnnlab before
+// 2026-12-06): the position as anonymous tensors; the optimizer in
+// "optimizer". Read so that runs in progress then can still be resumed.
+bool read_legacy_state(torch::serialize::InputArchive& archive, TrainingState& s) {
+  torch::Tensor pos, seconds, tracker, window;
+  if (!archive.try_read("position", pos) || !archive.try_read("train_seconds", seconds) ||
+      !archive.try_read("tracker", tracker) || !archive.try_read("window", window))
+    return false;
+  if (pos.numel() != 5 || tracker.numel() != 5 || window.numel() != 4 || seconds.numel() != 1)
+    return false;
+  pos = pos.to(torch::kLong).contiguous();
+  tracker = tracker.to(torch::kDouble).contiguous();
+  window = window.to(torch::kDouble).contiguous();
+  auto p = pos.accessor<int64_t, 1>();
+  s.step = p[0], s.epoch = p[1], s.batch = p[2], s.last_eval_step = p[3], s.units = p[4];
+  s.train_seconds = seconds.item<double>();
+  auto w = window.accessor<double, 1>();
+  s.window.loss = w[0], s.window.seconds = w[1];
+  s.window.units = static_cast<int64_t>(w[2]), s.window.steps = static_cast<int64_t>(w[3]);
+  auto t = tracker.accessor<double, 1>();
+  s.validation.best = t[0], s.validation.best_step = static_cast<int64_t>(t[1]);
+  s.validation.bad_evals = static_cast<int64_t>(t[2]);
+  s.validation.since_decay = static_cast<int64_t>(t[3]), s.validation.lr_scale = t[4];
+  s.engine = YAML::Node(YAML::NodeType::Map);
+  return true;
+}
+
+TrainingState read_state_from(torch::serialize::InputArchive& archive, const fs::path& path,
+                              bool* legacy = nullptr) {
+  c10::IValue text;
+  if (archive.try_read("training_state", text) && text.isString()) {
+    if (legacy) *legacy = false;
+    return TrainingState::from_yaml(text.toStringRef(), "checkpoint '" + path.string() + "'");
+  }
+  TrainingState s;
+  if (read_legacy_state(archive, s)) {
+    if (legacy) *legacy = true;
+    return s;
+  }
+  throw DataError("checkpoint '" + path.string() +
+                  "' has no training state this version can read (written by another version "
+                  "of rnnlab, or by another engine?)");
+}
+
+}  // namespace
+
+TrainingState Trainer::read_state(const fs::path& path) {
+  torch::serialize::InputArchive archive;
+  read_archive(archive, path);
+  return read_state_from(archive, path);
+}
+
 void Trainer::load_checkpoint(const fs::path& path) {
-  torch::serialize::InputArchive archive, model, optim, task;
+  torch::serialize::InputArchive archive, model, engine, task;
   read_archive(archive, path);
   if (!archive.try_read("model", model))
     throw DataError("checkpoint '" + path.string() + "' has no model in it");
+  bool legacy = false;
+  TrainingState st = read_state_from(archive, path, &legacy);
   load_module(task_.model(), model, path);
-  torch::Tensor pos, seconds, tracker, window;
   try {
-    archive.read("optimizer", optim);
-    optimizer_->load(optim);
-    archive.read("position", pos);
-    archive.read("train_seconds", seconds);
-    archive.read("tracker", tracker);
-    archive.read("window", window);
+    archive.read(legacy ? "optimizer" : "engine", engine);
     load_rng_state(archive);
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     throw DataError("checkpoint '" + path.string() +
-                    "' cannot be resumed (written by another version, or for another optimizer "
-                    "or model?): " +
+                    "' cannot be resumed (written by another version, or for another engine?): " +
                     msg.substr(0, msg.find('\n')));
   }
-  if (pos.numel() != 5 || tracker.numel() != 5)
-    throw DataError("checkpoint '" + path.string() +
-                    "' cannot be resumed: it was written by another version of rnnlab");
-  auto p = pos.accessor<int64_t, 1>();
-  s_->step = p[0], s_->epoch = p[1], s_->batch = p[2], s_->last_eval_step = p[3];
-  s_->total_units = p[4];
-  s_->train_seconds = seconds.item<double>();
-  auto w = window.accessor<double, 1>();
-  s_->win_loss = w[0], s_->win_seconds = w[1];
-  s_->win_units = static_cast<int64_t>(w[2]), s_->win_steps = static_cast<int64_t>(w[3]);
-  tracker_->set_state(tracker);
+  engine_->load(engine, st.engine, path);
+  static_cast<TrainingState&>(*s_) = st;
+  tracker_->set_state(st.validation);
   s_->has_checkpoint = true;
   // The epoch's deterministic set-up, then the task's mid-epoch state. A
   // checkpoint saved after the last epoch starts none (a run never stopped
@@ -180,14 +303,38 @@ void Trainer::log_train_line() {
   TrainRecord r;
   r.step = s.step;
   r.epoch = static_cast<double>(s.step) / s.batches_per_epoch;
-  r.loss = s.win_loss / std::max<int64_t>(1, s.win_units);
+  r.loss = s.window.loss / static_cast<double>(std::max<int64_t>(1, s.window.units));
   r.metrics = task_.loss_metrics(r.loss);
-  r.units_per_sec = s.win_units / std::max(1e-9, s.win_seconds);
+  r.units_per_sec = static_cast<double>(s.window.units) / std::max(1e-9, s.window.seconds);
   r.lr = s.lr;
   r.grad_norm = s.grad_norm;
   r.train_seconds = s.train_seconds;
   progress_->log(r);
-  s.win_loss = 0, s.win_units = 0, s.win_steps = 0, s.win_seconds = 0;
+  s.last_loss = r.loss;
+  s.window = LogWindow{};
+}
+
+bool Trainer::record(const EngineProgress& p) {
+  State& s = *s_;
+  const int64_t before = s.step;
+  s.step = p.step, s.batch = p.batch;
+  s.lr = p.lr, s.grad_norm = p.grad_norm;
+  s.train_seconds += p.seconds;
+  s.units += p.units;
+  s.window.seconds += p.seconds, s.window.loss += p.loss_sum;
+  s.window.units += p.units, s.window.steps += p.step - before;
+  // A line each time the position passes a multiple of log_every.
+  if (s.step / train_.log_every > before / train_.log_every) log_train_line();
+  double frac = s.total_steps > 0 ? static_cast<double>(s.step) / s.total_steps : 0;
+  if (train_.max_minutes > 0) frac = std::max(frac, s.train_seconds / (train_.max_minutes * 60));
+  double shown = s.window.units
+                     ? s.window.loss / static_cast<double>(s.window.units)
+                     : (p.units ? p.loss_sum / static_cast<double>(p.units) : s.last_loss);
+  progress_->bar(frac, s.step, shown,
+                 static_cast<double>(s.window.units) / std::max(1e-9, s.window.seconds), s.lr,
+                 s.train_seconds);
+  return StopSignals::requested() == 0 &&
+         !(train_.max_minutes > 0 && s.train_seconds >= train_.max_minutes * 60);
 }
 
 bool Trainer::validate(bool final) {
@@ -315,7 +462,6 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
 
   StopSignals signals;  // handlers restored on every way out of fit()
   StopSignals::clear();
-  std::vector<torch::Tensor> params = task_.model().parameters();
   std::string stop_reason;
   auto last_good = [&]() -> std::string {
     return s.has_checkpoint
@@ -339,40 +485,11 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
       interrupted(sig, "");
     }
 
-    // One update.
-    auto t0 = Clock::now();
-    s.lr = scheduled_lr(optim_, s.step, s.total_steps, tracker_->lr_scale());
-    auto& groups = optimizer_->param_groups();
-    for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(s.lr * lr_scales_[i]);
-    task_.model().train();
-    optimizer_->zero_grad();
-    StepOutput out = task_.train_step(s.batch);
-    double loss = std::isnan(out.reported_loss) ? out.loss.item<double>() : out.reported_loss;
-    if (!std::isfinite(loss))
-      throw RuntimeError(fmt::format(
-          "training loss is {} at update {} (epoch {}); stopped, {}; a lower optim.lr or "
-          "train.clip_norm may help",
-          non_finite(loss), s.step + 1, s.epoch + 1, last_good()));
-    out.loss.backward();
-    // The norm is computed (and checked) even without clipping: an infinite
-    // limit never scales the gradients.
-    double limit = train_.clip_norm > 0 ? train_.clip_norm : INFINITY;
-    s.grad_norm = torch::nn::utils::clip_grad_norm_(params, limit);
-    if (!std::isfinite(s.grad_norm))
-      throw RuntimeError(fmt::format("gradient norm is {} at update {}; stopped, {}",
-                                     non_finite(s.grad_norm), s.step + 1, last_good()));
-    optimizer_->step();
-    ++s.step, ++s.batch;
-    double dt = seconds_since(t0);
-    s.train_seconds += dt, s.win_seconds += dt;
-    s.win_loss += loss * out.units, s.win_units += out.units, ++s.win_steps;
-    s.total_units += out.units;
-
-    if (s.step % train_.log_every == 0) log_train_line();
-    double frac = s.total_steps > 0 ? static_cast<double>(s.step) / s.total_steps : 0;
-    if (train_.max_minutes > 0) frac = std::max(frac, s.train_seconds / (train_.max_minutes * 60));
-    progress_->bar(frac, s.step, s.win_units ? s.win_loss / s.win_units : loss,
-                   s.win_units / std::max(1e-9, s.win_seconds), s.lr, s.train_seconds);
+    try {
+      engine_->advance(s, [this](const EngineProgress& p) { return record(p); });
+    } catch (const Diverged& e) {
+      throw RuntimeError(std::string(e.what()) + "; stopped, " + last_good() + e.hint());
+    }
   }
   progress_->clear();
 
@@ -391,7 +508,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
       for (const auto& [k, v] : task_.evaluate(split)) summary[prefix + k] = v;
     }
     int64_t n_params = 0;
-    for (const auto& p : params) n_params += p.numel();
+    for (const auto& p : task_.model().parameters()) n_params += p.numel();
     summary["best_step"] = tracker_->best_step();
     summary["best_metric"] = "val_" + tracker_->metric().name;
     summary["best_metric_higher_is_better"] = tracker_->metric().higher_is_better;
@@ -400,9 +517,11 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     summary["seed"] = run_.seed;
     summary["train_seconds"] = s.train_seconds;
     summary["parameters"] = n_params;
-    double units_per_sec = s.total_units / std::max(1e-9, s.train_seconds);
+    if (std::isfinite(s.last_loss)) summary["train_loss"] = s.last_loss;
+    double units_per_sec = static_cast<double>(s.units) / std::max(1e-9, s.train_seconds);
     summary[task_.unit_name() + "_per_sec"] = units_per_sec;
     task_.add_summary(summary, units_per_sec);
+    engine_->add_summary(summary);
     summary["stop_reason"] = stop_reason;
     if (on_finish_) on_finish_(summary);
     StopSignals::throw_if_requested();

@@ -3,8 +3,12 @@
 // An app describes its experiment as a Task (model, batches, evaluation), in
 // the manner of fairseq's tasks; the Trainer owns everything else: optimizer,
 // learning-rate schedule, gradient clipping, periodic validation, resume,
-// Ctrl-C/SIGTERM and non-finite-loss handling. It is assembled from parts a
-// loop of another kind (word2vec's Hogwild trainer, gradflow) reuses alone:
+// Ctrl-C/SIGTERM and non-finite-loss handling. What advances training is an
+// Engine: the autograd step (every gradient-descent task), or an app's own
+// (word2vec's lock-free Hogwild epochs); the position, checkpoints, resume,
+// signals, logging window, metrics.jsonl and summary exist once, here, for
+// both. The parts it is assembled from:
+//   training_state.h  the named training state every checkpoint carries
 //   progress.h    log lines, progress bar, metrics.jsonl "train" records
 //   validation.h  early-stop metric and direction, best value, patience, plateau
 //   checkpoint.h  atomic checkpoint files, checked model loads, RNG states
@@ -27,6 +31,7 @@
 #include "apps/framework/run_dir.h"
 #include "apps/framework/sections.h"
 #include "apps/framework/signals.h"
+#include "apps/framework/training_state.h"
 #include "apps/framework/validation.h"
 #include "core/error.h"
 
@@ -84,6 +89,58 @@ class Task {
   virtual void load_state(torch::serialize::InputArchive&) {}
 };
 
+/// What one piece of training did, as an engine reports it.
+struct EngineProgress {
+  int64_t step = 0;        ///< updates done over the run, after this piece
+  int64_t batch = 0;       ///< the next batch of the current epoch (steps_per_epoch(): its end)
+  int64_t units = 0;       ///< units trained in this piece
+  double loss_sum = 0;     ///< the piece's mean loss x units
+  double seconds = 0;      ///< the piece's training time
+  double lr = 0;           ///< learning rate in use
+  double grad_norm = NAN;  ///< gradient norm of the update (NaN: the engine has none)
+};
+
+/// A non-finite loss or gradient: the trainer adds where the last good
+/// checkpoint is.
+class Diverged : public RuntimeError {
+ public:
+  Diverged(const std::string& what, std::string hint)
+      : RuntimeError(what), hint_(std::move(hint)) {}
+  const std::string& hint() const { return hint_; }
+
+ private:
+  std::string hint_;
+};
+
+/// What advances training. The Trainer owns everything around it.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  /// Updates in an epoch (the unit of TrainingState::batch).
+  virtual int64_t steps_per_epoch() const = 0;
+  /// Trains from `state`'s position: one update, or several up to the end
+  /// of the epoch, calling `report` after each piece. When `report` returns
+  /// false (a signal, the time limit) the engine stops at the next point it
+  /// can continue exactly from. Throws Diverged on a non-finite loss or
+  /// gradient, before the update.
+  virtual void advance(const TrainingState& state,
+                       const std::function<bool(const EngineProgress&)>& report) = 0;
+  /// The engine's part of a checkpoint: tensors in `archive` (an optimizer's
+  /// moments), the rest in `engine` (the training state's "engine" map).
+  virtual void save(torch::serialize::OutputArchive& /*archive*/, YAML::Node& /*engine*/) const {}
+  /// Reads save()'s parts back; DataError naming `file` if they do not fit.
+  virtual void load(torch::serialize::InputArchive& /*archive*/, const YAML::Node& /*engine*/,
+                    const std::filesystem::path& /*file*/) {}
+  /// Figures the engine adds to the summary.
+  virtual void add_summary(nlohmann::json& /*summary*/) const {}
+};
+
+/// The autograd engine: per update, the scheduled learning rate, the task's
+/// train_step(), backward, the global gradient norm (clipped at
+/// train.clip_norm) and the optimizer's step.
+std::unique_ptr<Engine> make_autograd_engine(Task& task, const TrainSection& train,
+                                             const OptimSection& optim);
+
 /// Runs the training loop of a task.
 class Trainer {
  public:
@@ -91,8 +148,9 @@ class Trainer {
   /// schedule, early-stop metric against task.metrics()) and builds the
   /// optimizer; writes nothing. ConfigError names the key (and the file and
   /// line it came from, when `schema` is given).
+  /// `engine` (default: the autograd engine) advances training.
   Trainer(Task& task, const TrainSection& train, const OptimSection& optim, const RunSection& run,
-          const ConfigSchema* schema = nullptr);
+          const ConfigSchema* schema = nullptr, std::unique_ptr<Engine> engine = nullptr);
   ~Trainer();
 
   /// Shown in the progress bar: which sub-run this is ("seed2 2/3").
@@ -127,12 +185,17 @@ class Trainer {
   static double scheduled_lr(const OptimSection& optim, int64_t step, int64_t total_steps,
                              double plateau_scale);
 
+  /// The training state saved in `checkpoint` (its copy inside the file).
+  static TrainingState read_state(const std::filesystem::path& checkpoint);
+
  private:
   struct State;
   void save_checkpoint(const std::filesystem::path& path);
   void load_checkpoint(const std::filesystem::path& path);
   bool validate(bool final);  // returns true when training should stop early
   void log_train_line();
+  // Applies an engine's progress report to the state; false: stop.
+  bool record(const EngineProgress& p);
   // Why training is over at the current position under the current config
   // ("done", "time limit", "early stop: ..."), or "" when updates are left.
   std::string finished_reason() const;
@@ -151,8 +214,7 @@ class Trainer {
   std::vector<std::string> intro_;
   std::function<void(int64_t)> on_resumed_;
   std::function<void(nlohmann::json&)> on_finish_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> lr_scales_;  // per optimizer parameter group
+  std::unique_ptr<Engine> engine_;
   std::unique_ptr<BestTracker> tracker_;
   std::unique_ptr<Progress> progress_;
   std::unique_ptr<State> s_;

@@ -33,33 +33,22 @@ BestTracker::BestTracker(MetricInfo metric, int64_t patience, int64_t plateau_pa
 
 BestTracker::Verdict BestTracker::update(int64_t step, double value) {
   Verdict v;
-  v.improved = std::isnan(best_) || (metric_.higher_is_better ? value > best_ : value < best_);
+  v.improved =
+      std::isnan(s_.best) || (metric_.higher_is_better ? value > s_.best : value < s_.best);
   if (v.improved) {
-    best_ = value, best_step_ = step, bad_evals_ = 0, since_decay_ = 0;
+    s_.best = value, s_.best_step = step, s_.bad_evals = 0, s_.since_decay = 0;
     v.text = "new best";
     return v;
   }
-  ++bad_evals_, ++since_decay_;
-  v.text = fmt::format("stalled {} time{}", bad_evals_, bad_evals_ > 1 ? "s" : "");
-  if (plateau_ && since_decay_ >= plateau_patience_) {
-    lr_scale_ *= decay_factor_;
-    since_decay_ = 0;
+  ++s_.bad_evals, ++s_.since_decay;
+  v.text = fmt::format("stalled {} time{}", s_.bad_evals, s_.bad_evals > 1 ? "s" : "");
+  if (plateau_ && s_.since_decay >= plateau_patience_) {
+    s_.lr_scale *= decay_factor_;
+    s_.since_decay = 0;
     v.text += fmt::format(", learning rate x{:g}", decay_factor_);
   }
-  v.stop = patience_ > 0 && bad_evals_ >= patience_;
+  v.stop = patience_ > 0 && s_.bad_evals >= patience_;
   return v;
-}
-
-torch::Tensor BestTracker::state() const {
-  return torch::tensor({best_, static_cast<double>(best_step_), static_cast<double>(bad_evals_),
-                        static_cast<double>(since_decay_), lr_scale_},
-                       torch::kDouble);
-}
-
-void BestTracker::set_state(const torch::Tensor& state) {
-  auto s = state.accessor<double, 1>();
-  best_ = s[0], best_step_ = static_cast<int64_t>(s[1]), bad_evals_ = static_cast<int64_t>(s[2]);
-  since_decay_ = static_cast<int64_t>(s[3]), lr_scale_ = s[4];
 }
 
 void log_validation(const RunDir& dir, int64_t step, double epoch, const Metrics& metrics,

@@ -11,6 +11,7 @@
 #include "apps/framework/config.h"
 #include "apps/framework/progress.h"
 #include "apps/framework/sections.h"
+#include "apps/framework/training_state.h"
 
 namespace rnnlab {
 
@@ -43,24 +44,22 @@ class BestTracker {
   Verdict update(int64_t step, double value);
 
   const MetricInfo& metric() const { return metric_; }
-  double best() const { return best_; }
-  int64_t best_step() const { return best_step_; }
-  int64_t bad_evals() const { return bad_evals_; }
+  double best() const { return s_.best; }
+  int64_t best_step() const { return s_.best_step; }
+  int64_t bad_evals() const { return s_.bad_evals; }
   /// Factor the plateau schedule applies to the learning rate (1 until a decay).
-  double lr_scale() const { return lr_scale_; }
+  double lr_scale() const { return s_.lr_scale; }
 
-  /// The whole state as a double tensor, for checkpoints.
-  torch::Tensor state() const;
-  void set_state(const torch::Tensor& state);
+  /// The whole state, for the training state a checkpoint holds.
+  const ValidationState& state() const { return s_; }
+  void set_state(const ValidationState& state) { s_ = state; }
 
  private:
   MetricInfo metric_;
   int64_t patience_, plateau_patience_;
   double decay_factor_;
   bool plateau_;
-  double best_ = NAN;
-  int64_t best_step_ = -1, bad_evals_ = 0, since_decay_ = 0;
-  double lr_scale_ = 1.0;
+  ValidationState s_;
 };
 
 /// Logs "[valid] Ep. 2.00 : Up. 500 : loss 1.71 : ppl 5.53 : new best" and

@@ -30,6 +30,135 @@ int64_t thread_count(const RunSection& run) {
 
 using Clock = std::chrono::steady_clock;
 
+// The Trainer's view of a Hogwild run: the model and the corpus's words as
+// units; no batches of its own (the engine trains whole epochs) and no
+// validation split.
+class HogwildTask : public Task {
+ public:
+  HogwildTask(Word2VecModel& model, int64_t steps_per_epoch)
+      : model_(model), steps_per_epoch_(steps_per_epoch) {}
+  torch::nn::Module& model() override { return model_.module(); }
+  int64_t batches_per_epoch() const override { return steps_per_epoch_; }
+  void start_epoch(int64_t) override {}
+  StepOutput train_step(int64_t) override {
+    throw std::logic_error("HogwildTask::train_step: the Hogwild engine trains the epochs");
+  }
+  Metrics evaluate(const std::string&) override { return {}; }
+  std::string unit_name() const override { return "words"; }
+
+ private:
+  Word2VecModel& model_;
+  int64_t steps_per_epoch_;
+};
+
+// word2vec.c's lock-free epochs (hogwild.h) as the Trainer's engine. A step
+// is data.batch_words corpus words of an epoch (the last one shorter); an
+// epoch stopped by a signal or the time limit continues from its cursor.
+class HogwildEngine : public Engine {
+ public:
+  HogwildEngine(Word2VecModel& model, const datasets::WordVocab& vocab,
+                const datasets::EncodedCorpus& corpus, HogwildOptions o, int64_t batch_words)
+      : model_(model), vocab_(vocab), corpus_(corpus), o_(o), batch_words_(batch_words) {}
+
+  int64_t words_per_epoch() const { return static_cast<int64_t>(corpus_.ids.size()); }
+  int64_t steps_per_epoch() const override {
+    return std::max<int64_t>(1, (words_per_epoch() + batch_words_ - 1) / batch_words_);
+  }
+
+  void advance(const TrainingState& s,
+               const std::function<bool(const EngineProgress&)>& report) override {
+    torch::NoGradGuard no_grad;
+    // Built at the first call, after a resumed model is loaded (loading
+    // replaces the tensors' storage, which the kernel writes directly).
+    if (!hw_)
+      hw_ = std::make_unique<HogwildTrainer>(model_.input(), model_.output(), vocab_, corpus_, o_);
+    const int64_t W = words_per_epoch(), spe = steps_per_epoch();
+    int64_t in_epoch = cursor_.empty() ? 0 : words_in_epoch_;
+    int64_t published = cursor_.empty() ? s.epoch * W : cursor_.words_done;
+    int64_t reported = 0;
+    double reported_seconds = 0;
+    auto t0 = Clock::now();
+    auto piece = [&](int64_t words, double loss, double lr, bool epoch_over) {
+      const double now = std::chrono::duration<double>(Clock::now() - t0).count();
+      EngineProgress e;
+      in_epoch += words, reported += words;
+      e.units = words;
+      e.loss_sum = loss * static_cast<double>(words);
+      e.seconds = now - reported_seconds, reported_seconds = now;
+      e.lr = lr;
+      e.batch = epoch_over ? spe : std::min(spe - 1, in_epoch / batch_words_);
+      e.step = s.epoch * spe + e.batch;
+      return report(e);
+    };
+    EpochStats st = hw_->train_epoch(
+        s.epoch,
+        [&](const HogwildProgress& p) {
+          int64_t words = p.words_done - published;
+          published = p.words_done;
+          return piece(words, p.loss, p.lr, false);
+        },
+        0.02, &cursor_);
+    // What the last report did not cover (the words counted since, those a
+    // stopped thread has not published).
+    const bool over = !hw_->stopped();
+    piece(st.words - reported, st.loss, hw_->lr_at((s.epoch + 1) * W), over);
+    words_in_epoch_ = over ? 0 : in_epoch;
+  }
+
+  void save(torch::serialize::OutputArchive&, YAML::Node& engine) const override {
+    engine["threads"] = o_.threads;
+    if (cursor_.empty()) return;
+    // Where each thread stopped, to continue the epoch bit for bit (one thread).
+    YAML::Node c;
+    c["words_in_epoch"] = words_in_epoch_;
+    c["words_done"] = cursor_.words_done;
+    c["next_sentence"] = cursor_.next_sentence;
+    c["local_words"] = cursor_.local_words;
+    c["window_no"] = cursor_.window_no;
+    c["rng"] = cursor_.rng;
+    c["alpha"] = cursor_.alpha;
+    for (const char* k : {"next_sentence", "local_words", "window_no", "rng", "alpha"})
+      c[k].SetStyle(YAML::EmitterStyle::Flow);
+    engine["cursor"] = c;
+  }
+
+  void load(torch::serialize::InputArchive&, const YAML::Node& engine,
+            const fs::path& file) override {
+    cursor_ = HogwildCursor{};
+    words_in_epoch_ = 0;
+    const YAML::Node c = engine["cursor"];
+    if (!c) return;
+    try {
+      words_in_epoch_ = c["words_in_epoch"].as<int64_t>();
+      cursor_.words_done = c["words_done"].as<int64_t>();
+      cursor_.next_sentence = c["next_sentence"].as<std::vector<int64_t>>();
+      cursor_.local_words = c["local_words"].as<std::vector<int64_t>>();
+      cursor_.window_no = c["window_no"].as<std::vector<int64_t>>();
+      cursor_.rng = c["rng"].as<std::vector<uint64_t>>();
+      cursor_.alpha = c["alpha"].as<std::vector<double>>();
+    } catch (const YAML::Exception&) {
+      throw DataError("checkpoint '" + file.string() +
+                      "' cannot be resumed: its Hogwild cursor is malformed");
+    }
+    if (cursor_.next_sentence.size() != static_cast<size_t>(o_.threads))
+      throw DataError(fmt::format(
+          "checkpoint '{}' stopped an epoch with {} threads; resume with --set run.threads={}",
+          file.string(), cursor_.next_sentence.size(), cursor_.next_sentence.size()));
+  }
+
+  void add_summary(nlohmann::json& summary) const override { summary["threads"] = o_.threads; }
+
+ private:
+  Word2VecModel& model_;
+  const datasets::WordVocab& vocab_;
+  const datasets::EncodedCorpus& corpus_;
+  HogwildOptions o_;
+  int64_t batch_words_;
+  std::unique_ptr<HogwildTrainer> hw_;
+  HogwildCursor cursor_;        // where a stopped epoch stands (empty: none)
+  int64_t words_in_epoch_ = 0;  // words of the stopped epoch already trained
+};
+
 }  // namespace
 
 W2VConfig::W2VConfig() {
@@ -138,9 +267,11 @@ void W2VConfig::validate(const ConfigSchema& s) const {
                     : optim.weight_decay != 0 ? "optim.weight_decay"
                                               : "optim.warmup_steps",
                     "the fast trainer is plain SGD without it" + why);
-    if (train.max_steps != 0 || train.max_minutes != 0)
-      throw s.error(train.max_steps != 0 ? "train.max_steps" : "train.max_minutes",
-                    "the fast trainer runs whole epochs: use train.max_epochs" + why);
+    if (train.max_steps != 0)
+      throw s.error("train.max_steps",
+                    "the fast trainer's steps are not updates: use train.max_epochs or "
+                    "train.max_minutes" +
+                        why);
     if (train.patience != 0)
       throw s.error("train.patience", "word2vec has no validation split to stop early on");
   }
@@ -316,6 +447,23 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
     trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
     engine = fmt::format("autograd, {} updates of about {} words per epoch, optimizer {}",
                          task_->batches_per_epoch(), cfg.data.batch_words, cfg.optim.name);
+  } else {
+    HogwildOptions o;
+    o.cbow = cfg.model.arch == "cbow";
+    o.cbow_mean = cfg.model.cbow_mean;
+    o.window = cfg.model.window;
+    o.negative = cfg.model.negative;
+    o.sample = cfg.model.sample;
+    o.lr = cfg.optim.lr;
+    o.min_lr = cfg.optim.min_lr;
+    o.epochs = cfg.train.max_epochs;
+    o.threads = thread_count(cfg.run);
+    o.seed = static_cast<uint64_t>(cfg.run.seed);
+    auto hogwild =
+        std::make_unique<HogwildEngine>(model_, vocab_, corpus_, o, cfg.data.batch_words);
+    task_ = std::make_unique<HogwildTask>(model_, hogwild->steps_per_epoch());
+    trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema,
+                                         std::move(hogwild));
   }
   intro_.push_back(fmt::format(
       "model: {} dim {} window {} negative {}{} sample {:g}; {} epochs, lr {:g} -> {:g}; engine {}",
@@ -326,238 +474,11 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
 
 nlohmann::json W2VJob::run(const RunDir& dir, bool resume, const std::string& label,
                            const std::function<void(int64_t)>& on_resumed) {
-  nlohmann::json summary;
-  if (trainer_) {
-    trainer_->set_label(label);
-    trainer_->set_intro(intro_);
-    if (on_resumed) trainer_->on_resumed(on_resumed);
-    trainer_->on_finish([&](nlohmann::json& s) { finish(dir, s); });
-    summary = trainer_->fit(dir, resume);
-  } else {
-    summary = run_hogwild(dir, resume, label, on_resumed);
-  }
-  return summary;
-}
-
-nlohmann::json W2VJob::run_hogwild(const RunDir& dir, bool resume, const std::string& label,
-                                   const std::function<void(int64_t)>& on_resumed) {
-  const W2VConfig& cfg = cfg_;
-  HogwildOptions o;
-  o.cbow = cfg.model.arch == "cbow";
-  o.cbow_mean = cfg.model.cbow_mean;
-  o.window = cfg.model.window;
-  o.negative = cfg.model.negative;
-  o.sample = cfg.model.sample;
-  o.lr = cfg.optim.lr;
-  o.min_lr = cfg.optim.min_lr;
-  o.epochs = cfg.train.max_epochs;
-  o.threads = thread_count(cfg.run);
-  o.seed = static_cast<uint64_t>(cfg.run.seed);
-  const int64_t words_per_epoch = static_cast<int64_t>(corpus_.ids.size());
-  const double batch = static_cast<double>(cfg.data.batch_words);
-  auto step_of = [&](int64_t words) {
-    return static_cast<int64_t>(std::floor(static_cast<double>(words) / batch));
-  };
-
-  // Position: epochs finished, corpus words trained, training seconds; and
-  // where a stopped epoch stands.
-  int64_t epoch = 0, words_trained = 0;
-  double last_loss = 0;  // the last epoch's mean loss (the summary's train_loss)
-  double train_seconds = 0;
-  HogwildCursor cursor;
-  const fs::path last = dir.file("checkpoint_last.pt");
-  auto save = [&](int64_t epochs_done) {
-    torch::serialize::OutputArchive archive, model;
-    model_.module().save(model);
-    archive.write("model", model);
-    archive.write("position", torch::tensor({epochs_done, words_trained}, torch::kLong));
-    archive.write("train_seconds", torch::tensor({train_seconds}, torch::kDouble));
-    archive.write("last_loss", torch::tensor({last_loss}, torch::kDouble));
-    if (!cursor.empty()) {
-      std::vector<int64_t> rng(cursor.rng.begin(), cursor.rng.end());
-      archive.write("cursor_next_sentence", torch::tensor(cursor.next_sentence, torch::kLong));
-      archive.write("cursor_local_words", torch::tensor(cursor.local_words, torch::kLong));
-      archive.write("cursor_window_no", torch::tensor(cursor.window_no, torch::kLong));
-      archive.write("cursor_rng", torch::tensor(rng, torch::kLong));
-      archive.write("cursor_alpha", torch::tensor(cursor.alpha, torch::kDouble));
-      archive.write("cursor_words_done", torch::tensor({cursor.words_done}, torch::kLong));
-    }
-    save_rng_state(archive);
-    save_archive_atomic(archive, last);
-  };
-  if (resume) dir.remove_temporaries();
-  if (resume && !fs::exists(last)) {
-    // Stopped before its first checkpoint (the end of the first epoch).
-    dir.truncate_metrics_after(-1);
-    if (on_resumed) on_resumed(0);
-    logger()->info("{} has no checkpoint (stopped before the first one): training from the start",
-                   dir.path().string());
-    resume = false;
-  }
-  if (resume) {
-    torch::serialize::InputArchive archive, model;
-    read_archive(archive, last);
-    if (!archive.try_read("model", model))
-      throw DataError("checkpoint '" + last.string() + "' has no model in it");
-    load_module(model_.module(), model, last);
-    torch::Tensor pos, secs;
-    auto vec = [](const torch::Tensor& x) {
-      torch::Tensor c = x.to(torch::kLong).contiguous();
-      return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-    };
-    try {
-      archive.read("position", pos);
-      archive.read("train_seconds", secs);
-      torch::Tensor loss;
-      if (archive.try_read("last_loss", loss)) last_loss = loss.item<double>();
-      // (a fresh tensor per read: reading into a defined tensor set_()s it)
-      auto read = [&](const char* key) {
-        torch::Tensor x;
-        archive.read(key, x);
-        return x;
-      };
-      torch::Tensor t;
-      if (archive.try_read("cursor_next_sentence", t)) {
-        cursor.next_sentence = vec(t);
-        cursor.local_words = vec(read("cursor_local_words"));
-        cursor.window_no = vec(read("cursor_window_no"));
-        for (int64_t v : vec(read("cursor_rng"))) cursor.rng.push_back(static_cast<uint64_t>(v));
-        torch::Tensor alpha = read("cursor_alpha").to(torch::kDouble).contiguous();
-        cursor.alpha.assign(alpha.data_ptr<double>(), alpha.data_ptr<double>() + alpha.numel());
-        cursor.words_done = read("cursor_words_done").item<int64_t>();
-      }
-      load_rng_state(archive);
-    } catch (const c10::Error& e) {
-      std::string msg = e.what_without_backtrace();
-      throw DataError("checkpoint '" + last.string() +
-                      "' cannot be resumed (written by another version or engine?): " +
-                      msg.substr(0, msg.find('\n')));
-    }
-    if (pos.numel() != 2 || secs.numel() != 1)
-      throw DataError("checkpoint '" + last.string() +
-                      "' cannot be resumed: it was written by another engine or version");
-    epoch = pos[0].item<int64_t>(), words_trained = pos[1].item<int64_t>();
-    train_seconds = secs.item<double>();
-    if (!cursor.empty() && cursor.next_sentence.size() != static_cast<size_t>(o.threads))
-      throw DataError(fmt::format(
-          "checkpoint '{}' stopped an epoch with {} threads; resume with --set run.threads={}",
-          last.string(), cursor.next_sentence.size(), cursor.next_sentence.size()));
-    if (epoch >= cfg.train.max_epochs) {
-      if (auto done = dir.completed_summary()) {
-        logger()->info("run {} is complete ({} epochs, {} words trained); nothing to do",
-                       dir.path().string(), epoch, words_trained);
-        return *done;
-      }
-    }
-    // Training again (or finishing): the old summary no longer describes the run.
-    dir.mark_incomplete();
-    dir.truncate_metrics_after(step_of(words_trained));
-    if (on_resumed) on_resumed(step_of(words_trained));
-  }
-  for (const auto& line : intro_) logger()->info("{}", line);
-  if (resume && epoch < cfg.train.max_epochs)
-    logger()->info("resumed from {} at epoch {}, {} words trained", last.string(), epoch + 1,
-                   words_trained);
-  else if (resume)
-    logger()->info(
-        "resumed from {} after epoch {}: training is over; finishing the run (vectors, "
-        "evaluation and summary)",
-        last.string(), epoch);
-
-  // Built after a resumed model is loaded: loading replaces the tensors' storage.
-  torch::NoGradGuard no_grad;
-  HogwildTrainer hw(model_.input(), model_.output(), vocab_, corpus_, o);
-  Progress progress(dir, "words", cfg.run.progress, label);
-  StopSignals signals;
-  StopSignals::clear();
-  // The open logging window.
-  int64_t next_log = (step_of(words_trained) / cfg.train.log_every + 1) * cfg.train.log_every;
-  int64_t win_words_start = words_trained;
-  double win_start_seconds = train_seconds, win_loss_sum = 0, win_loss_words = 0;
-  const double total_words = static_cast<double>(cfg.train.max_epochs * words_per_epoch);
-
-  auto interrupted = [&](int sig) {
-    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-    logger()->info("{} in epoch {} after {} words; checkpoint saved", name, epoch + 1,
-                   words_trained);
-    return Interrupted(fmt::format("stopped by {} in epoch {}; continue with: train --resume {}",
-                                   name, epoch + 1, dir.path().string()),
-                       sig);
-  };
-  for (; epoch < cfg.train.max_epochs; ++epoch) {
-    if (int sig = StopSignals::requested()) {  // between two epochs
-      save(epoch);
-      throw interrupted(sig);
-    }
-    const int64_t words_before = words_trained;
-    const double seconds_before = train_seconds;
-    auto t0 = Clock::now();
-    // The trainer reports words published by its threads (every 10k words).
-    int64_t published = cursor.empty() ? epoch * words_per_epoch : cursor.words_done;
-    int64_t seen = words_before;
-    auto report = [&](const HogwildProgress& p) {
-      double now = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
-      double dw = static_cast<double>(p.words_done - published);
-      seen += p.words_done - published;
-      published = p.words_done;
-      win_loss_sum += p.loss * dw, win_loss_words += dw;
-      double wps =
-          static_cast<double>(seen - win_words_start) / std::max(1e-9, now - win_start_seconds);
-      if (step_of(seen) >= next_log) {
-        TrainRecord r;
-        r.step = step_of(seen);
-        r.epoch = static_cast<double>(p.words_done) / static_cast<double>(words_per_epoch);
-        r.loss = win_loss_words > 0 ? win_loss_sum / win_loss_words : last_loss;
-        r.units_per_sec = wps;
-        r.lr = p.lr;
-        r.train_seconds = now;
-        progress.log(r);
-        last_loss = r.loss;
-        next_log = (r.step / cfg.train.log_every + 1) * cfg.train.log_every;
-        win_words_start = seen, win_start_seconds = now;
-        win_loss_sum = 0, win_loss_words = 0;
-      }
-      progress.bar(static_cast<double>(p.words_done) / total_words, step_of(seen),
-                   win_loss_words > 0 ? win_loss_sum / win_loss_words : last_loss, wps, p.lr, now);
-      return StopSignals::requested() == 0;
-    };
-    EpochStats st = hw.train_epoch(epoch, report, 0.02, &cursor);
-    train_seconds = seconds_before + st.seconds;
-    words_trained = words_before + st.words;
-    progress.clear();
-    if (hw.stopped()) {
-      save(epoch);
-      throw interrupted(StopSignals::requested());
-    }
-    logger()->info("[epoch {}] loss {:.4f} : {} words/s : {} words : {}", epoch + 1, st.loss,
-                   compact_number(static_cast<double>(st.words) / std::max(1e-9, st.seconds)),
-                   words_trained, hms(train_seconds));
-    last_loss = st.loss;
-    save(epoch + 1);
-  }
-  nlohmann::json summary;
-  summary["steps"] = step_of(words_trained);
-  summary["epochs"] = cfg.train.max_epochs;
-  summary["seed"] = cfg.run.seed;
-  summary["train_seconds"] = train_seconds;
-  summary["words_per_sec"] = static_cast<double>(words_trained) / std::max(1e-9, train_seconds);
-  summary["train_loss"] = last_loss;
-  summary["threads"] = o.threads;
-  summary["stop_reason"] = "done";
-  // The vectors and their evaluation; a signal here leaves the run to finish
-  // on --resume (its checkpoint is at the end of the last epoch).
-  finish(dir, summary);
-  if (int sig = StopSignals::requested()) {
-    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-    logger()->info("{} while finishing the run; nothing lost", name);
-    throw Interrupted(fmt::format("stopped by {} while finishing the run; continue with: train "
-                                  "--resume {}",
-                                  name, dir.path().string()),
-                      sig);
-  }
-  dir.plot_learning_curve();
-  dir.write_summary(summary);
-  return summary;
+  trainer_->set_label(label);
+  trainer_->set_intro(intro_);
+  if (on_resumed) trainer_->on_resumed(on_resumed);
+  trainer_->on_finish([&](nlohmann::json& s) { finish(dir, s); });
+  return trainer_->fit(dir, resume);
 }
 
 void W2VJob::finish(const RunDir& dir, nlohmann::json& summary) {

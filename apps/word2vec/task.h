@@ -134,8 +134,6 @@ class W2VJob : public Job {
   Word2VecModel& model() { return model_; }
 
  private:
-  nlohmann::json run_hogwild(const RunDir& dir, bool resume, const std::string& label,
-                             const std::function<void(int64_t)>& on_resumed);
   /// Writes the vectors and adds the evaluations to `summary`.
   void finish(const RunDir& dir, nlohmann::json& summary);
 
@@ -143,7 +141,7 @@ class W2VJob : public Job {
   datasets::WordVocab vocab_;
   datasets::EncodedCorpus corpus_;
   Word2VecModel model_;
-  std::unique_ptr<W2VTask> task_;
+  std::unique_ptr<Task> task_;  // W2VTask (autograd) or the Hogwild engine's view
   std::unique_ptr<Trainer> trainer_;
   std::vector<std::string> intro_;
   struct EvalFile {

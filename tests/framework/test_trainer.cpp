@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "apps/lm/task.h"
 #include "core/error.h"
@@ -131,6 +132,149 @@ TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheCheckpoint) {
         << e.what();
   }
   EXPECT_TRUE(fs::exists(dir.file("checkpoint_last.pt")));
+}
+
+TEST(TrainingState, RoundTripsBitForBitThroughYaml) {
+  TrainingState s;
+  s.step = 1877, s.epoch = 3, s.batch = 227, s.last_eval_step = 1877, s.units = 187700;
+  s.train_seconds = 2279.1420744340057;
+  s.window = {289.36941623687744, 1.8333932530000001, 200, 2};
+  s.validation = {45.42, 1877, 2, 1, 0.1 * 0.1};
+  s.last_loss = 1.0 / 3.0;
+  s.engine = YAML::Node(YAML::NodeType::Map);
+  s.engine["threads"] = 2;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 100; ++i) {
+    // Doubles of every magnitude come back exactly (17 significant digits).
+    double x = std::ldexp(static_cast<double>(rng() >> 11), static_cast<int>(rng() % 80) - 100);
+    s.window.loss = x;
+    TrainingState r = TrainingState::from_yaml(s.to_yaml(), "t");
+    ASSERT_EQ(r.window.loss, x) << s.to_yaml();
+  }
+  TrainingState r = TrainingState::from_yaml(s.to_yaml(), "t");
+  EXPECT_EQ(r.step, 1877);
+  EXPECT_EQ(r.epoch, 3);
+  EXPECT_EQ(r.batch, 227);
+  EXPECT_EQ(r.last_eval_step, 1877);
+  EXPECT_EQ(r.units, 187700);
+  EXPECT_EQ(r.train_seconds, s.train_seconds);
+  EXPECT_EQ(r.window.seconds, s.window.seconds);
+  EXPECT_EQ(r.window.units, 200);
+  EXPECT_EQ(r.window.steps, 2);
+  EXPECT_EQ(r.validation.best, 45.42);
+  EXPECT_EQ(r.validation.best_step, 1877);
+  EXPECT_EQ(r.validation.bad_evals, 2);
+  EXPECT_EQ(r.validation.since_decay, 1);
+  EXPECT_EQ(r.validation.lr_scale, 0.1 * 0.1);
+  EXPECT_EQ(r.last_loss, 1.0 / 3.0);
+  EXPECT_EQ(r.engine["threads"].as<int>(), 2);
+  // No validation yet: the best value is NaN, and stays NaN.
+  s.validation = ValidationState{};
+  EXPECT_TRUE(std::isnan(TrainingState::from_yaml(s.to_yaml(), "t").validation.best));
+}
+
+TEST(TrainingState, AMissingOrMalformedFieldIsNamed) {
+  TrainingState s;
+  std::string text = s.to_yaml();
+  auto error_of = [](const std::string& t) {
+    try {
+      TrainingState::from_yaml(t, "checkpoint 'c.pt'");
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string no_step = text;
+  no_step.replace(no_step.find("step: 0"), 7, "stop: 0");
+  EXPECT_EQ(error_of(no_step), "checkpoint 'c.pt': the training state has no 'step'");
+  std::string bad_units = text;
+  bad_units.replace(bad_units.find("units: 0, steps"), 8, "units: x");
+  EXPECT_EQ(error_of(bad_units),
+            "checkpoint 'c.pt': the training state's 'window.units' is malformed");
+  EXPECT_NE(error_of("[1, 2").find("is not YAML"), std::string::npos);
+  EXPECT_EQ(error_of("- 1\n"), "checkpoint 'c.pt': the training state is not a YAML map");
+}
+
+TEST(TrainingState, EveryCheckpointCarriesItAndHasItsYamlBeside) {
+  TempDir tmp;
+  torch::manual_seed(0);
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 3;
+  s.train.log_every = 3;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  Trainer(task, s.train, s.optim, s.run).fit(dir, false);
+  for (const char* f : {"checkpoint_last.pt", "checkpoint_best.pt"}) {
+    TrainingState st = Trainer::read_state(dir.file(f));
+    std::string yml = test::read_all(dir.file(std::string(f) + ".yml").string());
+    EXPECT_EQ(yml, st.to_yaml()) << f;
+    EXPECT_EQ(st.step, 12) << f;  // 3 epochs of 4 batches, best at the last one
+    EXPECT_EQ(st.epoch, 3) << f;
+    EXPECT_EQ(st.batch, 0) << f;
+    EXPECT_EQ(st.units, 12 * 16) << f;
+    EXPECT_EQ(st.validation.best_step, 12) << f;
+    EXPECT_EQ(st.window.steps, 0) << f;  // the 12th update closed a window of 3
+  }
+  // A file that is not a checkpoint of this version: one line naming it.
+  torch::serialize::OutputArchive other;
+  other.write("model", torch::zeros({1}));
+  other.save_to((tmp.path / "other.pt").string());
+  try {
+    Trainer::read_state(tmp.path / "other.pt");
+    FAIL() << "expected a DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("has no training state"), std::string::npos) << e.what();
+  }
+}
+
+// An engine of its own (word2vec's Hogwild is one): it trains whole epochs in
+// pieces, and the Trainer keeps the position, the log and the checkpoints.
+struct EpochEngine : Engine {
+  RegressionTask& task;
+  int64_t pieces = 0, stop_after_piece = -1;
+  explicit EpochEngine(RegressionTask& t) : task(t) {}
+  int64_t steps_per_epoch() const override { return 4; }
+  void advance(const TrainingState& s,
+               const std::function<bool(const EngineProgress&)>& report) override {
+    for (int64_t b = s.batch; b < 4; ++b) {
+      torch::NoGradGuard g;
+      EngineProgress p;
+      p.step = s.step + (b - s.batch) + 1, p.batch = b + 1, p.units = 16, p.loss_sum = 16.0;
+      p.lr = 0.5;
+      ++pieces;
+      if (!report(p) || pieces == stop_after_piece) return;
+    }
+  }
+  void save(torch::serialize::OutputArchive&, YAML::Node& engine) const override {
+    engine["pieces"] = pieces;
+  }
+  void load(torch::serialize::InputArchive&, const YAML::Node& engine,
+            const std::filesystem::path&) override {
+    pieces = engine["pieces"].as<int64_t>();
+  }
+};
+
+TEST(Trainer, DrivesAnEngineOfItsOwn) {
+  TempDir tmp;
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 2;
+  s.train.log_every = 2;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  auto engine = std::make_unique<EpochEngine>(task);
+  EpochEngine* e = engine.get();
+  nlohmann::json summary =
+      Trainer(task, s.train, s.optim, s.run, nullptr, std::move(engine)).fit(dir, false);
+  EXPECT_EQ(summary["steps"].get<int64_t>(), 8);
+  EXPECT_EQ(e->pieces, 8);
+  EXPECT_EQ(summary["train_loss"].get<double>(), 1.0);
+  TrainingState st = Trainer::read_state(dir.file("checkpoint_last.pt"));
+  EXPECT_EQ(st.engine["pieces"].as<int64_t>(), 8);
+  EXPECT_EQ(st.units, 8 * 16);
+  std::string metrics = test::read_all(dir.file("metrics.jsonl").string());
+  size_t train = 0;
+  for (size_t p = 0; (p = metrics.find("\"type\":\"train\"", p)) != std::string::npos; ++p) ++train;
+  EXPECT_EQ(train, 4u);  // a line every 2 updates
 }
 
 // A task's parameter groups train at their own multiple of the scheduled rate.

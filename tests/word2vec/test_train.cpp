@@ -163,6 +163,25 @@ TEST(Word2VecTrain, SigtermInAnEpochThenResumeEndsLikeAnUnstoppedRun) {
   }
 }
 
+TEST(Word2VecTrain, HogwildStoppedByTheTimeLimitInAnEpochResumesThere) {
+  TempDir dir;
+  // Epochs of 480k words (about 0.3 s each), the engine reporting every 0.02 s:
+  // a limit of 0.06 s ends the run inside the first epoch.
+  std::string cfg = config(dir, 40000);
+  std::string cmd = kWord2vec + " train " + cfg + " --set train.max_epochs=2";
+  std::string straight = dir.file("straight"), run = dir.file("limited");
+  ASSERT_EQ(run_command(cmd + " --run-dir " + straight).code, 0);
+  auto r = run_command(cmd + " --set train.max_minutes=0.001 --run-dir " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_summary(run)["stop_reason"], "time limit");
+  std::string state = test::read_all(run + "/checkpoint_last.pt.yml");
+  EXPECT_NE(state.find("cursor:"), std::string::npos) << state;
+  r = run_command(kWord2vec + " train --resume " + run + " --set train.max_minutes=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_summary(run)["stop_reason"], "done");
+  EXPECT_EQ(test::read_all(run + "/vectors.bin"), test::read_all(straight + "/vectors.bin"));
+}
+
 TEST(Word2VecTrain, BadConfigsAndDataFailBeforeARunDirectoryExists) {
   TempDir dir;
   std::string cfg = config(dir, 50);
@@ -174,7 +193,7 @@ TEST(Word2VecTrain, BadConfigsAndDataFailBeforeARunDirectoryExists) {
   expect_one_line_error(train("--set model.negative=0"), 2, "key 'model.negative'");
   expect_one_line_error(train("--set optim.name=adam"), 2, "the fast trainer is plain SGD");
   expect_one_line_error(train("--set train.max_epochs=0"), 2, "key 'train.max_epochs'");
-  expect_one_line_error(train("--set train.max_minutes=5"), 2, "use train.max_epochs");
+  expect_one_line_error(train("--set train.max_steps=5"), 2, "use train.max_epochs or");
   expect_one_line_error(train("--set model.dimm=5"), 2, "did you mean 'model.dim'?");
   expect_one_line_error(train("--set model.arch=glove"), 2, "key 'model.arch'");
   expect_one_line_error(train("--set optim.min_lr=1"), 2, "key 'optim.min_lr'");
