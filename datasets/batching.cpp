@@ -165,7 +165,7 @@ std::vector<int64_t> max_lengths(const std::vector<int64_t>& a, const std::vecto
 }
 
 uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
-  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch)));
+  return derive_seed(seed, "batches", {static_cast<uint64_t>(epoch)});
 }
 
 }  // namespace rnnlab::datasets

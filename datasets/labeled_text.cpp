@@ -325,7 +325,7 @@ Split cross_validation_split(const std::vector<int64_t>& labels, int64_t k, int6
   }
   // The dev part: a seeded share of each class's training examples, drawn
   // with the fold in the seed so that each fold has its own.
-  std::mt19937_64 dev_rng(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(fold) + 1)));
+  std::mt19937_64 dev_rng(derive_seed(seed, "dev-split", {static_cast<uint64_t>(fold)}));
   for (auto& rest : rest_by_class) {
     shuffle(rest, dev_rng);
     size_t n_dev =

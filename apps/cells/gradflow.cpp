@@ -316,7 +316,8 @@ int gradflow_command(const TrainArgs& args) {
   if (!prepare("gradflow", cfg, schema, args)) return 0;
   torch::Device device = resolve_device(cfg.run.device);
   seed_run(cfg.run);
-  RunDir dir = create_run_dir(schema, cfg.run, args);
+  NewRun made = create_run_dir(schema, cfg.run, args);
+  const RunDir& dir = made.dir;
   auto t0 = Clock::now();
   const auto& g = cfg.gradflow;
   logger()->info("run directory: {}", dir.path().string());

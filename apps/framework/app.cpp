@@ -189,17 +189,17 @@ std::string experiment_name(const RunSection& run, const TrainArgs& args) {
   return fs::path(args.config).stem().string();
 }
 
-RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args) {
+NewRun create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args) {
   fs::path path = args.run_dir.empty() ? RunDir::default_path(run.dir, experiment_name(run, args))
                                        : fs::path(args.run_dir);
   RunDir::check_unused(path, args.can_resume);
-  RunDir dir = RunDir::create(path);
-  write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
-  log_to_file(dir.file("log.txt"));
-  return dir;
+  NewRun made = create_run(path, run_config_text(schema));
+  log_to_file(made.dir.file("log.txt"));
+  return made;
 }
 
 void seed_run(const RunSection& run) {
+  // The one place a run's seeding happens (every app, every command).
   if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
   seed_everything(run.seed);
 }

@@ -95,11 +95,14 @@ bool prepare_config(Config& cfg, ConfigSchema& schema, const TrainArgs& args) {
 std::string experiment_name(const RunSection& run, const TrainArgs& args);
 
 /// Creates a new run directory (run.dir/<experiment>/<timestamp>, or
-/// --run-dir), writes config.yaml and starts log.txt; for commands without
-/// training and resume (rnnlab-cells). Training apps use run_experiment().
-RunDir create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args);
+/// --run-dir) through create_run() (locked for the NewRun's life,
+/// config.yaml written) and starts log.txt; for commands without training
+/// and resume (gradflow). Training apps use run_experiment().
+NewRun create_run_dir(const ConfigSchema& schema, const RunSection& run, const TrainArgs& args);
 
-/// Sets the thread count and seeds every generator from run.seed.
+/// Sets the thread count and seeds every generator from run.seed: the one
+/// place a run is seeded (run_experiment calls it before each job is built).
+/// Other seeded draws derive their seeds with datasets::derive_seed().
 void seed_run(const RunSection& run);
 
 /// "auto" -> CUDA when available, else CPU. ConfigError for cuda without a GPU.

@@ -10,9 +10,9 @@
 #include <map>
 
 #include "apps/framework/checkpoint.h"
-#include "results/results.h"
 #include "apps/framework/signals.h"
 #include "core/error.h"
+#include "results/results.h"
 
 namespace fs = std::filesystem;
 
@@ -23,8 +23,7 @@ namespace {
 // Seeds and threads before a job is built, so that its weights follow run.seed.
 std::unique_ptr<Job> prepare(const RunSection& run, const MakeJob& make_job,
                              const fs::path& resume_dir) {
-  if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
-  seed_everything(run.seed);
+  seed_run(run);
   return make_job(resume_dir);
 }
 
@@ -184,9 +183,8 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     auto job = prepare(run, make_job, "");
     stop_if_requested_before_creation();
-    RunDir dir = RunDir::create(path);
-    RunDirLock lock(dir.path());
-    write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
+    NewRun made = create_run(path, run_config_text(schema));
+    const RunDir& dir = made.dir;
     LogFile log(dir.file("log.txt"));
     logger()->info("run directory: {}", dir.path().string());
     job->save_assets(dir);
@@ -199,18 +197,20 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   for (const auto& sub : subruns) names.push_back(sub.name);
   std::unique_ptr<Job> first;
   std::unique_ptr<RunDir> parent;
+  std::unique_ptr<RunDirLock> lock;
   if (resume) {
     parent = std::make_unique<RunDir>(RunDir::open(args.resume));
+    lock = std::make_unique<RunDirLock>(parent->path());
   } else {
     // The first sub-run's job is built before anything is written.
     for (const auto& s : subruns.front().sets) schema.apply_override(s);
     schema.finalize();
     first = prepare(run, make_job, "");
     stop_if_requested_before_creation();
-    parent = std::make_unique<RunDir>(RunDir::create(path));
-    write_file_atomic(parent->file("config.yaml"), parent_yaml);
+    NewRun made = create_run(path, parent_yaml);
+    parent = std::make_unique<RunDir>(made.dir);
+    lock = std::move(made.lock);
   }
-  RunDirLock lock(parent->path());
   // Whoever trains a sub-run holds its lock: this process holds every one of
   // its sub-runs' from here on (`train --resume PARENT/seed1` in another
   // process is refused, and a process that holds one refuses this one).
@@ -273,9 +273,9 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
         });
       } else {
         record_parent();
-        RunDir dir = RunDir::create(sdir);
-        if (!sub_locks.count(sub.name)) sub_locks[sub.name] = std::make_unique<RunDirLock>(sdir);
-        write_file_atomic(dir.file("config.yaml"), run_config_text(schema));
+        NewRun made = create_run(sdir, run_config_text(schema), std::move(sub_locks[sub.name]));
+        sub_locks[sub.name] = std::move(made.lock);
+        const RunDir& dir = made.dir;
         LogFile log(dir.file("log.txt"));
         job->save_assets(dir);
         s = job->run(dir, false, label, {});

@@ -131,6 +131,14 @@ RunDirLock::~RunDirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
+NewRun create_run(const fs::path& path, const std::string& config_text,
+                  std::unique_ptr<RunDirLock> held) {
+  RunDir dir = RunDir::create(path);
+  std::unique_ptr<RunDirLock> lock = held ? std::move(held) : std::make_unique<RunDirLock>(path);
+  write_file_atomic(dir.file("config.yaml"), config_text);
+  return {std::move(dir), std::move(lock)};
+}
+
 fs::path RunDir::default_path(const std::string& runs_root, const std::string& experiment) {
   std::time_t now = std::time(nullptr);
   char stamp[32];

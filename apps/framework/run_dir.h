@@ -103,6 +103,17 @@ class RunDirLock {
   int fd_ = -1;
 };
 
+/// A new run directory, made the one way every command makes one: created
+/// (RunDir::create), locked for this object's life (its own lock, or
+/// `held`, one this process already holds on it), and its config.yaml
+/// written. The caller opens its log.
+struct NewRun {
+  RunDir dir;
+  std::unique_ptr<RunDirLock> lock;
+};
+NewRun create_run(const std::filesystem::path& path, const std::string& config_text,
+                  std::unique_ptr<RunDirLock> held = nullptr);
+
 /// The process-wide logger: the console (stderr) always, plus `log_file` once
 /// a run directory exists. Lines look like "[2026-11-23 10:00:00] text" in the file.
 std::shared_ptr<spdlog::logger> logger();

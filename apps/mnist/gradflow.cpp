@@ -204,7 +204,8 @@ int gradflow_command(const TrainArgs& args) {
                                          : std::vector<int64_t>{};
   torch::Device device = resolve_device(cfg.run.device);
   seed_run(cfg.run);
-  RunDir dir = create_run_dir(schema, cfg.run, args);
+  NewRun made = create_run_dir(schema, cfg.run, args);
+  const RunDir& dir = made.dir;
   if (m.data.sequence == "permuted") save_permutation(dir.file("permutation.json"), order);
   const auto t0 = std::chrono::steady_clock::now();
   logger()->info("run directory: {}", dir.path().string());

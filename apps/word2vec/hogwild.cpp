@@ -322,8 +322,8 @@ EpochStats HogwildTrainer::train_epoch(int64_t epoch,
       w.alpha = cursor->alpha[t];
     } else {
       w.next_sentence = bounds_[t];
-      w.rng.state =
-          datasets::splitmix64(o_.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 131ULL + t);
+      w.rng.state = datasets::derive_seed(o_.seed, "hogwild-thread",
+                                          {static_cast<uint64_t>(epoch), static_cast<uint64_t>(t)});
       w.alpha = lr_at(words_done.load());
     }
   }

@@ -330,9 +330,9 @@ W2VTask::W2VTask(const W2VConfig& cfg, const datasets::WordVocab& vocab,
 }
 
 StepOutput W2VTask::train_step(int64_t index) {
-  const uint64_t seed = datasets::splitmix64(static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
-                                             static_cast<uint64_t>(epoch_) * 7919ULL) ^
-                        datasets::splitmix64(static_cast<uint64_t>(index) + 1);
+  const uint64_t seed =
+      datasets::derive_seed(static_cast<uint64_t>(cfg_.run.seed), "word2vec-batch",
+                            {static_cast<uint64_t>(epoch_), static_cast<uint64_t>(index)});
   datasets::Word2VecRandom rng(seed);
   const int64_t W = cfg_.model.window;
   const bool cbow = static_cast<bool>(model_.cbow);
@@ -381,7 +381,9 @@ StepOutput W2VTask::train_step(int64_t index) {
   torch::Tensor c = torch::tensor(centre, torch::kLong);
   torch::Tensor negatives;
   if (cfg_.model.negative > 0) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x5DEECE66DULL);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(
+        datasets::derive_seed(static_cast<uint64_t>(cfg_.run.seed), "word2vec-negatives",
+                              {static_cast<uint64_t>(epoch_), static_cast<uint64_t>(index)}));
     negatives = noise_.sample({B, cfg_.model.negative}, gen);
   }
   if (cbow) {

@@ -305,6 +305,22 @@ TEST(Trainer, NeedsAStoppingRule) {
   EXPECT_THROW(Trainer(task, s.train, s.optim, s.run), ConfigError);
 }
 
+TEST(RunDirectory, EveryNewRunIsLockedWhileItsMakerLives) {
+  TempDir tmp;
+  fs::path path = tmp.path / "run";
+  {
+    NewRun made = create_run(path, "# config\n");
+    EXPECT_EQ(test::read_all((path / "config.yaml").string()), "# config\n");
+    try {
+      RunDirLock second(path);
+      FAIL() << "a second lock was granted";
+    } catch (const RuntimeError& e) {
+      EXPECT_NE(std::string(e.what()).find("is in use by another process"), std::string::npos);
+    }
+  }
+  RunDirLock after(path);  // released with the NewRun
+}
+
 TEST(RunDirectory, AtomicWritesAndNoOverwrite) {
   TempDir tmp;
   fs::path f = tmp.path / "x.txt";
