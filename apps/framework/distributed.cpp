@@ -1,0 +1,207 @@
+// Launch variables and c10d collectives (see distributed.h).
+#include "apps/framework/distributed.h"
+
+// c10d's Gloo process group is declared only under this macro (libtorch's
+// own build defines it); Debian's libtorch has it built in, libgloo-dev
+// gives the Gloo headers it includes. This file is compiled on its own
+// (not in a unity batch), so the macro reaches nothing else.
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace rnnlab {
+
+namespace {
+
+std::string first_line(const std::exception& e) {
+  const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
+  std::string msg = ce ? ce->what_without_backtrace() : e.what();
+  return msg.substr(0, msg.find('\n'));
+}
+
+// An integer launch variable; UsageError naming it when it is not one.
+int64_t int_var(const char* name, const char* value) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0')
+    throw UsageError(fmt::format("launch variable {}='{}' is not a whole number", name, value));
+  return v;
+}
+
+}  // namespace
+
+LaunchInfo read_launch(const EnvReader& reader, const std::string& slurm_addr, int64_t slurm_port) {
+  EnvReader env = reader ? reader : [](const char* n) -> const char* { return std::getenv(n); };
+  LaunchInfo info;
+  auto check = [&](const char* rank_name, const char* size_name, const char* local_name) {
+    if (info.world_size < 1)
+      throw UsageError(
+          fmt::format("launch variable {}={} must be at least 1", size_name, info.world_size));
+    if (info.rank < 0 || info.rank >= info.world_size)
+      throw UsageError(fmt::format("launch variable {}={} is outside 0..{} ({}={})", rank_name,
+                                   info.rank, info.world_size - 1, size_name, info.world_size));
+    if (info.local_rank < 0)
+      throw UsageError(
+          fmt::format("launch variable {}={} is negative", local_name, info.local_rank));
+    if (info.master_port < 1 || info.master_port > 65535)
+      throw UsageError(
+          fmt::format("launch variable MASTER_PORT={} is outside 1..65535", info.master_port));
+    if (info.master_addr.empty()) throw UsageError("launch variable MASTER_ADDR is empty");
+  };
+  const char* torchrun[] = {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"};
+  if (env("RANK") || env("WORLD_SIZE")) {
+    for (const char* name : torchrun)
+      if (!env(name)) {
+        const char* set = env("RANK") ? "RANK" : "WORLD_SIZE";
+        throw UsageError(
+            fmt::format("launch variable {} is set but {} is not (torchrun sets RANK, WORLD_SIZE, "
+                        "LOCAL_RANK, MASTER_ADDR and MASTER_PORT)",
+                        set, name));
+      }
+    info.launcher = "torchrun";
+    info.rank = int_var("RANK", env("RANK"));
+    info.world_size = int_var("WORLD_SIZE", env("WORLD_SIZE"));
+    info.local_rank = env("LOCAL_RANK") ? int_var("LOCAL_RANK", env("LOCAL_RANK")) : info.rank;
+    info.master_addr = env("MASTER_ADDR");
+    info.master_port = int_var("MASTER_PORT", env("MASTER_PORT"));
+    check("RANK", "WORLD_SIZE", "LOCAL_RANK");
+    return info;
+  }
+  // Slurm: only inside a job step (srun), where every task is one rank; a
+  // batch script's own shell has SLURM_PROCID too but is one process.
+  if (env("SLURM_STEP_ID") && env("SLURM_PROCID") && env("SLURM_NTASKS")) {
+    info.launcher = "slurm";
+    info.rank = int_var("SLURM_PROCID", env("SLURM_PROCID"));
+    info.world_size = int_var("SLURM_NTASKS", env("SLURM_NTASKS"));
+    info.local_rank =
+        env("SLURM_LOCALID") ? int_var("SLURM_LOCALID", env("SLURM_LOCALID")) : info.rank;
+    if (info.world_size == 1) return LaunchInfo{};
+    const char* addr = env("MASTER_ADDR");
+    if (!addr && slurm_addr.empty())
+      throw UsageError(
+          "a Slurm step of several tasks needs the master's address: export MASTER_ADDR (the "
+          "first host of $SLURM_JOB_NODELIST) or set run.master_addr");
+    info.master_addr = addr ? addr : slurm_addr;
+    info.master_port = env("MASTER_PORT") ? int_var("MASTER_PORT", env("MASTER_PORT")) : slurm_port;
+    check("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID");
+    return info;
+  }
+  return info;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Collective::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout)
+    : impl_(new Impl), rank_(info.rank), size_(info.world_size) {
+  const std::string where = fmt::format("{}:{}", info.master_addr, info.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(info.master_port);
+    so.isServer = info.rank == 0;
+    so.numWorkers = static_cast<int>(info.world_size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
+    auto opts = c10d::ProcessGroupGloo::Options::create();
+    // The interface that reaches the master: Gloo connects the ranks
+    // directly, each on the address its host resolves for itself.
+    opts->devices.push_back(info.master_addr == "127.0.0.1" || info.master_addr == "localhost"
+                                ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                : c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->timeout = timeout;
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        impl_->store, static_cast<int>(info.rank), static_cast<int>(info.world_size), opts);
+  } catch (const std::exception& e) {
+    throw RuntimeError(fmt::format(
+        "rank {} of {}: the ranks did not meet at {} within {} s (run.dist_timeout): {}", info.rank,
+        info.world_size, where, timeout.count() / 1000.0, first_line(e)));
+  }
+}
+
+Collective::~Collective() = default;
+
+namespace {
+
+// Runs a collective; a failure (a rank gone, the timeout) is one line.
+template <typename F>
+void collective(int64_t rank, const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    throw RuntimeError(fmt::format("rank {}: {} failed (another rank stopped or hangs?): {}", rank,
+                                   what, first_line(e)));
+  }
+}
+
+}  // namespace
+
+void Collective::average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes) {
+  if (size_ == 1) return;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  // Buckets of consecutive gradients of one dtype, about bucket_bytes each.
+  size_t begin = 0;
+  while (begin < grads.size()) {
+    size_t end = begin;
+    int64_t bytes = 0;
+    while (end < grads.size() && grads[end].scalar_type() == grads[begin].scalar_type() &&
+           (end == begin || bytes + grads[end].nbytes() <= static_cast<size_t>(bucket_bytes)))
+      bytes += static_cast<int64_t>(grads[end].nbytes()), ++end;
+    std::vector<torch::Tensor> flat_parts;
+    for (size_t i = begin; i < end; ++i) flat_parts.push_back(grads[i].reshape({-1}));
+    std::vector<torch::Tensor> buffer = {torch::cat(flat_parts)};
+    collective(rank_, "averaging the gradients", [&] { impl_->pg->allreduce(buffer)->wait(); });
+    buffer[0].div_(static_cast<double>(size_));
+    int64_t offset = 0;
+    for (size_t i = begin; i < end; ++i) {
+      int64_t n = grads[i].numel();
+      grads[i].copy_(buffer[0].narrow(0, offset, n).view_as(grads[i]));
+      offset += n;
+    }
+    begin = end;
+  }
+}
+
+std::vector<double> Collective::sum(const std::vector<double>& values) {
+  if (size_ == 1 || values.empty()) return values;
+  std::vector<torch::Tensor> t = {torch::tensor(values, torch::kDouble)};
+  collective(rank_, "summing over the ranks", [&] { impl_->pg->allreduce(t)->wait(); });
+  return std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel());
+}
+
+int64_t Collective::broadcast(int64_t value) {
+  if (size_ == 1) return value;
+  std::vector<torch::Tensor> t = {torch::tensor({value}, torch::kLong)};
+  collective(rank_, "agreeing with rank 0", [&] { impl_->pg->broadcast(t)->wait(); });
+  return t[0].item<int64_t>();
+}
+
+bool Collective::any(bool flag) {
+  return sum({flag ? 1.0 : 0.0})[0] > 0;
+}
+
+void Collective::barrier() {
+  if (size_ == 1) return;
+  collective(rank_, "waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
+}
+
+}  // namespace rnnlab
