@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "apps/framework/checkpoint.h"
+#include "apps/framework/distributed.h"
 
 namespace fs = std::filesystem;
 
@@ -98,11 +99,28 @@ class AutogradEngine : public Engine {
     optimizer_->zero_grad();
     StepOutput out = task_.train_step(s.batch);
     double loss = std::isnan(out.reported_loss) ? out.loss.item<double>() : out.reported_loss;
+    int64_t units = out.units;
+    double scale = 1.0;
+    if (collective_) {
+      // The whole batch's mean loss: L = sum_r u_r L_r / U. Rank r
+      // back-propagates (W u_r / U) L_r; averaging over the W ranks then
+      // gives the gradient of L on every rank.
+      const double mine = out.units > 0 ? loss * static_cast<double>(out.units) : 0.0;
+      std::vector<double> total = collective_->sum({mine, static_cast<double>(out.units)});
+      units = static_cast<int64_t>(total[1]);
+      loss = total[0] / std::max(1.0, total[1]);
+      scale = static_cast<double>(collective_->size()) * static_cast<double>(out.units) /
+              std::max(1.0, total[1]);
+    }
     if (!std::isfinite(loss))
       throw Diverged(fmt::format("training loss is {} at update {} (epoch {})", non_finite(loss),
                                  s.step + 1, s.epoch + 1),
                      "; a lower optim.lr or train.clip_norm may help");
-    out.loss.backward();
+    if (scale == 1.0)
+      out.loss.backward();
+    else if (out.units > 0)
+      (out.loss * scale).backward();
+    if (collective_) collective_->average_gradients(params_);
     // The norm is computed (and checked) even without clipping: an infinite
     // limit never scales the gradients.
     double limit = train_.clip_norm > 0 ? train_.clip_norm : INFINITY;
@@ -112,14 +130,18 @@ class AutogradEngine : public Engine {
           fmt::format("gradient norm is {} at update {}", non_finite(p.grad_norm), s.step + 1), "");
     optimizer_->step();
     p.step = s.step + 1, p.batch = s.batch + 1;
-    p.units = out.units;
-    p.loss_sum = loss * static_cast<double>(out.units);
+    p.units = units;
+    p.loss_sum = loss * static_cast<double>(units);
     p.seconds = seconds_since(t0);
     report(p);
   }
 
   void save(torch::serialize::OutputArchive& archive, YAML::Node&) const override {
     optimizer_->save(archive);
+  }
+  bool set_collective(Collective* collective) override {
+    collective_ = collective;
+    return true;
   }
   void load(torch::serialize::InputArchive& archive, const YAML::Node&,
             const fs::path& file) override {
@@ -141,6 +163,7 @@ class AutogradEngine : public Engine {
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> lr_scales_;  // per optimizer parameter group
+  Collective* collective_ = nullptr;
 };
 
 }  // namespace
@@ -180,6 +203,29 @@ Trainer::Trainer(Task& task, const TrainSection& train, const OptimSection& opti
 
 Trainer::~Trainer() = default;
 
+void Trainer::set_collective(Collective* collective) {
+  if (!collective || collective->size() == 1) return;
+  if (!engine_->set_collective(collective))
+    throw ConfigError("this engine trains in one process only");
+  task_.shard(collective->rank(), collective->size());
+  collective_ = collective;
+  writer_ = collective->rank() == 0;
+}
+
+std::pair<std::string, int> Trainer::agreed_stop() const {
+  std::string reason = finished_reason();
+  int sig = StopSignals::requested();
+  if (!collective_) return {reason, sig};
+  // Every reason but the time limit is the same on every rank (the same
+  // position, the same validations); the time limit is rank 0's clock.
+  std::vector<double> v = collective_->sum({writer_ && !reason.empty() ? 1.0 : 0.0,
+                                            sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0});
+  if (v[0] > 0 && reason.empty()) reason = "time limit";
+  if (v[0] == 0 && reason == "time limit") reason.clear();
+  sig = v[2] > 0 ? SIGTERM : v[1] > 0 ? SIGINT : 0;
+  return {reason, sig};
+}
+
 namespace {
 
 // The state's YAML beside checkpoint F: F with ".yml" added.
@@ -192,6 +238,8 @@ fs::path state_file(const fs::path& checkpoint) {
 }  // namespace
 
 void Trainer::save_checkpoint(const fs::path& path) {
+  s_->has_checkpoint = true;
+  if (!writer_) return;
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model, engine, task;
   task_.model().save(model);
@@ -309,7 +357,7 @@ void Trainer::log_train_line() {
   r.lr = s.lr;
   r.grad_norm = s.grad_norm;
   r.train_seconds = s.train_seconds;
-  progress_->log(r);
+  if (progress_) progress_->log(r);
   s.last_loss = r.loss;
   s.window = LogWindow{};
 }
@@ -327,14 +375,16 @@ bool Trainer::record(const EngineProgress& p) {
   if (s.step / train_.log_every > before / train_.log_every) log_train_line();
   double frac = s.total_steps > 0 ? static_cast<double>(s.step) / s.total_steps : 0;
   if (train_.max_minutes > 0) frac = std::max(frac, s.train_seconds / (train_.max_minutes * 60));
+  const bool go_on = StopSignals::requested() == 0 &&
+                     !(train_.max_minutes > 0 && s.train_seconds >= train_.max_minutes * 60);
+  if (!progress_) return go_on;
   double shown = s.window.units
                      ? s.window.loss / static_cast<double>(s.window.units)
                      : (p.units ? p.loss_sum / static_cast<double>(p.units) : s.last_loss);
   progress_->bar(frac, s.step, shown,
                  static_cast<double>(s.window.units) / std::max(1e-9, s.window.seconds), s.lr,
                  s.train_seconds);
-  return StopSignals::requested() == 0 &&
-         !(train_.max_minutes > 0 && s.train_seconds >= train_.max_minutes * 60);
+  return go_on;
 }
 
 bool Trainer::validate(bool final) {
@@ -348,7 +398,15 @@ bool Trainer::validate(bool final) {
     throw;
   }
   s.last_eval_step = s.step;
-  progress_->clear();
+  if (progress_) progress_->clear();
+  if (collective_ && !m.empty()) {
+    // Rank 0's figures decide, on every rank.
+    std::vector<double> mine;
+    for (const auto& [key, value] : m) mine.push_back(writer_ ? value : 0.0);
+    std::vector<double> agreed = collective_->sum(mine);
+    size_t i = 0;
+    for (auto& [key, value] : m) value = agreed[i++];
+  }
   bool stop = false;
   if (!m.empty()) {
     const std::string& name = tracker_->metric().name;
@@ -356,7 +414,8 @@ bool Trainer::validate(bool final) {
       throw RuntimeError("the task declared validation metric '" + name +
                          "' but its evaluation did not return it");
     BestTracker::Verdict v = tracker_->update(s.step, m.at(name));
-    log_validation(*dir_, s.step, static_cast<double>(s.step) / s.batches_per_epoch, m, v);
+    if (writer_)
+      log_validation(*dir_, s.step, static_cast<double>(s.step) / s.batches_per_epoch, m, v);
     // A model whose validation figures overflow has diverged: stop, keeping
     // the last good checkpoint (this state is not saved).
     for (const auto& [key, value] : m)
@@ -372,7 +431,7 @@ bool Trainer::validate(bool final) {
     if (v.improved) save_checkpoint(dir_->file("checkpoint_best.pt"));
   }
   save_checkpoint(dir_->file("checkpoint_last.pt"));
-  if (!final) dir_->plot_learning_curve();
+  if (!final && writer_) dir_->plot_learning_curve();
   return stop;
 }
 
@@ -416,12 +475,12 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     if (train_.max_epochs == 0 || s.epoch < train_.max_epochs) task_.start_epoch(s.epoch);
   };
   if (resume) {
-    dir.remove_temporaries();
+    if (writer_) dir.remove_temporaries();
     fs::path last = dir.file("checkpoint_last.pt");
     fs::path from = dir.resume_checkpoint();
     if (from.empty()) {
-      dir.truncate_metrics_after(-1);
-      if (on_resumed_) on_resumed_(0);
+      if (writer_) dir.truncate_metrics_after(-1);
+      if (on_resumed_ && writer_) on_resumed_(0);
       logger()->info("{} has no checkpoint (stopped before the first one): training from the start",
                      dir.path().string());
       task_.start_epoch(0);
@@ -437,9 +496,11 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
         }
       }
       // Training again (or finishing): the old summary no longer describes the run.
-      dir.mark_incomplete();
-      dir.truncate_metrics_after(s.step);
-      if (on_resumed_) on_resumed_(s.step);
+      if (writer_) {
+        dir.mark_incomplete();
+        dir.truncate_metrics_after(s.step);
+        if (on_resumed_) on_resumed_(s.step);
+      }
       for (const auto& line : intro_) logger()->info("{}", line);
       intro_.clear();
       if (from != last)
@@ -458,7 +519,8 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     task_.start_epoch(0);
   }
   for (const auto& line : intro_) logger()->info("{}", line);
-  progress_ = std::make_unique<Progress>(dir, task_.unit_name(), run_.progress, label_);
+  if (writer_)
+    progress_ = std::make_unique<Progress>(dir, task_.unit_name(), run_.progress, label_);
 
   StopSignals signals;  // handlers restored on every way out of fit()
   StopSignals::clear();
@@ -478,9 +540,10 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
         interrupted(e.exit_code() - 128, "validation");
       }
     }
-    stop_reason = finished_reason();
+    auto [reason, sig] = agreed_stop();
+    stop_reason = reason;
     if (!stop_reason.empty()) break;
-    if (int sig = StopSignals::requested()) {
+    if (sig) {
       save_checkpoint(dir.file("checkpoint_last.pt"));
       interrupted(sig, "");
     }
@@ -491,7 +554,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
       throw RuntimeError(std::string(e.what()) + "; stopped, " + last_good() + e.hint());
     }
   }
-  progress_->clear();
+  if (progress_) progress_->clear();
 
   // The final phase: a last validation, the best checkpoint's figures, the
   // app's own work, then summary.json. A signal here stops the run; its last
@@ -502,6 +565,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     StopSignals::throw_if_requested();
     // Final figures come from the best checkpoint (the last one without validation).
     fs::path best = dir.file("checkpoint_best.pt");
+    if (collective_) collective_->barrier();  // rank 0 has written it
     if (fs::exists(best)) load_model_from(task_.model(), best);
     for (const auto& split : {"valid", "test"}) {
       std::string prefix = std::string(split) == "valid" ? "val_" : "test_";
@@ -523,14 +587,16 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     task_.add_summary(summary, units_per_sec);
     engine_->add_summary(summary);
     summary["stop_reason"] = stop_reason;
-    if (on_finish_) on_finish_(summary);
+    if (on_finish_ && writer_) on_finish_(summary);
     StopSignals::throw_if_requested();
   } catch (const Interrupted& e) {
     interrupted(e.exit_code() - 128, "the final evaluation");
   }
-  dir.plot_learning_curve();
   summary["wall_seconds"] = seconds_since(s.started);
-  dir.write_summary(summary);
+  if (writer_) {
+    dir.plot_learning_curve();
+    dir.write_summary(summary);
+  }
   std::string best_text =
       tracker_->best_step() < 0
           ? "no validation split"

@@ -87,7 +87,16 @@ class Task {
   /// (e.g. carried hidden state); load_state runs after start_epoch(epoch).
   virtual void save_state(torch::serialize::OutputArchive&) const {}
   virtual void load_state(torch::serialize::InputArchive&) {}
+  /// Data-parallel training: from now on this process computes share `rank`
+  /// of `world` of every training batch (train_step's units are its
+  /// share's). Called once before training, only when world > 1; a task
+  /// that cannot shard its batches keeps this default, a ConfigError.
+  virtual void shard(int64_t /*rank*/, int64_t /*world*/) {
+    throw ConfigError("this app does not train on several processes yet");
+  }
 };
+
+class Collective;
 
 /// What one piece of training did, as an engine reports it.
 struct EngineProgress {
@@ -133,11 +142,17 @@ class Engine {
                     const std::filesystem::path& /*file*/) {}
   /// Figures the engine adds to the summary.
   virtual void add_summary(nlohmann::json& /*summary*/) const {}
+  /// Data-parallel training over `collective` (its size > 1); false: this
+  /// engine trains in one process only.
+  virtual bool set_collective(Collective* /*collective*/) { return false; }
 };
 
 /// The autograd engine: per update, the scheduled learning rate, the task's
 /// train_step(), backward, the global gradient norm (clipped at
-/// train.clip_norm) and the optimizer's step.
+/// train.clip_norm) and the optimizer's step. Data-parallel, each rank's
+/// loss is weighted by its share of the batch's units and the gradients
+/// are averaged over the ranks before clipping, so that every rank holds
+/// the gradient of the whole batch's mean loss and takes the same step.
 std::unique_ptr<Engine> make_autograd_engine(Task& task, const TrainSection& train,
                                              const OptimSection& optim);
 
@@ -185,6 +200,14 @@ class Trainer {
   static double scheduled_lr(const OptimSection& optim, int64_t step, int64_t total_steps,
                              double plateau_scale);
 
+  /// Trains data-parallel over `collective` (size > 1): the task computes
+  /// this rank's share of every batch, the engine averages the gradients,
+  /// every stop is agreed (rank 0's clock, any rank's signal), rank 0's
+  /// validation figures decide, and only rank 0 writes (checkpoints,
+  /// metrics, plots, summary, on_finish). ConfigError if the task or the
+  /// engine cannot. Call before fit().
+  void set_collective(Collective* collective);
+
   /// The training state saved in `checkpoint` (its copy inside the file).
   static TrainingState read_state(const std::filesystem::path& checkpoint);
 
@@ -201,6 +224,8 @@ class Trainer {
   std::string finished_reason() const;
   // Whether a validation is due at the current position and not yet done.
   bool validation_due() const;
+  // finished_reason() and the signal to stop on, the same on every rank.
+  std::pair<std::string, int> agreed_stop() const;
   // Throws Interrupted for `sig` with the run's message ("during <phase>"
   // unless `phase` is ""); the checkpoint is already saved.
   [[noreturn]] void interrupted(int sig, const std::string& phase);
@@ -215,6 +240,8 @@ class Trainer {
   std::function<void(int64_t)> on_resumed_;
   std::function<void(nlohmann::json&)> on_finish_;
   std::unique_ptr<Engine> engine_;
+  Collective* collective_ = nullptr;  // data-parallel (size > 1), or null
+  bool writer_ = true;                // this process writes the run (rank 0)
   std::unique_ptr<BestTracker> tracker_;
   std::unique_ptr<Progress> progress_;
   std::unique_ptr<State> s_;

@@ -5,6 +5,11 @@
 #include <cmath>
 #include <random>
 
+#include <unistd.h>
+
+#include <sstream>
+
+#include "apps/framework/distributed.h"
 #include "apps/lm/task.h"
 #include "core/error.h"
 #include "tests/support/support.h"
@@ -24,14 +29,18 @@ struct RegressionTask : Task {
   int64_t nan_at_call = -1;  // return NaN on this train_step call
   bool worsen = false;       // validation metric gets worse every time
   int64_t calls = 0, evals = 0;
+  int64_t rank = 0, world = 1;  // data-parallel: this process's share of each batch
   torch::nn::Module& model() override { return *net; }
   int64_t batches_per_epoch() const override { return 4; }
   void start_epoch(int64_t) override {}
+  void shard(int64_t r, int64_t w) override { rank = r, world = w; }
   StepOutput train_step(int64_t i) override {
-    auto xb = x.narrow(0, i * 16, 16), yb = y.narrow(0, i * 16, 16);
+    // Rank r of w takes rows [r 16/w, (r+1) 16/w) of the batch's 16.
+    const int64_t n = 16 / world;
+    auto xb = x.narrow(0, i * 16 + rank * n, n), yb = y.narrow(0, i * 16 + rank * n, n);
     torch::Tensor loss = torch::mse_loss(net(xb), yb);
     if (calls++ == nan_at_call) loss = loss * std::nan("");
-    return {loss, 16};
+    return {loss, n};
   }
   Metrics evaluate(const std::string& split) override {
     if (split != "valid") return {};
@@ -275,6 +284,70 @@ TEST(Trainer, DrivesAnEngineOfItsOwn) {
   size_t train = 0;
   for (size_t p = 0; (p = metrics.find("\"type\":\"train\"", p)) != std::string::npos; ++p) ++train;
   EXPECT_EQ(train, 4u);  // a line every 2 updates
+}
+
+// ---- data-parallel: two processes of this binary over loopback ----
+
+// One rank of a two-rank regression run, started by the test below.
+TEST(TrainerRank, TrainsItsShare) {
+  const char* out = std::getenv("RNNLAB_TEST_RUN");
+  if (!out) GTEST_SKIP() << "run by Trainer.TwoRanksTrainLikeOneProcessWithTheSameGlobalBatch";
+  LaunchInfo info = read_launch();
+  Collective collective(info, std::chrono::milliseconds(20000));
+  torch::manual_seed(0);
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 5;
+  s.train.log_every = 1;
+  s.optim.lr = 0.05;
+  RunDir dir = RunDir::create(fs::path(out) / ("rank" + std::to_string(info.rank)));
+  Trainer trainer(task, s.train, s.optim, s.run);
+  trainer.set_collective(&collective);
+  trainer.fit(dir, false);
+}
+
+TEST(Trainer, TwoRanksTrainLikeOneProcessWithTheSameGlobalBatch) {
+  TempDir tmp;
+  torch::manual_seed(0);
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 5;
+  s.train.log_every = 1;
+  s.optim.lr = 0.05;
+  RunDir one = RunDir::create(tmp.path / "one");
+  Trainer(task, s.train, s.optim, s.run).fit(one, false);
+
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::string env =
+      "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(27000 + (::getpid() % 2000)) +
+      " WORLD_SIZE=2 RNNLAB_TEST_RUN=" + tmp.path.string() + " ";
+  std::string child = " timeout 60 " + self + " --gtest_filter=TrainerRank.* ";
+  auto r = test::run_command("(" + env + "RANK=0" + child + "> " + tmp.path.string() +
+                             "/rank0.out 2>&1 & a=$!; " + env + "RANK=1" + child +
+                             "2>&1; b=$?; wait $a; echo rank0=$? rank1=$b)");
+  ASSERT_NE(r.output.find("rank0=0 rank1=0"), std::string::npos)
+      << r.output << test::read_all((tmp.path / "rank0.out").string());
+  ASSERT_NE(r.output.find("[       OK ] TrainerRank.TrainsItsShare"), std::string::npos)
+      << r.output;
+  // Rank 1 wrote nothing; rank 0 wrote the run.
+  EXPECT_TRUE(fs::is_empty(tmp.path / "rank1"));
+  EXPECT_TRUE(fs::exists(tmp.path / "rank0" / "summary.json"));
+  EXPECT_TRUE(fs::exists(tmp.path / "rank0" / "checkpoint_best.pt"));
+  // The same losses, update by update, to float rounding (a mean over 16
+  // rows against the mean of two means over 8).
+  auto losses = [](const fs::path& run) {
+    std::vector<double> out;
+    std::istringstream in(test::read_all((run / "metrics.jsonl").string()));
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      out.push_back(j["loss"].get<double>());
+    }
+    return out;
+  };
+  std::vector<double> a = losses(tmp.path / "one"), b = losses(tmp.path / "rank0");
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), 25u);  // 20 updates and 5 validations
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6 * (1 + std::abs(a[i]))) << i;
 }
 
 // A task's parameter groups train at their own multiple of the scheduled rate.
