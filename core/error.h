@@ -47,6 +47,13 @@ class UsageError : public Error {
   explicit UsageError(const std::string& message) : Error(message, 2) {}
 };
 
+/// Ends the program with `code`, the error already reported (by the
+/// processes a launcher started, each with its own line); prints nothing.
+class ExitCode : public Error {
+ public:
+  explicit ExitCode(int code) : Error("", code) {}
+};
+
 /// The reason in a JSON library message, without its "[json.exception...]"
 /// tag and boilerplate: "[json.exception.parse_error.101] parse error at line 1,
 /// column 2: syntax error while parsing value - invalid literal; last read: 'x'"

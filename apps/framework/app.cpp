@@ -2,6 +2,8 @@
 // run directories, devices, seeds and the config sections every app uses.
 #include "apps/framework/app.h"
 
+#include "apps/framework/distributed.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
@@ -39,7 +41,15 @@ std::string& program_name_storage() {
   static std::string name;
   return name;
 }
+std::vector<std::string>& command_line_storage() {
+  static std::vector<std::string> args;
+  return args;
+}
 }  // namespace
+
+const std::vector<std::string>& command_line() {
+  return command_line_storage();
+}
 
 std::string printable(std::string_view message) {
   std::string out;
@@ -70,6 +80,7 @@ std::string run_config_text(const ConfigSchema& schema) {
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {
   keep_freed_memory();
   if (argc > 0) program_name_storage() = fs::path(argv[0]).filename().string();
+  command_line_storage().assign(argv, argv + argc);
   try {
     // A first word that is neither an option nor a command: say so, with the commands.
     const auto commands = cli.get_subcommands([](CLI::App*) { return true; });
@@ -94,8 +105,16 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
       throw UsageError(std::string(e.what()) + " (see --help)");
     }
     return body();
+  } catch (const ExitCode& e) {
+    return e.exit_code();
   } catch (const Error& e) {
-    std::cerr << "error: " << printable(e.what()) << std::endl;
+    // Under --nproc every rank checks the same config: rank 0 alone says
+    // what is wrong with it. Other errors name their rank.
+    const char* rank = std::getenv("RANK");
+    const bool other_rank = is_local_child() && rank && std::string(rank) != "0";
+    if (other_rank && e.exit_code() == 2) return 2;
+    std::cerr << "error: " << (other_rank ? "rank " + std::string(rank) + ": " : std::string())
+              << printable(e.what()) << std::endl;
     return e.exit_code();
   } catch (const c10::Error& e) {
     // Keep the first line of libtorch's message, never its backtrace.
@@ -135,6 +154,10 @@ CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& d
                   "print the fully resolved config and exit without training");
   train->add_flag("--list-keys", args.list_keys,
                   "list every config key with its type, default and meaning, and exit");
+  train
+      ->add_option("--nproc", args.nproc,
+                   "train data-parallel in N processes on this machine (without torchrun)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   return train;
 }
 

@@ -50,7 +50,11 @@ struct TrainArgs {
   bool print_config = false;      ///< --print-config: show the resolved config and exit
   bool list_keys = false;         ///< --list-keys: every key with type, default and help
   bool can_resume = true;         ///< the command has --resume (messages point to it)
+  int64_t nproc = 1;              ///< --nproc N: N local data-parallel processes
 };
+
+/// This process's command line, as guarded_main received it.
+const std::vector<std::string>& command_line();
 
 /// Adds `train CONFIG [--set k=v]... [--run-dir D] [--resume D] [--print-config]`.
 CLI::App* add_train_command(CLI::App& cli, TrainArgs& args, const std::string& description);

@@ -13,8 +13,18 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <thread>
 
 #include "core/error.h"
 
@@ -139,7 +149,7 @@ namespace {
 
 // Runs a collective; a failure (a rank gone, the timeout) is one line.
 template <typename F>
-void collective(int64_t rank, const char* what, F&& f) {
+void collective(int64_t rank, const std::string& what, F&& f) {
   try {
     f();
   } catch (const std::exception& e) {
@@ -199,9 +209,130 @@ bool Collective::any(bool flag) {
   return sum({flag ? 1.0 : 0.0})[0] > 0;
 }
 
+torch::Tensor Collective::all_gather(const torch::Tensor& t, int64_t dim) {
+  if (size_ == 1) return t;
+  std::vector<torch::Tensor> in = {t.contiguous()};
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int64_t r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(in[0]));
+  collective(rank_, "gathering from the ranks", [&] { impl_->pg->allgather(out, in)->wait(); });
+  return torch::cat(out[0], dim);
+}
+
+std::string Collective::share(const std::string& key, const std::string& value) {
+  if (size_ == 1) return value;
+  const std::string k = "rnnlab/" + key;
+  std::string out;
+  collective(rank_, "sharing rank 0's " + key, [&] {
+    if (rank_ == 0) impl_->store->set(k, std::vector<uint8_t>(value.begin(), value.end()));
+    std::vector<uint8_t> v = impl_->store->get(k);
+    out.assign(v.begin(), v.end());
+  });
+  return out;
+}
+
 void Collective::barrier() {
   if (size_ == 1) return;
   collective(rank_, "waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
+}
+
+// ---------------------------------------------------------------------------
+
+namespace {
+Collective* g_collective = nullptr;
+volatile std::sig_atomic_t g_forward = 0;  // a signal for the children
+extern "C" void remember_signal(int sig) {
+  g_forward = sig;
+}
+
+// A TCP port on the loopback interface that nothing listens on now.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw RuntimeError(std::string("--nproc: cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw RuntimeError(std::string("--nproc: cannot find a free port: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+Collective* process_collective() {
+  return g_collective;
+}
+void set_process_collective(Collective* collective) {
+  g_collective = collective;
+}
+
+bool is_local_child() {
+  const char* v = std::getenv("RNNLAB_NPROC_CHILD");
+  return v && std::string(v) == "1";
+}
+
+int launch_local(int64_t nproc, const std::vector<std::string>& argv) {
+  if (std::getenv("RANK") || std::getenv("WORLD_SIZE"))
+    throw UsageError(
+        "--nproc starts its own processes: do not combine it with torchrun or RANK/WORLD_SIZE");
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int64_t r = 0; r < nproc; ++r) {
+    pid_t pid = ::fork();
+    if (pid < 0) throw RuntimeError(std::string("--nproc: fork failed: ") + std::strerror(errno));
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      ::setenv("RNNLAB_NPROC_CHILD", "1", 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv("/proc/self/exe", args.data());
+      std::fprintf(stderr, "error: --nproc: cannot start rank %lld: %s\n",
+                   static_cast<long long>(r), std::strerror(errno));
+      ::_exit(1);
+    }
+    pids.push_back(pid);
+  }
+  // The children stop on SIGINT/SIGTERM themselves (the terminal sends
+  // them Ctrl-C too); a signal to this process alone is passed on.
+  struct sigaction sa {
+  }, old_int{}, old_term{};
+  sa.sa_handler = remember_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  int code = 0;
+  size_t running = pids.size();
+  bool forwarded = false;
+  while (running > 0) {
+    if (g_forward && !forwarded) {
+      for (pid_t p : pids)
+        if (p > 0) ::kill(p, g_forward);
+      forwarded = true;
+    }
+    int status = 0;
+    pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done <= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    for (auto& p : pids)
+      if (p == done) p = -1, --running;
+    int c = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (c != 0 && code == 0) code = c;
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  return code;
 }
 
 }  // namespace rnnlab

@@ -59,6 +59,10 @@ class Collective {
 
   int64_t rank() const { return rank_; }
   int64_t size() const { return size_; }
+  /// Set by the Trainer that trains over this job: a command whose job has
+  /// no such trainer cannot run data-parallel.
+  void mark_used() { used_ = true; }
+  bool used() const { return used_; }
 
   /// Averages the gradients of `params` over the ranks, bucket by bucket:
   /// each bucket (parameters in order, about `bucket_bytes` of gradients)
@@ -71,12 +75,35 @@ class Collective {
   int64_t broadcast(int64_t value);
   /// Whether `flag` is true on any rank.
   bool any(bool flag);
+  /// Every rank's `t` (the same shape on every rank, contiguous), concatenated
+  /// along dimension `dim` in rank order.
+  torch::Tensor all_gather(const torch::Tensor& t, int64_t dim);
+  /// Rank 0's `value` of `key`, on every rank (through the TCPStore; each
+  /// key is used once).
+  std::string share(const std::string& key, const std::string& value);
   void barrier();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int64_t rank_ = 0, size_ = 1;
+  bool used_ = false;
 };
+
+/// The job this process belongs to (set by run_experiment while it runs;
+/// null in one process). The Trainer trains data-parallel over it.
+Collective* process_collective();
+void set_process_collective(Collective* collective);
+
+/// `--nproc N` on one machine without torchrun: starts N copies of this
+/// binary with the torchrun variables (RANK, WORLD_SIZE, LOCAL_RANK,
+/// MASTER_ADDR=127.0.0.1, MASTER_PORT a free loopback port) and
+/// RNNLAB_NPROC_CHILD=1, forwards SIGINT/SIGTERM to them, and returns the
+/// exit code: 0 when all succeed, else the first failure's (a rank that
+/// fails makes the others stop within run.dist_timeout). `argv` is this
+/// process's command line, as guarded_main saw it.
+int launch_local(int64_t nproc, const std::vector<std::string>& argv);
+/// Whether this process was started by launch_local().
+bool is_local_child();
 
 }  // namespace rnnlab

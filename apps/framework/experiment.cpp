@@ -10,6 +10,7 @@
 #include <map>
 
 #include "apps/framework/checkpoint.h"
+#include "apps/framework/distributed.h"
 #include "apps/framework/signals.h"
 #include "core/error.h"
 #include "results/results.h"
@@ -142,6 +143,34 @@ void stop_if_requested_before_creation() {
 
 nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const TrainArgs& args,
                               const MakeJob& make_job, std::vector<SubRun> subruns) {
+  // Data-parallel: `--nproc N` starts N copies of this command and waits;
+  // each copy (or each process torchrun or srun started) finds its place in
+  // the job from the launch variables.
+  if (args.nproc > 1 && !is_local_child()) {
+    int code = launch_local(args.nproc, command_line());
+    if (code != 0) throw ExitCode(code);
+    return nlohmann::json::object();
+  }
+  LaunchInfo launch = read_launch(nullptr, run.master_addr, run.master_port);
+  if (is_local_child() && launch.world_size != args.nproc)
+    throw UsageError("--nproc " + std::to_string(args.nproc) +
+                     " but WORLD_SIZE=" + std::to_string(launch.world_size));
+  std::unique_ptr<Collective> collective;
+  struct Unset {
+    ~Unset() { set_process_collective(nullptr); }
+  } unset;
+  if (launch.distributed()) {
+    if (!subruns.empty() || run.repeats > 1)
+      throw ConfigError(
+          "repeated runs and folds (run.repeats, sub-runs) train in one process for now; "
+          "train each seed or fold data-parallel as a run of its own");
+    if (launch.rank != 0) logger()->set_level(spdlog::level::err);
+    collective = std::make_unique<Collective>(
+        launch, std::chrono::milliseconds(static_cast<int64_t>(run.dist_timeout * 1000)));
+    set_process_collective(collective.get());
+  }
+  const bool writer = launch.rank == 0;
+
   // SIGINT/SIGTERM from here on only ask to stop: the run directory and its
   // files are never left half-made. The Trainer honours a request made
   // before it starts by saving a checkpoint at update 0.
@@ -150,7 +179,51 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   bool resume = !args.resume.empty();
   if (subruns.empty() && run.repeats > 1) subruns = repeat_subruns(run);
   fs::path path = resume ? fs::path(args.resume) : new_run_path(run, args);
-  if (!resume) RunDir::check_unused(path, args.can_resume);  // before the data is read
+  // Every rank writes to rank 0's directory (its name has rank 0's time).
+  if (collective && !resume) path = collective->share("run_dir", path.string());
+  if (!resume && writer) RunDir::check_unused(path, args.can_resume);  // before the data is read
+
+  // ---- one run, data-parallel: rank 0 makes and writes the directory ----
+  if (collective) {
+    if (resume) {
+      RunDir dir = RunDir::open(path);
+      std::unique_ptr<RunDirLock> lock;
+      if (writer) lock = std::make_unique<RunDirLock>(dir.path());
+      if (args.sets.empty())
+        if (auto done = dir.completed_summary()) {
+          logger()->info("run {} is complete; nothing to do", dir.path().string());
+          return *done;
+        }
+      const bool from_start = dir.resume_checkpoint().empty();
+      auto job = prepare(run, make_job, from_start ? fs::path() : dir.path());
+      if (!collective->used()) throw ConfigError("this command runs in one process only");
+      std::unique_ptr<LogFile> log;
+      if (writer) log = std::make_unique<LogFile>(dir.file("log.txt"));
+      if (from_start && writer) {
+        dir.remove_temporaries();
+        job->save_assets(dir);
+      }
+      collective->barrier();
+      return job->run(dir, true, "",
+                      [&](int64_t step) { record_resumption(dir, args.sets, step); });
+    }
+    auto job = prepare(run, make_job, "");
+    if (!collective->used()) throw ConfigError("this command runs in one process only");
+    std::unique_ptr<NewRun> made;
+    std::unique_ptr<LogFile> log;
+    if (writer) {
+      stop_if_requested_before_creation();
+      made = std::make_unique<NewRun>(create_run(path, run_config_text(schema)));
+      log = std::make_unique<LogFile>(made->dir.file("log.txt"));
+      logger()->info("run directory: {} ({} processes, {} launcher, backend gloo)",
+                     made->dir.path().string(), launch.world_size,
+                     is_local_child() ? std::string("--nproc") : launch.launcher);
+      job->save_assets(made->dir);
+    }
+    collective->barrier();  // the directory exists
+    RunDir dir = writer ? made->dir : RunDir::open(path);
+    return job->run(dir, false, "", {});
+  }
 
   // ---- one run ----
   if (subruns.empty()) {

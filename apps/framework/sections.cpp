@@ -41,6 +41,18 @@ void RunSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".progress", &progress, "progress display: a bar on a terminal, log lines otherwise")
       .choices({"auto", "bar", "lines"})
       .resumable();
+  s.add(p + ".dist_timeout", &dist_timeout,
+        "data-parallel: seconds the processes wait for each other (to meet, and at each "
+        "collective) before a one-line error")
+      .range(1, 1e6)
+      .resumable();
+  s.add(p + ".master_addr", &master_addr,
+        "data-parallel under srun without MASTER_ADDR in the environment: rank 0's host")
+      .resumable();
+  s.add(p + ".master_port", &master_port,
+        "data-parallel under srun without MASTER_PORT in the environment: rank 0's port")
+      .range(1, 65535)
+      .resumable();
 }
 
 void TrainSection::bind(ConfigSchema& s, const std::string& p) {

@@ -21,6 +21,9 @@ struct RunSection {
   std::string device = "auto";    // auto | cpu | cuda
   int64_t threads = 0;            // 0 = libtorch's default
   std::string progress = "auto";  // auto | bar | lines
+  double dist_timeout = 300;      // seconds the ranks wait for each other
+  std::string master_addr;        // Slurm without MASTER_ADDR: rank 0's host
+  int64_t master_port = 29500;    // Slurm without MASTER_PORT
   void bind(ConfigSchema& s, const std::string& prefix = "run");
 };
 

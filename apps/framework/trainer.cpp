@@ -199,6 +199,8 @@ Trainer::Trainer(Task& task, const TrainSection& train, const OptimSection& opti
   if (s_->batches_per_epoch <= 0) throw DataError("the training data gives no batches");
   s_->total_steps =
       train.max_steps > 0 ? train.max_steps : train.max_epochs * s_->batches_per_epoch;
+  // In a data-parallel job, every trainer trains over it.
+  set_collective(process_collective());
 }
 
 Trainer::~Trainer() = default;
@@ -207,7 +209,8 @@ void Trainer::set_collective(Collective* collective) {
   if (!collective || collective->size() == 1) return;
   if (!engine_->set_collective(collective))
     throw ConfigError("this engine trains in one process only");
-  task_.shard(collective->rank(), collective->size());
+  task_.shard(*collective);
+  collective->mark_used();
   collective_ = collective;
   writer_ = collective->rank() == 0;
 }
@@ -239,14 +242,15 @@ fs::path state_file(const fs::path& checkpoint) {
 
 void Trainer::save_checkpoint(const fs::path& path) {
   s_->has_checkpoint = true;
+  torch::serialize::OutputArchive task;
+  task_.save_state(task);  // on every rank: it may gather the ranks' parts
   if (!writer_) return;
   torch::serialize::OutputArchive archive;
-  torch::serialize::OutputArchive model, engine, task;
+  torch::serialize::OutputArchive model, engine;
   task_.model().save(model);
   s_->validation = tracker_->state();
   s_->engine = YAML::Node(YAML::NodeType::Map);
   engine_->save(engine, s_->engine);
-  task_.save_state(task);
   archive.write("model", model);
   archive.write("engine", engine);
   archive.write("task", task);

@@ -37,6 +37,8 @@
 
 namespace rnnlab {
 
+class Collective;
+
 /// The result of one training batch.
 struct StepOutput {
   torch::Tensor loss;  ///< scalar the gradient is taken of: mean loss over the batch's units
@@ -87,16 +89,18 @@ class Task {
   /// (e.g. carried hidden state); load_state runs after start_epoch(epoch).
   virtual void save_state(torch::serialize::OutputArchive&) const {}
   virtual void load_state(torch::serialize::InputArchive&) {}
-  /// Data-parallel training: from now on this process computes share `rank`
-  /// of `world` of every training batch (train_step's units are its
-  /// share's). Called once before training, only when world > 1; a task
-  /// that cannot shard its batches keeps this default, a ConfigError.
-  virtual void shard(int64_t /*rank*/, int64_t /*world*/) {
+  /// Data-parallel training: from now on this process computes its share
+  /// (rank `collective.rank()` of `collective.size()`) of every training
+  /// batch; train_step's units are its share's. save_state() is then called
+  /// on every rank at once (it may gather over `collective`; rank 0's
+  /// archive is written) and load_state() reads the whole state on every
+  /// rank, so that a checkpoint does not depend on the world size. Called
+  /// once before training, only when the size is > 1; a task that cannot
+  /// shard its batches keeps this default, a ConfigError.
+  virtual void shard(Collective& /*collective*/) {
     throw ConfigError("this app does not train on several processes yet");
   }
 };
-
-class Collective;
 
 /// What one piece of training did, as an engine reports it.
 struct EngineProgress {

@@ -1,6 +1,8 @@
 // The language-modelling task (see task.h).
 #include "apps/lm/task.h"
 
+#include "apps/framework/distributed.h"
+
 #include <algorithm>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -108,8 +110,8 @@ StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int6
 
 StreamBatches layout_text(const datasets::Tokenizer& tokenizer, const std::string& text,
                           int64_t batch_size, int64_t bptt, const std::string& source) {
-  StreamBatches s =
-      batchify(tokenizer.encode(text), batch_size, bptt, datasets::Vocab::kPad, datasets::Vocab::kBos);
+  StreamBatches s = batchify(tokenizer.encode(text), batch_size, bptt, datasets::Vocab::kPad,
+                             datasets::Vocab::kBos);
   s.chars = static_cast<int64_t>(datasets::split_utf8(text, source).size());
   return s;
 }
@@ -208,10 +210,11 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
     auto [x, y] = stream.get(i);
     auto [logits, next] = model->forward(x.to(device), state);
     state = next;
-    nats += F::cross_entropy(
-                logits.flatten(0, 1), y.to(device).flatten(),
-                F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
-                .item<double>();
+    nats +=
+        F::cross_entropy(
+            logits.flatten(0, 1), y.to(device).flatten(),
+            F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
+            .item<double>();
   }
   double loss = nats / static_cast<double>(stream.tokens);
   return {{"loss", loss},
@@ -232,7 +235,8 @@ std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
 
   // Never drawn: <pad>, <unk>, <bos>, and <eos> where it prints as nothing
   // (the char tokenizer), so that N tokens are N visible pieces.
-  std::vector<int64_t> banned = {datasets::Vocab::kPad, datasets::Vocab::kUnk, datasets::Vocab::kBos};
+  std::vector<int64_t> banned = {datasets::Vocab::kPad, datasets::Vocab::kUnk,
+                                 datasets::Vocab::kBos};
   if (tokenizer.decode({datasets::Vocab::kEos}).empty()) banned.push_back(datasets::Vocab::kEos);
   const torch::Tensor banned_ids = torch::tensor(banned, torch::kLong);
 
@@ -294,7 +298,8 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   }
   std::vector<std::string> parts = split_by_fraction(text, d.valid.empty() ? d.valid_fraction : 0.0,
                                                      d.test.empty() ? d.test_fraction : 0.0);
-  if (!d.valid.empty()) parts[1] = datasets::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
+  if (!d.valid.empty())
+    parts[1] = datasets::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
   if (!d.test.empty()) parts[2] = datasets::read_text_file(data_path(cfg.run, d.test, "data.test"));
 
   if (!tokenizer_dir.empty()) {
@@ -344,8 +349,24 @@ void LMTask::start_epoch(int64_t) {
   hidden_ = RecurrentState();
 }
 
+void LMTask::shard(Collective& collective) {
+  const int64_t B = cfg_.data.batch_size, W = collective.size();
+  if (B % W != 0)
+    throw ConfigError(fmt::format(
+        "key 'data.batch_size': {} parallel streams cannot be shared by {} processes; use a "
+        "multiple of {}",
+        B, W, W));
+  collective_ = &collective;
+  streams_ = B / W;
+  first_stream_ = collective.rank() * streams_;
+}
+
 StepOutput LMTask::train_step(int64_t index) {
   auto [x, y] = train_.get(index);
+  if (streams_ > 0) {  // [T, B] -> this rank's [T, B/W]
+    x = x.narrow(1, first_stream_, streams_);
+    y = y.narrow(1, first_stream_, streams_);
+  }
   y = y.to(device_);
   // Truncated BPTT: start from the carried state, cut off from the last batch's graph.
   auto [logits, state] = model_->forward(x.to(device_), hidden_.detach());
@@ -381,14 +402,21 @@ std::string LMTask::unit_name() const {
 }
 
 void LMTask::save_state(torch::serialize::OutputArchive& archive) const {
-  if (hidden_.h.defined()) archive.write("hidden_h", hidden_.h);
-  if (hidden_.c.defined()) archive.write("hidden_c", hidden_.c);
+  // The state of all B streams ([layers, B, H]), whatever the world size.
+  auto whole = [&](const torch::Tensor& t) {
+    return collective_ ? collective_->all_gather(t.cpu(), 1) : t;
+  };
+  if (hidden_.h.defined()) archive.write("hidden_h", whole(hidden_.h));
+  if (hidden_.c.defined()) archive.write("hidden_c", whole(hidden_.c));
 }
 
 void LMTask::load_state(torch::serialize::InputArchive& archive) {
+  auto mine = [&](const torch::Tensor& t) {
+    return (streams_ > 0 ? t.narrow(1, first_stream_, streams_).contiguous() : t).to(device_);
+  };
   torch::Tensor h, c;
-  if (archive.try_read("hidden_h", h)) hidden_.h = h.to(device_);
-  if (archive.try_read("hidden_c", c)) hidden_.c = c.to(device_);
+  if (archive.try_read("hidden_h", h)) hidden_.h = mine(h);
+  if (archive.try_read("hidden_c", c)) hidden_.c = mine(c);
 }
 
 // ---- the job ----

@@ -140,6 +140,8 @@ class LMTask : public Task {
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;
+  /// Rank r of W trains streams [r B/W, (r+1) B/W) of the B parallel streams.
+  void shard(Collective& collective) override;
 
   LanguageModel& lm() { return model_; }
   /// Tokens of a split ("train", "valid", "test").
@@ -155,7 +157,9 @@ class LMTask : public Task {
   StreamBatches train_, valid_, test_;
   double train_chars_per_token_ = 1.0;
   LanguageModel model_{nullptr};
-  RecurrentState hidden_;  // carried across training batches
+  RecurrentState hidden_;                   // carried across training batches (this rank's streams)
+  Collective* collective_ = nullptr;        // data-parallel, or null
+  int64_t first_stream_ = 0, streams_ = 0;  // this rank's streams (streams_ 0: all)
 };
 
 /// One language-model run: the task, checked against the config (the sample

@@ -202,5 +202,57 @@ TEST(Process, RepeatedRunsGiveMeanAndStdAndResumeBySubRun) {
       << r.output;
 }
 
+// ---- data-parallel (c10d, Gloo over loopback) ----
+
+std::vector<double> train_losses(const fs::path& run) {
+  std::vector<double> out;
+  std::istringstream in(test::read_all((run / "metrics.jsonl").string()));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+TEST(DataParallel, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
+  TempDir dir;
+  // Without dropout: each rank draws its own masks for its streams.
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set model.dropout=0 --set train.log_every=1 --set run.threads=1";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
+  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(2 processes, --nproc launcher, backend gloo)"), std::string::npos)
+      << r.output;
+  std::vector<double> a = train_losses(dir.path / "one"), b = train_losses(dir.path / "two");
+  ASSERT_EQ(a.size(), 160u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * a[i]) << "update " << i + 1;
+  auto sa = test::read_summary(dir.file("one")), sb = test::read_summary(dir.file("two"));
+  EXPECT_NEAR(sa["val_loss"].get<double>(), sb["val_loss"].get<double>(), 1e-5);
+  // One writer: the run directory holds one run's files, nothing per rank.
+  for (const auto& e : fs::directory_iterator(dir.path / "two"))
+    EXPECT_EQ(e.path().filename().string().find("rank"), std::string::npos) << e.path();
+  auto lines = [&](const char* run) {
+    std::string log = test::read_all(dir.file(std::string(run) + "/log.txt"));
+    return std::count(log.begin(), log.end(), '\n');
+  };
+  EXPECT_EQ(lines("two"), lines("one"));  // one writer
+}
+
+TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
+  TempDir dir;
+  std::string cmd = kLm + " train " + process_config(dir) + " --run-dir " + dir.file("run");
+  expect_one_line_error(run_command("RANK=0 " + cmd), 2,
+                        "launch variable RANK is set but WORLD_SIZE is not");
+  expect_one_line_error(
+      run_command("RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29400 " + cmd), 2,
+      "launch variable RANK=2 is outside 0..1 (WORLD_SIZE=2)");
+  expect_one_line_error(run_command(cmd + " --nproc 3"), 2,
+                        "key 'data.batch_size': 8 parallel streams cannot be shared by 3 "
+                        "processes; use a multiple of 3");
+  EXPECT_FALSE(fs::exists(dir.file("run")));
+}
+
 }  // namespace
 }  // namespace rnnlab

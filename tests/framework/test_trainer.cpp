@@ -33,7 +33,7 @@ struct RegressionTask : Task {
   torch::nn::Module& model() override { return *net; }
   int64_t batches_per_epoch() const override { return 4; }
   void start_epoch(int64_t) override {}
-  void shard(int64_t r, int64_t w) override { rank = r, world = w; }
+  void shard(Collective& c) override { rank = c.rank(), world = c.size(); }
   StepOutput train_step(int64_t i) override {
     // Rank r of w takes rows [r 16/w, (r+1) 16/w) of the batch's 16.
     const int64_t n = 16 / world;
