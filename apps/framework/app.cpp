@@ -112,7 +112,8 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
     // what is wrong with it. Other errors name their rank.
     const char* rank = std::getenv("RANK");
     const bool other_rank = is_local_child() && rank && std::string(rank) != "0";
-    if (other_rank && e.exit_code() == 2) return 2;
+    if (other_rank && (e.exit_code() == 2 || e.exit_code() == 130 || e.exit_code() == 143))
+      return e.exit_code();  // rank 0 says the same (a config error, a stop)
     std::cerr << "error: " << (other_rank ? "rank " + std::string(rank) + ": " : std::string())
               << printable(e.what()) << std::endl;
     return e.exit_code();

@@ -240,6 +240,50 @@ TEST(DataParallel, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   EXPECT_EQ(lines("two"), lines("one"));  // one writer
 }
 
+TEST(DataParallel, SigtermToBothRanksThenResumeEndsLikeAnUnstoppedRun) {
+  TempDir dir;
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set model.dropout=0 --set train.log_every=1 --set run.threads=1 --nproc 2";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("straight")).code, 0);
+  std::string run = dir.file("stopped");
+  // SIGTERM to the launcher, which passes it to both ranks (as a scheduler
+  // signals every task): they stop at the same update.
+  auto r = run_command("(" + cmd + " --run-dir " + run +
+                       " & pid=$!; while ! grep -q '\"step\":50,' " + run +
+                       "/metrics.jsonl 2>/dev/null; do sleep 0.05; done; kill -TERM $pid; "
+                       "wait $pid; echo exit=$?)");
+  ASSERT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+  size_t said = 0;
+  for (size_t p = 0; (p = r.output.find("stopped by SIGTERM at update", p)) != std::string::npos;
+       ++p)
+    ++said;
+  EXPECT_EQ(said, 1u) << r.output;  // rank 0 says it; rank 1 is silent
+  ASSERT_FALSE(fs::exists(run + "/summary.json"));
+  r = run_command(kLm + " train --resume " + run + " --nproc 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(metrics_without_time(dir.path / "stopped"),
+            metrics_without_time(dir.path / "straight"));
+}
+
+TEST(DataParallel, ARankKilledMakesTheOtherExitWithOneLine) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set train.max_steps=100000 --set run.dist_timeout=20 --nproc 2 --run-dir " +
+                    run;
+  // kill -9 of rank 1 once training runs; the launcher ends when rank 0 does.
+  auto r = run_command("(" + cmd + " & pid=$!; while ! grep -q '\"step\":20,' " + run +
+                       "/metrics.jsonl 2>/dev/null; do sleep 0.05; done; "
+                       "kill -9 $(pgrep -P $pid | sed -n 2p); s=$(date +%s); wait $pid; "
+                       "echo exit=$? after=$(( $(date +%s) - s )))");
+  EXPECT_NE(r.output.find("exit=137"), std::string::npos) << r.output;  // rank 1's end
+  EXPECT_NE(r.output.find("error: rank 0: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("another rank stopped or hangs?"), std::string::npos) << r.output;
+  size_t after = r.output.find("after=");
+  ASSERT_NE(after, std::string::npos);
+  EXPECT_LE(std::stoi(r.output.substr(after + 6)), 20) << r.output;  // within run.dist_timeout
+}
+
 TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
   TempDir dir;
   std::string cmd = kLm + " train " + process_config(dir) + " --run-dir " + dir.file("run");
