@@ -8,6 +8,7 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -120,13 +121,25 @@ Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout
     : impl_(new Impl), rank_(info.rank), size_(info.world_size) {
   const std::string where = fmt::format("{}:{}", info.master_addr, info.master_port);
   try {
+    // Under torchrun its agent already serves the store at MASTER_PORT
+    // (TORCHELASTIC_USE_AGENT_STORE): every rank is then a client, under the
+    // prefix PyTorch's own workers use.
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent && (std::string(agent) == "True" || std::string(agent) == "1");
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(info.master_port);
-    so.isServer = info.rank == 0;
+    so.isServer = info.rank == 0 && !agent_store;
     so.numWorkers = static_cast<int>(info.world_size);
-    so.waitWorkers = true;
+    so.waitWorkers = !agent_store;
     so.timeout = timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
+    if (agent_store) {
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      impl_->store = c10::make_intrusive<c10d::PrefixStore>(
+          std::string("/worker/attempt_") + (attempt ? attempt : "0"), tcp);
+    } else {
+      impl_->store = tcp;
+    }
     auto opts = c10d::ProcessGroupGloo::Options::create();
     // The interface that reaches the master: Gloo connects the ranks
     // directly, each on the address its host resolves for itself.

@@ -4,6 +4,7 @@
 // into the wrong model; config errors come before the run directory exists;
 // repeated runs give a parent summary with mean and std and resume by sub-run.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -282,6 +283,35 @@ TEST(DataParallel, ARankKilledMakesTheOtherExitWithOneLine) {
   size_t after = r.output.find("after=");
   ASSERT_NE(after, std::string::npos);
   EXPECT_LE(std::stoi(r.output.substr(after + 6)), 20) << r.output;  // within run.dist_timeout
+}
+
+TEST(DataParallel, TwoTorchrunNodesOnLoopbackTrainTogether) {
+  if (!fs::exists("/usr/bin/torchrun"))
+    GTEST_SKIP() << "torchrun is not installed (scripts/setup.sh --peers installs python3-torch)";
+  TempDir dir;
+  std::string args = " --no_python " + kLm + " train " + process_config(dir) +
+                     " --set model.dropout=0 --set train.log_every=1 --set run.threads=1";
+  ASSERT_EQ(run_command(kLm + " train " + process_config(dir) +
+                        " --set model.dropout=0 --set train.log_every=1 --set run.threads=1"
+                        " --run-dir " +
+                        dir.file("one"))
+                .code,
+            0);
+  // Debian's torchrun 1.13 under Python 3.11 needs --redirects/--tee other than 0.
+  std::string port = std::to_string(26000 + (::getpid() % 2000));
+  std::string torchrun =
+      "timeout 120 torchrun --nnodes=2 --nproc_per_node=1 "
+      "--master_addr=127.0.0.1 --master_port=" +
+      port + " --redirects 1 --tee 1 --log_dir " + dir.file("logs");
+  std::string run = " --run-dir " + dir.file("two");
+  auto r = run_command("(" + torchrun + " --node_rank=0" + args + run + " > " + dir.file("node0") +
+                       " 2>&1 & a=$!; " + torchrun + " --node_rank=1" + args + run + " > " +
+                       dir.file("node1") + " 2>&1; b=$?; wait $a; echo node0=$? node1=$b)");
+  ASSERT_NE(r.output.find("node0=0 node1=0"), std::string::npos)
+      << r.output << test::read_all(dir.file("node0")) << test::read_all(dir.file("node1"));
+  std::vector<double> a = train_losses(dir.path / "one"), b = train_losses(dir.path / "two");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * a[i]) << "update " << i + 1;
 }
 
 TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
