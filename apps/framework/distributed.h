@@ -97,8 +97,8 @@ void set_process_collective(Collective* collective);
 
 /// `--nproc N` on one machine without torchrun: starts N copies of this
 /// binary with the torchrun variables (RANK, WORLD_SIZE, LOCAL_RANK,
-/// MASTER_ADDR=127.0.0.1, MASTER_PORT a free loopback port) and
-/// RNNLAB_NPROC_CHILD=1, forwards SIGINT/SIGTERM to them, and returns the
+/// MASTER_ADDR=127.0.0.1, MASTER_PORT a free loopback port),
+/// RNNLAB_NPROC_CHILD=1 and, unless set, OMP_NUM_THREADS=1 (as torchrun), forwards SIGINT/SIGTERM to them, and returns the
 /// exit code: 0 when all succeed, else the first failure's (a rank that
 /// fails makes the others stop within run.dist_timeout). `argv` is this
 /// process's command line, as guarded_main saw it.
