@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
+#include <optional>
 
 #include <algorithm>
 #include <ctime>
@@ -183,54 +184,23 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   if (collective && !resume) path = collective->share("run_dir", path.string());
   if (!resume && writer) RunDir::check_unused(path, args.can_resume);  // before the data is read
 
-  // ---- one run, data-parallel: rank 0 makes and writes the directory ----
-  if (collective) {
-    if (resume) {
-      RunDir dir = RunDir::open(path);
-      std::unique_ptr<RunDirLock> lock;
-      if (writer) lock = std::make_unique<RunDirLock>(dir.path());
-      if (args.sets.empty())
-        if (auto done = dir.completed_summary()) {
-          logger()->info("run {} is complete; nothing to do", dir.path().string());
-          return *done;
-        }
-      const bool from_start = dir.resume_checkpoint().empty();
-      auto job = prepare(run, make_job, from_start ? fs::path() : dir.path());
-      if (!collective->used()) throw ConfigError("this command runs in one process only");
-      std::unique_ptr<LogFile> log;
-      if (writer) log = std::make_unique<LogFile>(dir.file("log.txt"));
-      if (from_start && writer) {
-        dir.remove_temporaries();
-        job->save_assets(dir);
-      }
-      collective->barrier();
-      return job->run(dir, true, "",
-                      [&](int64_t step) { record_resumption(dir, args.sets, step); });
-    }
-    auto job = prepare(run, make_job, "");
-    if (!collective->used()) throw ConfigError("this command runs in one process only");
-    std::unique_ptr<NewRun> made;
-    std::unique_ptr<LogFile> log;
-    if (writer) {
-      stop_if_requested_before_creation();
-      made = std::make_unique<NewRun>(create_run(path, run_config_text(schema)));
-      log = std::make_unique<LogFile>(made->dir.file("log.txt"));
-      logger()->info("run directory: {} ({} processes, {} launcher, backend gloo)",
-                     made->dir.path().string(), launch.world_size,
-                     is_local_child() ? std::string("--nproc") : launch.launcher);
-      job->save_assets(made->dir);
-    }
-    collective->barrier();  // the directory exists
-    RunDir dir = writer ? made->dir : RunDir::open(path);
-    return job->run(dir, false, "", {});
-  }
-
-  // ---- one run ----
+  // ---- one run (data-parallel: rank 0 alone makes and writes the directory) ----
   if (subruns.empty()) {
+    // A job whose trainer did not take the collective cannot run data-parallel.
+    auto check_parallel = [&] {
+      if (collective && !collective->used())
+        throw ConfigError("this command runs in one process only");
+    };
+    auto wait_for_rank0 = [&] {
+      if (collective) collective->barrier();
+    };
     if (resume) {
       RunDir dir = RunDir::open(args.resume);
-      auto parent_lock = lock_parent_of(dir.path());
-      RunDirLock lock(dir.path());
+      std::unique_ptr<RunDirLock> parent_lock, lock;
+      if (writer) {
+        parent_lock = lock_parent_of(dir.path());
+        lock = std::make_unique<RunDirLock>(dir.path());
+      }
       // Complete under the config it has: nothing to read, train or write.
       // (With --set, the trainer decides whether training is left.)
       if (args.sets.empty()) {
@@ -246,21 +216,34 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
       // written): it starts from the beginning, its assets made again.
       const bool from_start = dir.resume_checkpoint().empty();
       auto job = prepare(run, make_job, from_start ? fs::path() : dir.path());
-      LogFile log(dir.file("log.txt"));
-      if (from_start) {
+      check_parallel();
+      std::optional<LogFile> log;
+      if (writer) log.emplace(dir.file("log.txt"));
+      if (from_start && writer) {
         dir.remove_temporaries();
         job->save_assets(dir);
       }
+      wait_for_rank0();
       return job->run(dir, true, "",
                       [&](int64_t step) { record_resumption(dir, args.sets, step); });
     }
     auto job = prepare(run, make_job, "");
-    stop_if_requested_before_creation();
-    NewRun made = create_run(path, run_config_text(schema));
-    const RunDir& dir = made.dir;
-    LogFile log(dir.file("log.txt"));
-    logger()->info("run directory: {}", dir.path().string());
-    job->save_assets(dir);
+    check_parallel();
+    std::optional<NewRun> made;
+    std::optional<LogFile> log;
+    if (writer) {
+      stop_if_requested_before_creation();
+      made.emplace(create_run(path, run_config_text(schema)));
+      log.emplace(made->dir.file("log.txt"));
+      logger()->info(
+          "run directory: {}{}", made->dir.path().string(),
+          collective ? fmt::format(" ({} processes, {} launcher, backend gloo)", launch.world_size,
+                                   is_local_child() ? "--nproc" : launch.launcher)
+                     : std::string());
+      job->save_assets(made->dir);
+    }
+    wait_for_rank0();  // the directory exists
+    RunDir dir = writer ? made->dir : RunDir::open(path);
     return job->run(dir, false, "", {});
   }
 

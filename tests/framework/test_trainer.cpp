@@ -288,34 +288,33 @@ TEST(Trainer, DrivesAnEngineOfItsOwn) {
 
 // ---- data-parallel: two processes of this binary over loopback ----
 
+// The regression both sides of the data-parallel comparison train: in one
+// process (`collective` null) or as one rank.
+void train_regression(const fs::path& run, Collective* collective) {
+  torch::manual_seed(0);
+  RegressionTask task;
+  Sections s;
+  s.train.max_epochs = 5;
+  s.train.log_every = 1;
+  s.optim.lr = 0.05;
+  RunDir dir = RunDir::create(run);
+  Trainer trainer(task, s.train, s.optim, s.run);
+  trainer.set_collective(collective);
+  trainer.fit(dir, false);
+}
+
 // One rank of a two-rank regression run, started by the test below.
 TEST(TrainerRank, TrainsItsShare) {
   const char* out = std::getenv("RNNLAB_TEST_RUN");
   if (!out) GTEST_SKIP() << "run by Trainer.TwoRanksTrainLikeOneProcessWithTheSameGlobalBatch";
   LaunchInfo info = read_launch();
   Collective collective(info, std::chrono::milliseconds(20000));
-  torch::manual_seed(0);
-  RegressionTask task;
-  Sections s;
-  s.train.max_epochs = 5;
-  s.train.log_every = 1;
-  s.optim.lr = 0.05;
-  RunDir dir = RunDir::create(fs::path(out) / ("rank" + std::to_string(info.rank)));
-  Trainer trainer(task, s.train, s.optim, s.run);
-  trainer.set_collective(&collective);
-  trainer.fit(dir, false);
+  train_regression(fs::path(out) / ("rank" + std::to_string(info.rank)), &collective);
 }
 
 TEST(Trainer, TwoRanksTrainLikeOneProcessWithTheSameGlobalBatch) {
   TempDir tmp;
-  torch::manual_seed(0);
-  RegressionTask task;
-  Sections s;
-  s.train.max_epochs = 5;
-  s.train.log_every = 1;
-  s.optim.lr = 0.05;
-  RunDir one = RunDir::create(tmp.path / "one");
-  Trainer(task, s.train, s.optim, s.run).fit(one, false);
+  train_regression(tmp.path / "one", nullptr);
 
   std::string self = fs::read_symlink("/proc/self/exe").string();
   std::string env =
