@@ -322,6 +322,10 @@ TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
   expect_one_line_error(
       run_command("RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29400 " + cmd), 2,
       "launch variable RANK=2 is outside 0..1 (WORLD_SIZE=2)");
+  expect_one_line_error(
+      run_command("RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29400 " + cmd +
+                  " --nproc 2"),
+      2, "--nproc starts its own processes: do not combine it with torchrun or RANK/WORLD_SIZE");
   expect_one_line_error(run_command(cmd + " --nproc 3"), 2,
                         "key 'data.batch_size': 8 parallel streams cannot be shared by 3 "
                         "processes; use a multiple of 3");
