@@ -133,6 +133,18 @@ void save_rng_state(torch::serialize::OutputArchive& archive) {
   }
 }
 
+torch::Tensor cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cpu_rng_state(const torch::Tensor& state) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
 void load_rng_state(torch::serialize::InputArchive& archive) {
   torch::Tensor state;
   archive.read("rng", state);

@@ -40,4 +40,8 @@ void load_model_from(torch::nn::Module& module, const std::filesystem::path& che
 void save_rng_state(torch::serialize::OutputArchive& archive);
 void load_rng_state(torch::serialize::InputArchive& archive);
 
+/// The CPU generator's state (a byte tensor), and setting it.
+torch::Tensor cpu_rng_state();
+void set_cpu_rng_state(const torch::Tensor& state);
+
 }  // namespace rnnlab

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -115,6 +116,10 @@ LaunchInfo read_launch(const EnvReader& reader, const std::string& slurm_addr, i
 struct Collective::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  // A client connection of the store and its key prefix ("" or torchrun's).
+  std::function<c10::intrusive_ptr<c10d::Store>()> connect;
+  std::thread heartbeat;
+  std::atomic<bool> stop{false};
 };
 
 Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout)
@@ -133,13 +138,22 @@ Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout
     so.waitWorkers = !agent_store;
     so.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
-    if (agent_store) {
-      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
-      impl_->store = c10::make_intrusive<c10d::PrefixStore>(
-          std::string("/worker/attempt_") + (attempt ? attempt : "0"), tcp);
-    } else {
-      impl_->store = tcp;
-    }
+    const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    const std::string prefix =
+        agent_store ? std::string("/worker/attempt_") + (attempt ? attempt : "0") : "";
+    auto wrap = [prefix](c10::intrusive_ptr<c10d::Store> s) -> c10::intrusive_ptr<c10d::Store> {
+      if (prefix.empty()) return s;
+      return c10::make_intrusive<c10d::PrefixStore>(prefix, s);
+    };
+    impl_->store = wrap(tcp);
+    c10d::TCPStoreOptions client = so;
+    client.isServer = false;
+    client.waitWorkers = false;
+    client.numWorkers = c10::nullopt;
+    const std::string addr = info.master_addr;
+    impl_->connect = [addr, client, wrap] {
+      return wrap(c10::make_intrusive<c10d::TCPStore>(addr, client));
+    };
     auto opts = c10d::ProcessGroupGloo::Options::create();
     // The interface that reaches the master: Gloo connects the ranks
     // directly, each on the address its host resolves for itself.
@@ -156,7 +170,10 @@ Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout
   }
 }
 
-Collective::~Collective() = default;
+Collective::~Collective() {
+  impl_->stop = true;
+  if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
+}
 
 namespace {
 
@@ -179,6 +196,8 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, int
   for (const auto& p : params) {
     if (!p.requires_grad()) continue;
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    // Sparse gradients (word2vec's plain SGD) are averaged as dense ones.
+    if (p.grad().is_sparse()) p.mutable_grad() = p.grad().to_dense();
     grads.push_back(p.grad());
   }
   // Buckets of consecutive gradients of one dtype, about bucket_bytes each.
@@ -246,6 +265,48 @@ std::string Collective::share(const std::string& key, const std::string& value) 
 void Collective::barrier() {
   if (size_ == 1) return;
   collective(rank_, "waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
+}
+
+void Collective::publish(const std::string& key, const std::string& value) {
+  collective(rank_, "publishing " + key, [&] {
+    impl_->store->set("rnnlab/" + key, std::vector<uint8_t>(value.begin(), value.end()));
+  });
+}
+
+std::optional<std::string> Collective::published(const std::string& key) {
+  std::optional<std::string> out;
+  collective(rank_, "reading " + key, [&] {
+    const std::string k = "rnnlab/" + key;
+    if (!impl_->store->check({k})) return;
+    std::vector<uint8_t> v = impl_->store->get(k);
+    out = std::string(v.begin(), v.end());
+  });
+  return out;
+}
+
+void Collective::start_heartbeat() {
+  if (size_ == 1 || impl_->heartbeat.joinable()) return;
+  c10::intrusive_ptr<c10d::Store> store;
+  collective(rank_, "connecting the heartbeat", [&] { store = impl_->connect(); });
+  const std::string key = "rnnlab/alive/" + std::to_string(rank_);
+  impl_->heartbeat = std::thread([this, store, key] {
+    try {
+      while (!impl_->stop) {
+        store->add(key, 1);
+        for (int i = 0; i < 10 && !impl_->stop; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    } catch (const std::exception&) {
+      // Rank 0's store is gone: the job is over.
+    }
+  });
+}
+
+int64_t Collective::heartbeat(int64_t rank) {
+  int64_t n = 0;
+  collective(rank_, "reading rank " + std::to_string(rank) + "'s heartbeat",
+             [&] { n = impl_->store->add("rnnlab/alive/" + std::to_string(rank), 0); });
+  return n;
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,7 @@ class Collective {
   /// Averages the gradients of `params` over the ranks, bucket by bucket:
   /// each bucket (parameters in order, about `bucket_bytes` of gradients)
   /// is one flat buffer and one all-reduce, as DDP's reducer does.
-  /// Parameters without a gradient count as zeros.
+  /// Parameters without a gradient count as zeros; sparse gradients become dense.
   void average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20);
   /// Element-wise sums over the ranks (in double precision).
   std::vector<double> sum(const std::vector<double>& values);
@@ -82,6 +83,19 @@ class Collective {
   /// key is used once).
   std::string share(const std::string& key, const std::string& value);
   void barrier();
+
+  // Independent work spread over the ranks (sub-runs): no rank waits for
+  // another while it works; each publishes its results, rank 0 collects.
+  /// Publishes `value` under `key` (through the TCPStore).
+  void publish(const std::string& key, const std::string& value);
+  /// The value published under `key`, or nullopt when there is none yet
+  /// (does not wait).
+  std::optional<std::string> published(const std::string& key);
+  /// From now until destruction, a thread of this rank publishes a sign of
+  /// life every second (on a store connection of its own).
+  void start_heartbeat();
+  /// Rank `rank`'s count of signs of life so far (0: none yet).
+  int64_t heartbeat(int64_t rank);
 
  private:
   struct Impl;
@@ -98,8 +112,8 @@ void set_process_collective(Collective* collective);
 /// `--nproc N` on one machine without torchrun: starts N copies of this
 /// binary with the torchrun variables (RANK, WORLD_SIZE, LOCAL_RANK,
 /// MASTER_ADDR=127.0.0.1, MASTER_PORT a free loopback port),
-/// RNNLAB_NPROC_CHILD=1 and, unless set, OMP_NUM_THREADS=1 (as torchrun), forwards SIGINT/SIGTERM to them, and returns the
-/// exit code: 0 when all succeed, else the first failure's (a rank that
+/// RNNLAB_NPROC_CHILD=1 and, unless set, OMP_NUM_THREADS=1 (as torchrun), forwards SIGINT/SIGTERM
+/// to them, and returns the exit code: 0 when all succeed, else the first failure's (a rank that
 /// fails makes the others stop within run.dist_timeout). `argv` is this
 /// process's command line, as guarded_main saw it.
 int launch_local(int64_t nproc, const std::vector<std::string>& argv);

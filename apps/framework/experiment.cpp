@@ -2,13 +2,16 @@
 #include "apps/framework/experiment.h"
 
 #include <fmt/format.h>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
 #include <optional>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
+#include <thread>
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/distributed.h"
@@ -161,14 +164,25 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     ~Unset() { set_process_collective(nullptr); }
   } unset;
   if (launch.distributed()) {
-    if (!subruns.empty() || run.repeats > 1)
+    if (run.backend != "gloo")
+      throw ConfigError("key 'run.backend': " + run.backend +
+                        " is not in this libtorch build (c10d has Gloo only); use run.backend: "
+                        "gloo");
+    const bool has_subruns = !subruns.empty() || run.repeats > 1;
+    if (has_subruns && !run.subruns_parallel)
       throw ConfigError(
-          "repeated runs and folds (run.repeats, sub-runs) train in one process for now; "
-          "train each seed or fold data-parallel as a run of its own");
-    if (launch.rank != 0) logger()->set_level(spdlog::level::err);
+          "key 'run.subruns_parallel': repeated runs and folds (run.repeats, sub-runs) do not "
+          "train data-parallel; set run.subruns_parallel: true to train them side by side, one "
+          "per process");
+    if (launch.rank != 0) {
+      // Rank 0 speaks for the job; the others' lines go to their own sub-runs' logs.
+      logger()->sinks().front()->set_level(spdlog::level::err);
+      run.progress = "lines";
+    }
     collective = std::make_unique<Collective>(
         launch, std::chrono::milliseconds(static_cast<int64_t>(run.dist_timeout * 1000)));
-    set_process_collective(collective.get());
+    // Sub-runs side by side each train in one process.
+    if (!has_subruns) set_process_collective(collective.get());
   }
   const bool writer = launch.rank == 0;
 
@@ -248,6 +262,14 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   }
 
   // ---- sub-runs in a parent directory ----
+  // On several processes (run.subruns_parallel) the sub-runs train side by
+  // side, sub-run k on rank k mod W, each in one process: rank 0 makes the
+  // parent directory, each rank its own sub-runs', and rank 0 writes the
+  // parent summary from the summaries the ranks publish.
+  const bool spread = launch.distributed();
+  const int64_t world = launch.world_size, rank = launch.rank;
+  auto mine = [&](size_t k) { return !spread || static_cast<int64_t>(k) % world == rank; };
+  if (spread) collective->start_heartbeat();
   std::string parent_yaml = run_config_text(schema);
   std::vector<std::string> names;
   for (const auto& sub : subruns) names.push_back(sub.name);
@@ -256,44 +278,59 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   std::unique_ptr<RunDirLock> lock;
   if (resume) {
     parent = std::make_unique<RunDir>(RunDir::open(args.resume));
-    lock = std::make_unique<RunDirLock>(parent->path());
+    if (writer) lock = std::make_unique<RunDirLock>(parent->path());
   } else {
-    // The first sub-run's job is built before anything is written.
-    for (const auto& s : subruns.front().sets) schema.apply_override(s);
-    schema.finalize();
-    first = prepare(run, make_job, "");
-    stop_if_requested_before_creation();
-    NewRun made = create_run(path, parent_yaml);
-    parent = std::make_unique<RunDir>(made.dir);
-    lock = std::move(made.lock);
+    // This rank's first sub-run's job is built before anything is written.
+    const size_t first_k = spread ? static_cast<size_t>(rank) : 0;
+    if (first_k < subruns.size()) {
+      for (const auto& s : subruns[first_k].sets) schema.apply_override(s);
+      schema.finalize();
+      first = prepare(run, make_job, "");
+    }
+    if (writer) {
+      stop_if_requested_before_creation();
+      NewRun made = create_run(path, parent_yaml);
+      parent = std::make_unique<RunDir>(made.dir);
+      lock = std::move(made.lock);
+    }
+    if (spread) collective->barrier();  // the parent directory exists
+    if (!writer) parent = std::make_unique<RunDir>(RunDir::open(path));
   }
   // Whoever trains a sub-run holds its lock: this process holds every one of
   // its sub-runs' from here on (`train --resume PARENT/seed1` in another
   // process is refused, and a process that holds one refuses this one).
   std::map<std::string, std::unique_ptr<RunDirLock>> sub_locks;
   if (resume)
-    for (const auto& sub : subruns)
-      if (fs::is_directory(parent->path() / sub.name, ec))
-        sub_locks[sub.name] = std::make_unique<RunDirLock>(parent->path() / sub.name);
-  LogFile parent_log(parent->file("log.txt"));
-  logger()->info("run directory: {} ({} sub-runs: {})", parent->path().string(), names.size(),
-                 fmt::format("{}", fmt::join(names, ", ")));
-  bool recorded = !resume;
+    for (size_t k = 0; k < subruns.size(); ++k)
+      if (mine(k) && fs::is_directory(parent->path() / subruns[k].name, ec))
+        sub_locks[subruns[k].name] = std::make_unique<RunDirLock>(parent->path() / subruns[k].name);
+  std::optional<LogFile> parent_log;
+  if (writer) parent_log.emplace(parent->file("log.txt"));
+  logger()->info("run directory: {} ({} sub-runs: {}{})", parent->path().string(), names.size(),
+                 fmt::format("{}", fmt::join(names, ", ")),
+                 spread ? fmt::format("; side by side on {} processes", world) : "");
+  bool recorded = !resume || !writer;
   auto record_parent = [&] {
     if (!recorded) record_resumption(*parent, args.sets, -1);
     recorded = true;
   };
 
-  std::vector<std::pair<std::string, nlohmann::json>> done;
+  std::map<size_t, nlohmann::json> results;  // by sub-run index
   auto write_parent_summary = [&] {
+    std::vector<std::pair<std::string, nlohmann::json>> done;
+    for (const auto& [k, s] : results) done.emplace_back(subruns[k].name, s);
     nlohmann::json summary = aggregate_summaries(done);
     summary["runs"] = names;
     summary["runs_finished"] = done.size();
     parent->write_summary(summary);
     return summary;
   };
-  nlohmann::json summary;
-  for (size_t k = 0; k < subruns.size(); ++k) {
+  // In the sub-run's own log: where it trains.
+  auto say_rank = [&] {
+    if (spread) logger()->info("sub-run on rank {} of {} (run.subruns_parallel)", rank, world);
+  };
+  // Trains (or resumes, or skips when finished) sub-run k; its summary.
+  auto train_subrun = [&](size_t k) -> nlohmann::json {
     const SubRun& sub = subruns[k];
     fs::path sdir = parent->path() / sub.name;
     std::string label = fmt::format("{} {}/{}", sub.name, k + 1, subruns.size());
@@ -301,8 +338,7 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     // decides what is left, as for a plain run).
     if (resume && args.sets.empty() && fs::exists(sdir / "summary.json")) {
       logger()->info("sub-run {}: finished before, skipped", label);
-      done.emplace_back(sub.name, read_summary(sdir / "summary.json"));
-      continue;
+      return read_summary(sdir / "summary.json");
     }
     for (const auto& s : sub.sets) schema.apply_override(s);
     schema.finalize();
@@ -317,41 +353,101 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     std::unique_ptr<Job> job =
         first ? std::move(first) : prepare(run, make_job, sub_resume ? sdir : "");
-    logger()->info("=== sub-run {} (seed {}) ===", label, run.seed);
+    logger()->info("=== sub-run {} (seed {}{}) ===", label, run.seed,
+                   spread ? fmt::format(", rank {}", rank) : "");
     try {
-      nlohmann::json s;
       if (sub_resume) {
         RunDir dir = RunDir::open(sdir);
         LogFile log(dir.file("log.txt"));
-        s = job->run(dir, true, label, [&](int64_t step) {
+        say_rank();
+        return job->run(dir, true, label, [&](int64_t step) {
           record_resumption(dir, args.sets, step);
           record_parent();
         });
-      } else {
-        record_parent();
-        NewRun made = create_run(sdir, run_config_text(schema), std::move(sub_locks[sub.name]));
-        sub_locks[sub.name] = std::move(made.lock);
-        const RunDir& dir = made.dir;
-        LogFile log(dir.file("log.txt"));
-        job->save_assets(dir);
-        s = job->run(dir, false, label, {});
       }
-      done.emplace_back(sub.name, s);
+      record_parent();
+      NewRun made = create_run(sdir, run_config_text(schema), std::move(sub_locks[sub.name]));
+      sub_locks[sub.name] = std::move(made.lock);
+      const RunDir& dir = made.dir;
+      LogFile log(dir.file("log.txt"));
+      say_rank();
+      job->save_assets(dir);
+      return job->run(dir, false, label, {});
     } catch (const Interrupted& e) {
       // Resume the whole experiment, not only this sub-run.
       throw Interrupted(fmt::format("stopped during sub-run {}; continue with: train --resume {}",
                                     label, parent->path().string()),
                         e.exit_code() - 128);
     }
-    summary = write_parent_summary();
+  };
+
+  nlohmann::json summary;
+  for (size_t k = 0; k < subruns.size(); ++k) {
+    if (!mine(k)) continue;
+    try {
+      results[k] = train_subrun(k);
+    } catch (const Error& e) {
+      // Rank 0 reports why this rank's sub-runs stopped.
+      if (spread && !writer) collective->publish("failed/" + std::to_string(rank), e.what());
+      throw;
+    }
+    if (spread && !writer) collective->publish("subrun/" + subruns[k].name, results[k].dump());
+    if (writer) summary = write_parent_summary();
+  }
+  if (!writer) return nlohmann::json::object();
+
+  // Rank 0: the other ranks' sub-runs, as they finish. A rank that stops
+  // with an error says so; one that shows no sign of life for
+  // run.dist_timeout (killed, hung) is named.
+  if (spread) {
+    using Clock = std::chrono::steady_clock;
+    std::vector<int64_t> beats(static_cast<size_t>(world), -1);
+    std::vector<Clock::time_point> since(static_cast<size_t>(world), Clock::now());
+    const auto resume_hint =
+        "; its sub-runs continue with: train --resume " + parent->path().string();
+    while (results.size() < subruns.size()) {
+      std::vector<bool> owes(static_cast<size_t>(world), false);
+      for (size_t k = 0; k < subruns.size(); ++k) {
+        if (results.count(k)) continue;
+        if (auto v = collective->published("subrun/" + subruns[k].name)) {
+          results[k] = nlohmann::json::parse(*v);
+          summary = write_parent_summary();
+        } else {
+          owes[k % static_cast<size_t>(world)] = true;
+        }
+      }
+      for (int64_t r = 1; r < world; ++r) {
+        if (!owes[static_cast<size_t>(r)]) continue;
+        if (auto failed = collective->published("failed/" + std::to_string(r)))
+          throw RuntimeError(fmt::format("rank {} stopped: {}{}", r, *failed, resume_hint));
+        const int64_t beat = collective->heartbeat(r);
+        if (beat != beats[static_cast<size_t>(r)]) {
+          beats[static_cast<size_t>(r)] = beat;
+          since[static_cast<size_t>(r)] = Clock::now();
+        } else if (std::chrono::duration<double>(Clock::now() - since[static_cast<size_t>(r)])
+                       .count() > run.dist_timeout) {
+          throw RuntimeError(
+              fmt::format("rank {}: no sign of life for {} s (run.dist_timeout): killed or hung{}",
+                          r, run.dist_timeout, resume_hint));
+        }
+      }
+      if (results.size() < subruns.size()) {
+        if (int sig = StopSignals::requested())
+          throw Interrupted(fmt::format("stopped while waiting for the other ranks' sub-runs; "
+                                        "continue with: train --resume {}",
+                                        parent->path().string()),
+                            sig);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
   }
   summary = write_parent_summary();
   for (const auto& [key, value] : summary.items())
     if (key.size() > 5 && key.compare(key.size() - 5, 5, "_mean") == 0 &&
         (key.rfind("val_", 0) == 0 || key.rfind("test_", 0) == 0)) {
       std::string base = key.substr(0, key.size() - 5);
-      logger()->info("{} over {} runs: {:.4f} ± {:.4f} (min {:.4f}, max {:.4f})", base, done.size(),
-                     value.get<double>(), summary[base + "_std"].get<double>(),
+      logger()->info("{} over {} runs: {:.4f} ± {:.4f} (min {:.4f}, max {:.4f})", base,
+                     results.size(), value.get<double>(), summary[base + "_std"].get<double>(),
                      summary[base + "_min"].get<double>(), summary[base + "_max"].get<double>());
     }
   return summary;

@@ -46,6 +46,16 @@ void RunSection::bind(ConfigSchema& s, const std::string& p) {
         "collective) before a one-line error")
       .range(1, 1e6)
       .resumable();
+  s.add(p + ".backend", &backend,
+        "data-parallel: the c10d backend (gloo: CPU tensors; nccl needs a libtorch built with "
+        "CUDA and NCCL, which Debian's is not)")
+      .choices({"gloo", "nccl"})
+      .resumable();
+  s.add(p + ".subruns_parallel", &subruns_parallel,
+        "several processes (--nproc, torchrun, srun): train the sub-runs (run.repeats, folds) "
+        "side by side, sub-run k on rank k mod the world size, each in one process; false: "
+        "sub-runs are refused on several processes")
+      .resumable();
   s.add(p + ".master_addr", &master_addr,
         "data-parallel under srun without MASTER_ADDR in the environment: rank 0's host")
       .resumable();

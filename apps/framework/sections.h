@@ -22,6 +22,8 @@ struct RunSection {
   int64_t threads = 0;            // 0 = libtorch's default
   std::string progress = "auto";  // auto | bar | lines
   double dist_timeout = 300;      // seconds the ranks wait for each other
+  bool subruns_parallel = false;  // several processes: sub-runs side by side
+  std::string backend = "gloo";   // c10d backend: gloo (nccl is not in this build)
   std::string master_addr;        // Slurm without MASTER_ADDR: rank 0's host
   int64_t master_port = 29500;    // Slurm without MASTER_PORT
   void bind(ConfigSchema& s, const std::string& prefix = "run");

@@ -9,14 +9,17 @@
 #include <torch/serialize.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <numeric>
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/distributed.h"
+#include "datasets/seed.h"
 
 namespace fs = std::filesystem;
 
@@ -70,6 +73,53 @@ double Trainer::scheduled_lr(const OptimSection& o, int64_t step, int64_t total_
 }
 
 // ---------------------------------------------------------------------------
+// Batches of examples shared by the ranks
+
+std::vector<int64_t> deal_examples(const std::vector<int64_t>& batch,
+                                   const std::vector<int64_t>& costs, int64_t rank, int64_t world) {
+  if (world <= 1) return batch;
+  // Longest processing time first: the costliest example to the rank with
+  // the least cost so far.
+  std::vector<size_t> order(batch.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return costs[a] > costs[b]; });
+  std::vector<int64_t> load(static_cast<size_t>(world), 0);
+  std::vector<char> mine(batch.size(), 0);
+  for (size_t i : order) {
+    size_t r = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[r] += std::max<int64_t>(1, costs[i]);
+    mine[i] = static_cast<int64_t>(r) == rank;
+  }
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (mine[i]) out.push_back(batch[i]);
+  return out;
+}
+
+void ExampleTask::shard(Collective& collective) {
+  rank_ = collective.rank();
+  world_ = collective.size();
+}
+
+std::vector<int64_t> ExampleTask::share(const std::vector<int64_t>& batch,
+                                        const std::function<int64_t(int64_t)>& cost) const {
+  if (world_ <= 1) return batch;
+  std::vector<int64_t> costs;
+  costs.reserve(batch.size());
+  for (int64_t e : batch) costs.push_back(cost(e));
+  return deal_examples(batch, costs, rank_, world_);
+}
+
+StepOutput ExampleTask::no_examples() {
+  StepOutput out;
+  out.loss = torch::zeros({});
+  out.units = 0;
+  out.loss_items = 0;
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // The autograd engine
 
 namespace {
@@ -100,17 +150,21 @@ class AutogradEngine : public Engine {
     StepOutput out = task_.train_step(s.batch);
     double loss = std::isnan(out.reported_loss) ? out.loss.item<double>() : out.reported_loss;
     int64_t units = out.units;
+    const double items = static_cast<double>(out.loss_items >= 0 ? out.loss_items : out.units);
     double scale = 1.0;
     if (collective_) {
-      // The whole batch's mean loss: L = sum_r u_r L_r / U. Rank r
-      // back-propagates (W u_r / U) L_r; averaging over the W ranks then
-      // gives the gradient of L on every rank.
-      const double mine = out.units > 0 ? loss * static_cast<double>(out.units) : 0.0;
-      std::vector<double> total = collective_->sum({mine, static_cast<double>(out.units)});
-      units = static_cast<int64_t>(total[1]);
+      // The whole batch's mean loss: L = sum_r n_r L_r / N over the ranks'
+      // items. Rank r back-propagates (W n_r / N) L_r; averaging over the W
+      // ranks then gives the gradient of L on every rank. A summed loss
+      // (L = sum_r L_r) is back-propagated times W.
+      auto c0 = Clock::now();
+      std::vector<double> total =
+          collective_->sum({items > 0 ? loss * items : 0.0, items, static_cast<double>(units)});
+      comm_seconds_ += seconds_since(c0);
+      units = static_cast<int64_t>(total[2]);
       loss = total[0] / std::max(1.0, total[1]);
-      scale = static_cast<double>(collective_->size()) * static_cast<double>(out.units) /
-              std::max(1.0, total[1]);
+      const double W = static_cast<double>(collective_->size());
+      scale = out.loss_is_sum ? W : W * items / std::max(1.0, total[1]);
     }
     if (!std::isfinite(loss))
       throw Diverged(fmt::format("training loss is {} at update {} (epoch {})", non_finite(loss),
@@ -118,9 +172,13 @@ class AutogradEngine : public Engine {
                      "; a lower optim.lr or train.clip_norm may help");
     if (scale == 1.0)
       out.loss.backward();
-    else if (out.units > 0)
+    else if (items > 0)
       (out.loss * scale).backward();
-    if (collective_) collective_->average_gradients(params_);
+    if (collective_) {
+      auto c0 = Clock::now();
+      collective_->average_gradients(params_);
+      comm_seconds_ += seconds_since(c0);
+    }
     // The norm is computed (and checked) even without clipping: an infinite
     // limit never scales the gradients.
     double limit = train_.clip_norm > 0 ? train_.clip_norm : INFINITY;
@@ -133,11 +191,19 @@ class AutogradEngine : public Engine {
     p.units = units;
     p.loss_sum = loss * static_cast<double>(units);
     p.seconds = seconds_since(t0);
+    step_seconds_ += p.seconds;
     report(p);
   }
 
   void save(torch::serialize::OutputArchive& archive, YAML::Node&) const override {
     optimizer_->save(archive);
+  }
+  // Data-parallel: the time this process spent in the update's all-reduces
+  // (waiting for the slowest rank included), as a share of its updates' time.
+  void add_summary(nlohmann::json& summary) const override {
+    if (!collective_ || step_seconds_ <= 0) return;
+    summary["allreduce_seconds"] = comm_seconds_;
+    summary["allreduce_share"] = comm_seconds_ / step_seconds_;
   }
   bool set_collective(Collective* collective) override {
     collective_ = collective;
@@ -164,6 +230,7 @@ class AutogradEngine : public Engine {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> lr_scales_;  // per optimizer parameter group
   Collective* collective_ = nullptr;
+  double comm_seconds_ = 0, step_seconds_ = 0;  // this process's, since it started
 };
 
 }  // namespace
@@ -209,10 +276,21 @@ void Trainer::set_collective(Collective* collective) {
   if (!collective || collective->size() == 1) return;
   if (!engine_->set_collective(collective))
     throw ConfigError("this engine trains in one process only");
+  for (const auto& p : task_.model().parameters())
+    if (!p.device().is_cpu())
+      throw ConfigError(
+          "key 'run.device': data-parallel training runs on the CPU (c10d's Gloo backend); set "
+          "run.device: cpu");
   task_.shard(*collective);
   collective->mark_used();
   collective_ = collective;
   writer_ = collective->rank() == 0;
+  // The model is built (the same on every rank, from run.seed); from here on
+  // each rank draws its own random numbers (dropout masks of its share):
+  // rank 0 goes on with the run's stream, rank r > 0 starts ("rank", r)'s.
+  if (collective->rank() > 0)
+    torch::manual_seed(datasets::derive_seed(static_cast<uint64_t>(run_.seed), "rank",
+                                             {static_cast<uint64_t>(collective->rank())}));
 }
 
 std::pair<std::string, int> Trainer::agreed_stop() const {
@@ -244,6 +322,9 @@ void Trainer::save_checkpoint(const fs::path& path) {
   s_->has_checkpoint = true;
   torch::serialize::OutputArchive task;
   task_.save_state(task);  // on every rank: it may gather the ranks' parts
+  // Every rank's random stream, [W, n] in rank order (data-parallel).
+  torch::Tensor rank_rngs;
+  if (collective_) rank_rngs = collective_->all_gather(cpu_rng_state().unsqueeze(0), 0);
   if (!writer_) return;
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model, engine;
@@ -257,6 +338,7 @@ void Trainer::save_checkpoint(const fs::path& path) {
   const std::string state = s_->to_yaml();
   archive.write("training_state", c10::IValue(state));
   save_rng_state(archive);
+  if (rank_rngs.defined()) archive.write("rng_ranks", rank_rngs);
   save_archive_atomic(archive, path);
   // The readable copy, written after the checkpoint: a reader may see the
   // previous one for a moment, never a partial one.
@@ -329,6 +411,18 @@ void Trainer::load_checkpoint(const fs::path& path) {
   try {
     archive.read(legacy ? "optimizer" : "engine", engine);
     load_rng_state(archive);
+    if (collective_) {
+      // Each rank's own stream; a rank the checkpoint's job did not have
+      // (resumed with more processes) starts ("rank", r, step)'s.
+      const int64_t r = collective_->rank();
+      torch::Tensor ranks;
+      if (archive.try_read("rng_ranks", ranks) && ranks.size(0) > r)
+        set_cpu_rng_state(ranks[r].contiguous());
+      else if (r > 0)
+        torch::manual_seed(
+            datasets::derive_seed(static_cast<uint64_t>(run_.seed), "rank",
+                                  {static_cast<uint64_t>(r), static_cast<uint64_t>(st.step)}));
+    }
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     throw DataError("checkpoint '" + path.string() +

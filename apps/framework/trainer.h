@@ -46,6 +46,12 @@ struct StepOutput {
   /// The mean loss to log, when `loss` is not one (word2vec's SGD steps on a
   /// sum over pairs); NaN: log `loss`.
   double reported_loss = NAN;
+  /// What the logged loss is a mean over (sentences, target words, pairs),
+  /// to weight each rank's share in data-parallel training; -1: `units`.
+  int64_t loss_items = -1;
+  /// `loss` is a sum over the items, not a mean (word2vec's SGD steps): the
+  /// ranks' gradients add instead of being weighted by their shares.
+  bool loss_is_sum = false;
 };
 
 /// An experiment as the trainer sees it.
@@ -100,6 +106,35 @@ class Task {
   virtual void shard(Collective& /*collective*/) {
     throw ConfigError("this app does not train on several processes yet");
   }
+};
+
+/// The examples of `batch` (example ids, `costs[i]` the cost of `batch[i]`,
+/// e.g. its tokens) that rank `rank` of `world` computes in data-parallel
+/// training: dealt out costliest first (ties in batch order), each to the
+/// rank with the least cost so far (ties: the lower rank), returned in
+/// batch order. Every example goes to exactly one rank; a rank gets none
+/// when the batch has fewer examples than ranks.
+std::vector<int64_t> deal_examples(const std::vector<int64_t>& batch,
+                                   const std::vector<int64_t>& costs, int64_t rank, int64_t world);
+
+/// A Task whose training batches are lists of examples (sentences, sentence
+/// pairs, images, strips): data-parallel, each rank trains on its share()
+/// of every batch, dealt out by cost so that the ranks finish together.
+class ExampleTask : public Task {
+ public:
+  void shard(Collective& collective) override;
+
+ protected:
+  /// The examples of `batch` this process trains on: all of them in one
+  /// process, its deal_examples() share (by `cost(example)`) in a job.
+  std::vector<int64_t> share(const std::vector<int64_t>& batch,
+                             const std::function<int64_t(int64_t)>& cost) const;
+  /// train_step()'s result for an empty share: nothing to learn from.
+  static StepOutput no_examples();
+  bool sharded() const { return world_ > 1; }
+
+ private:
+  int64_t rank_ = 0, world_ = 1;
 };
 
 /// What one piece of training did, as an engine reports it.

@@ -199,15 +199,21 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
 
 // ---- evaluation and generation ----
 
-Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device) {
-  if (!stream.inputs.defined() || stream.tokens == 0) return {};
+double stream_nats(LanguageModel& model, const StreamBatches& stream, torch::Device device,
+                   int64_t first, int64_t count) {
   torch::NoGradGuard no_grad;
   model->eval();
   RecurrentState state;
   double nats = 0;
+  if (count <= 0) return 0;
+  const bool all = first == 0 && count == stream.inputs.size(1);
   for (int64_t i = 0; i < stream.size(); ++i) {
     StopSignals::throw_if_requested();
     auto [x, y] = stream.get(i);
+    if (!all) {
+      x = x.narrow(1, first, count);
+      y = y.narrow(1, first, count);
+    }
     auto [logits, next] = model->forward(x.to(device), state);
     state = next;
     nats +=
@@ -216,10 +222,19 @@ Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch
             F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
             .item<double>();
   }
+  return nats;
+}
+
+Metrics stream_metrics(const StreamBatches& stream, double nats) {
   double loss = nats / static_cast<double>(stream.tokens);
   return {{"loss", loss},
           {"ppl", std::exp(loss)},
           {"bpc", nats / std::log(2.0) / static_cast<double>(std::max<int64_t>(1, stream.chars))}};
+}
+
+Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device) {
+  if (!stream.inputs.defined() || stream.tokens == 0) return {};
+  return stream_metrics(stream, stream_nats(model, stream, device, 0, stream.inputs.size(1)));
 }
 
 std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
@@ -378,7 +393,16 @@ StepOutput LMTask::train_step(int64_t index) {
 }
 
 Metrics LMTask::evaluate(const std::string& split) {
-  return evaluate_stream(model_, split == "test" ? test_ : valid_, device_);
+  const StreamBatches& stream = split == "test" ? test_ : valid_;
+  if (!collective_) return evaluate_stream(model_, stream, device_);
+  // Data-parallel: rank r scores streams [r B/W, (r+1) B/W) of the B
+  // evaluation streams (B need not be a multiple of W); the sum of the
+  // ranks' nats is the one-process figure.
+  if (!stream.inputs.defined() || stream.tokens == 0) return {};
+  const int64_t B = stream.inputs.size(1), W = collective_->size(), r = collective_->rank();
+  const int64_t first = B * r / W, last = B * (r + 1) / W;
+  double nats = stream_nats(model_, stream, device_, first, last - first);
+  return stream_metrics(stream, collective_->sum({nats})[0]);
 }
 
 std::vector<MetricInfo> LMTask::metrics() const {

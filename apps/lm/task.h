@@ -119,6 +119,13 @@ std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
 
 /// Cross-entropy of a whole stream with the state carried: {loss, ppl, bpc}.
 Metrics evaluate_stream(LanguageModel& model, const StreamBatches& stream, torch::Device device);
+/// The summed negative log-likelihood (nats) of streams [first, first +
+/// count) of `stream`, each with its hidden state carried through the text:
+/// evaluate_stream's sum, or one rank's part of it.
+double stream_nats(LanguageModel& model, const StreamBatches& stream, torch::Device device,
+                   int64_t first, int64_t count);
+/// evaluate_stream()'s metrics of a total of `nats`.
+Metrics stream_metrics(const StreamBatches& stream, double nats);
 
 class LMTask : public Task {
  public:

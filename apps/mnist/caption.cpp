@@ -246,14 +246,20 @@ void CaptionTask::start_epoch(int64_t epoch) {
 }
 
 StepOutput CaptionTask::train_step(int64_t index) {
-  const auto& which = batches_[static_cast<size_t>(index)];
+  // Data-parallel: this rank's strips of the batch, balanced by columns.
+  const std::vector<int64_t> which = share(batches_[static_cast<size_t>(index)], [&](int64_t i) {
+    return static_cast<int64_t>(train_strips_[static_cast<size_t>(i)].size());
+  });
+  if (which.empty()) return no_examples();
   StripBatch b = make_strip_batch(cfg_, data_.train, train_strips_, which);
   torch::Tensor logits = model_->forward(b.columns.to(device_), b.lengths.to(device_),
                                          b.tgt_in.to(device_));  // (T, B, V)
   torch::Tensor target = b.tgt_out.to(device_);
   torch::Tensor loss = F::cross_entropy(logits.flatten(0, 1), target.flatten(),
                                         F::CrossEntropyFuncOptions().ignore_index(0));
-  return {loss, static_cast<int64_t>(which.size())};
+  StepOutput out{loss, static_cast<int64_t>(which.size())};
+  out.loss_items = target.ne(0).sum().item<int64_t>();  // the loss is a mean per word
+  return out;
 }
 
 Metrics CaptionTask::evaluate(const std::string& split) {

@@ -76,7 +76,7 @@ std::vector<int64_t> strip_reference(const Digits& part, const std::vector<int64
 bool plot_attention(const std::filesystem::path& dir, int n, const torch::Tensor& strip_image,
                     const Hypothesis& hyp, const std::string& reference);
 
-class CaptionTask : public Task {
+class CaptionTask : public ExampleTask {
  public:
   CaptionTask(const MnistConfig& cfg, torch::Device device);
 

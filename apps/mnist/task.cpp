@@ -372,7 +372,11 @@ void MnistTask::start_epoch(int64_t epoch) {
 }
 
 StepOutput MnistTask::train_step(int64_t index) {
-  torch::Tensor idx = torch::tensor(batches_[static_cast<size_t>(index)], torch::kLong);
+  // Data-parallel: this rank's images of the batch (every image costs the same).
+  const std::vector<int64_t> mine =
+      share(batches_[static_cast<size_t>(index)], [](int64_t) { return 1; });
+  if (mine.empty()) return no_examples();
+  torch::Tensor idx = torch::tensor(mine, torch::kLong);
   torch::Tensor x = to_sequences(cfg_, data_.train.images.index_select(0, idx), order_);
   torch::Tensor y = data_.train.labels.index_select(0, idx);
   torch::Tensor loss = F::cross_entropy(model_->forward(x.to(device_)), y.to(device_));

@@ -144,7 +144,7 @@ std::string confusion_table(const std::vector<std::vector<int64_t>>& confusion);
 bool plot_confusion(const std::vector<std::vector<int64_t>>& confusion,
                     const std::filesystem::path& svg, const std::string& title);
 
-class MnistTask : public Task {
+class MnistTask : public ExampleTask {
  public:
   /// Reads the data and builds the model (before any run directory exists);
   /// the permutation is drawn, or loaded from `resume_dir` when resuming.

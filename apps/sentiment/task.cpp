@@ -450,7 +450,11 @@ void SentimentTask::start_epoch(int64_t epoch) {
 }
 
 StepOutput SentimentTask::train_step(int64_t index) {
-  const auto& idx = batches_[static_cast<size_t>(index)];
+  // Data-parallel: this rank's sentences of the batch, balanced by tokens.
+  const std::vector<int64_t> idx = share(batches_[static_cast<size_t>(index)], [&](int64_t i) {
+    return train_lengths_[static_cast<size_t>(i)];
+  });
+  if (idx.empty()) return no_examples();
   datasets::PaddedBatch b = datasets::pad_batch(train_ids_, idx);
   std::vector<int64_t> y;
   y.reserve(idx.size());

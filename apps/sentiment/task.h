@@ -121,7 +121,7 @@ torch::Tensor classify(SentenceClassifier& model, const std::vector<std::vector<
                        int64_t batch_size, torch::Device device,
                        std::vector<std::vector<float>>* attention = nullptr);
 
-class SentimentTask : public Task {
+class SentimentTask : public ExampleTask {
  public:
   /// Reads, splits and encodes the data and builds the model (before any run
   /// directory exists). The tokenizer is built from the training part, or

@@ -378,7 +378,13 @@ std::pair<torch::Tensor, torch::Tensor> target_batch(const std::vector<std::vect
 }  // namespace
 
 StepOutput TranslateTask::train_step(int64_t index) {
-  const auto& idx = batches_[static_cast<size_t>(index)];
+  // Data-parallel: this rank's sentence pairs of the batch, balanced by
+  // source and target tokens.
+  const std::vector<int64_t> idx = share(batches_[static_cast<size_t>(index)], [&](int64_t i) {
+    return static_cast<int64_t>(train_.src[static_cast<size_t>(i)].size() +
+                                train_.tgt[static_cast<size_t>(i)].size() + 1);
+  });
+  if (idx.empty()) return no_examples();
   datasets::PaddedBatch src = datasets::pad_batch(train_.src, idx);
   auto [tin, tout] = target_batch(train_.tgt, idx);
   // Teacher forcing decays linearly from its start to its end value.

@@ -109,7 +109,7 @@ std::vector<std::string> translate_texts(Seq2Seq& model, const Tokenizers& tok,
                                          torch::Device device,
                                          std::vector<Hypothesis>* hypotheses = nullptr);
 
-class TranslateTask : public Task {
+class TranslateTask : public ExampleTask {
  public:
   /// Reads, tokenizes and filters the data and builds the model (before any
   /// run directory exists); the tokenizers come from `resume_dir` when resuming.

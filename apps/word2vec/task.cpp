@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "apps/framework/checkpoint.h"
+#include "apps/framework/distributed.h"
 #include "apps/framework/progress.h"
 #include "apps/framework/signals.h"
 #include "apps/word2vec/evaluate.h"
@@ -329,6 +330,11 @@ W2VTask::W2VTask(const W2VConfig& cfg, const datasets::WordVocab& vocab,
   if (batch_bounds_.back() != corpus.sentences()) batch_bounds_.push_back(corpus.sentences());
 }
 
+void W2VTask::shard(Collective& collective) {
+  rank_ = collective.rank();
+  world_ = collective.size();
+}
+
 StepOutput W2VTask::train_step(int64_t index) {
   const uint64_t seed =
       datasets::derive_seed(static_cast<uint64_t>(cfg_.run.seed), "word2vec-batch",
@@ -369,11 +375,20 @@ StepOutput W2VTask::train_step(int64_t index) {
       }
     }
   }
-  const int64_t B = static_cast<int64_t>(centre.size());
+  int64_t B = static_cast<int64_t>(centre.size());
   StepOutput out;
   out.units = words;
-  if (B == 0) {
-    // Everything was subsampled away: a zero loss that still has a graph.
+  out.loss_is_sum = true;
+  // Data-parallel: this rank's examples [lo, hi) of the B, and its part of the words.
+  int64_t lo = 0, hi = B;
+  if (world_ > 1) {
+    lo = B * rank_ / world_, hi = B * (rank_ + 1) / world_;
+    out.units = words * (rank_ + 1) / world_ - words * rank_ / world_;
+  }
+  out.loss_items = 0;
+  if (hi == lo) {
+    // Everything was subsampled away (or this rank's share is empty): a
+    // zero loss that still has a graph.
     out.loss = model_.input().sum() * 0;
     out.reported_loss = 0;
     return out;
@@ -386,16 +401,23 @@ StepOutput W2VTask::train_step(int64_t index) {
                               {static_cast<uint64_t>(epoch_), static_cast<uint64_t>(index)}));
     negatives = noise_.sample({B, cfg_.model.negative}, gen);
   }
-  if (cbow) {
-    torch::Tensor ctx = torch::tensor(context, torch::kLong).view({B, 2 * W});
-    out.loss = model_.cbow->forward(ctx, c, negatives);
-  } else {
-    out.loss = model_.skipgram->forward(c, torch::tensor(context, torch::kLong), negatives);
+  torch::Tensor ctx = torch::tensor(context, torch::kLong);
+  if (cbow) ctx = ctx.view({B, 2 * W});
+  if (hi - lo != B) {
+    c = c.slice(0, lo, hi);
+    ctx = ctx.slice(0, lo, hi);
+    if (negatives.defined()) negatives = negatives.slice(0, lo, hi);
+    B = hi - lo;
   }
+  if (cbow)
+    out.loss = model_.cbow->forward(ctx, c, negatives);
+  else
+    out.loss = model_.skipgram->forward(c, ctx, negatives);
   // Logged as a mean per predicted word and target (the centre word and each
   // negative), as the fast engine logs it.
   int64_t targets = B * (cfg_.model.negative + (cfg_.model.hs ? 1 : 0) + 1);
   out.reported_loss = out.loss.item<double>() / static_cast<double>(targets);
+  out.loss_items = targets;
   return out;
 }
 

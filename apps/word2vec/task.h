@@ -107,6 +107,10 @@ class W2VTask : public Task {
   StepOutput train_step(int64_t index) override;
   Metrics evaluate(const std::string& /*split*/) override { return {}; }
   std::string unit_name() const override { return "words"; }
+  /// Data-parallel: every rank draws the whole batch's examples and
+  /// negatives (cheap), then trains on its consecutive 1/W of the examples;
+  /// the ranks' summed-loss gradients add up to the one-process update.
+  void shard(Collective& collective) override;
 
  private:
   const W2VConfig& cfg_;
@@ -116,6 +120,7 @@ class W2VTask : public Task {
   NoiseDistribution noise_;
   std::vector<int64_t> batch_bounds_;  // sentence index where each batch starts
   int64_t epoch_ = 0;
+  int64_t rank_ = 0, world_ = 1;
 };
 
 /// One word2vec run: the corpus read, the vocabulary built, the model and the

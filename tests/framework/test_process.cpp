@@ -23,6 +23,7 @@ using test::expect_one_line_error;
 using test::metrics_without_time;
 using test::run_command;
 using test::TempDir;
+using test::train_losses;
 using test::write_file;
 
 using test::kLm;
@@ -205,16 +206,6 @@ TEST(Process, RepeatedRunsGiveMeanAndStdAndResumeBySubRun) {
 
 // ---- data-parallel (c10d, Gloo over loopback) ----
 
-std::vector<double> train_losses(const fs::path& run) {
-  std::vector<double> out;
-  std::istringstream in(test::read_all((run / "metrics.jsonl").string()));
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j["type"] == "train") out.push_back(j["loss"].get<double>());
-  }
-  return out;
-}
-
 TEST(DataParallel, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   TempDir dir;
   // Without dropout: each rank draws its own masks for its streams.
@@ -225,12 +216,7 @@ TEST(DataParallel, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("(2 processes, --nproc launcher, backend gloo)"), std::string::npos)
       << r.output;
-  std::vector<double> a = train_losses(dir.path / "one"), b = train_losses(dir.path / "two");
-  ASSERT_EQ(a.size(), 160u);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * a[i]) << "update " << i + 1;
-  auto sa = test::read_summary(dir.file("one")), sb = test::read_summary(dir.file("two"));
-  EXPECT_NEAR(sa["val_loss"].get<double>(), sb["val_loss"].get<double>(), 1e-5);
+  test::expect_same_training(dir.path / "one", dir.path / "two", 160, 1e-5);
   // One writer: the run directory holds one run's files, nothing per rank.
   for (const auto& e : fs::directory_iterator(dir.path / "two"))
     EXPECT_EQ(e.path().filename().string().find("rank"), std::string::npos) << e.path();
@@ -243,8 +229,9 @@ TEST(DataParallel, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
 
 TEST(DataParallel, SigtermToBothRanksThenResumeEndsLikeAnUnstoppedRun) {
   TempDir dir;
+  // With dropout: each rank's own random stream is saved and restored.
   std::string cmd = kLm + " train " + process_config(dir) +
-                    " --set model.dropout=0 --set train.log_every=1 --set run.threads=1 --nproc 2";
+                    " --set train.log_every=1 --set run.threads=1 --nproc 2";
   ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("straight")).code, 0);
   std::string run = dir.file("stopped");
   // SIGTERM to the launcher, which passes it to both ranks (as a scheduler
@@ -314,6 +301,67 @@ TEST(DataParallel, TwoTorchrunNodesOnLoopbackTrainTogether) {
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * a[i]) << "update " << i + 1;
 }
 
+TEST(DataParallel, SubRunsSideBySideGiveTheParentSummaryOfASequentialRun) {
+  TempDir dir;
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set run.repeats=3 --set train.max_steps=20 --set run.threads=1";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("seq")).code, 0);
+  // Without the key: refused, before anything is written.
+  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("refused"));
+  expect_one_line_error(r, 2, "key 'run.subruns_parallel'");
+  EXPECT_FALSE(fs::exists(dir.file("refused")));
+  // seed5 and seed7 on rank 0, seed6 on rank 1.
+  std::string par = dir.file("par");
+  r = run_command(cmd + " --set run.subruns_parallel=true --nproc 2 --run-dir " + par);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 sub-runs: seed5, seed6, seed7; side by side on 2 processes"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("val_loss over 3 runs"), std::string::npos) << r.output;
+  EXPECT_NE(test::read_all(par + "/seed6/log.txt").find("sub-run on rank 1 of 2"),
+            std::string::npos);
+  for (const char* sub : {"seed5", "seed6", "seed7"})
+    EXPECT_EQ(metrics_without_time(fs::path(par) / sub),
+              metrics_without_time(dir.path / "seq" / sub))
+        << sub;
+  EXPECT_EQ(test::without_time(test::read_summary(par)),
+            test::without_time(test::read_summary(dir.file("seq"))));
+  // Resumed on 3 processes (one sub-run each): seed6 trains again from its
+  // checkpoint on rank 1, the others are skipped; the same parent summary.
+  fs::remove(par + "/seed6/summary.json");
+  fs::remove(par + "/summary.json");
+  r = run_command(kLm + " train --resume " + par + " --nproc 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::without_time(test::read_summary(par)),
+            test::without_time(test::read_summary(dir.file("seq"))));
+}
+
+TEST(DataParallel, ARankKilledDuringSubRunsSideBySideIsNamedAndResumeFinishes) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set run.repeats=2 --set run.subruns_parallel=true --set "
+                    "train.max_steps=40 --set run.dist_timeout=3 --set run.threads=1";
+  // kill -9 of rank 1 (seed6) once its sub-run trains; rank 0 finishes seed5,
+  // then names rank 1 when its heartbeat has been silent for 3 s.
+  auto r =
+      run_command("(" + cmd + " --nproc 2 --run-dir " + run + " & pid=$!; while [ ! -f " + run +
+                  "/seed6/metrics.jsonl ]; do sleep 0.05; done; for p in $(pgrep -P $pid); do "
+                  "tr '\\0' '\\n' < /proc/$p/environ | grep -q '^RANK=1$' && kill -9 $p; done; "
+                  "wait $pid; echo exit=$?)");
+  EXPECT_NE(r.output.find("exit=137"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: rank 1: no sign of life for 3 s (run.dist_timeout): killed or "
+                          "hung; its sub-runs continue with: train --resume " +
+                          run),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(run + "/seed5/summary.json"));
+  EXPECT_EQ(test::read_summary(run)["runs_finished"], 1);
+  r = run_command(kLm + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_summary(run)["runs_finished"], 2);
+}
+
 TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
   TempDir dir;
   std::string cmd = kLm + " train " + process_config(dir) + " --run-dir " + dir.file("run");
@@ -329,6 +377,8 @@ TEST(DataParallel, BadLaunchVariablesAreOneLineErrors) {
   expect_one_line_error(run_command(cmd + " --nproc 3"), 2,
                         "key 'data.batch_size': 8 parallel streams cannot be shared by 3 "
                         "processes; use a multiple of 3");
+  expect_one_line_error(run_command(cmd + " --nproc 2 --set run.backend=nccl"), 2,
+                        "key 'run.backend': nccl is not in this libtorch build");
   EXPECT_FALSE(fs::exists(dir.file("run")));
 }
 

@@ -355,6 +355,28 @@ TEST(MnistCaption, ScoresExactMatchAndWordAccuracy) {
 
 // A tiny captioning run on real MNIST that must learn one-digit strips; eval
 // and predict agree with it; bad combinations are config errors.
+TEST(MnistTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
+  REQUIRE_MNIST();
+  TempDir dir;
+  for (const char* yaml : {"rows_lstm.yaml", "caption_strips.yaml"}) {
+    // Classification: images dealt out by count; captions: strips by digits,
+    // the loss weighted by words.
+    std::string cmd = kMnist + " train " + std::string(RNNLAB_SOURCE_DIR) + "/experiments/mnist/" +
+                      yaml + " --set run.data_root=" + RNNLAB_SOURCE_DIR +
+                      "/data --set data.train_limit=2000 --set data.val_size=500"
+                      " --set strips.train=600 --set strips.valid=100 --set strips.test=100"
+                      " --set model.dropout=0 --set model.rnn.hidden=16 --set train.max_steps=12"
+                      " --set train.log_every=1 --set run.threads=1";
+    std::string one = dir.file(std::string(yaml) + "-one"),
+                two = dir.file(std::string(yaml) + "-two");
+    auto r = run_command(cmd + " --run-dir " + one);
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = run_command(cmd + " --nproc 2 --run-dir " + two);
+    ASSERT_EQ(r.code, 0) << r.output;
+    test::expect_same_training(one, two, 12, 1e-5);
+  }
+}
+
 TEST(MnistCaption, LearnsOneDigitStrips) {
   REQUIRE_MNIST();
   TempDir dir;

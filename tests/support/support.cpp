@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 namespace rnnlab::test {
@@ -63,7 +64,11 @@ bool is_time_field(const std::string& k) {
   auto ends = [&](const std::string& tail) {
     return k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
   };
-  return ends("_seconds") || ends("_per_sec");
+  if (ends("_seconds") || ends("_per_sec") || ends("_share")) return true;
+  // A parent summary's aggregate of one ("train_seconds_mean").
+  for (const char* agg : {"_mean", "_std", "_min", "_max"})
+    if (ends(agg)) return is_time_field(k.substr(0, k.size() - std::strlen(agg)));
+  return false;
 }
 
 nlohmann::json without_time(nlohmann::json j) {
@@ -80,6 +85,32 @@ std::string metrics_without_time(const fs::path& run) {
   std::string line, out;
   while (std::getline(in, line)) out += without_time(nlohmann::json::parse(line)).dump() + "\n";
   return out;
+}
+
+std::vector<double> train_losses(const fs::path& run) {
+  std::vector<double> out;
+  std::ifstream in(run / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+void expect_same_training(const fs::path& one, const fs::path& many, size_t updates,
+                          double relative) {
+  std::vector<double> a = train_losses(one), b = train_losses(many);
+  if (updates > 0)
+    ASSERT_EQ(a.size(), updates);
+  else
+    ASSERT_GT(a.size(), 0u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], relative * std::abs(a[i])) << "update " << i + 1;
+  nlohmann::json sa = read_summary(one), sb = read_summary(many);
+  if (!sa.contains("val_loss")) return;
+  double va = sa["val_loss"].get<double>(), vb = sb["val_loss"].get<double>();
+  EXPECT_NEAR(va, vb, relative * std::abs(va));
 }
 
 std::map<std::string, std::pair<std::string, fs::file_time_type>> snapshot(const fs::path& run) {

@@ -83,6 +83,15 @@ nlohmann::json read_summary(const std::filesystem::path& run);
 /// metrics.jsonl without the fields that measure time.
 std::string metrics_without_time(const std::filesystem::path& run);
 
+/// The "loss" of every "train" record of a run's metrics.jsonl, in order.
+std::vector<double> train_losses(const std::filesystem::path& run);
+
+/// Two runs' per-update training losses (log_every 1) agree to `relative`,
+/// as do their val_loss (when they have one): a run on several processes
+/// against one process. `updates`: how many there are (0: any number).
+void expect_same_training(const std::filesystem::path& one, const std::filesystem::path& many,
+                          size_t updates, double relative);
+
 /// Every file of a run directory (but its lock) with its bytes and mtime.
 std::map<std::string, std::pair<std::string, std::filesystem::file_time_type>> snapshot(
     const std::filesystem::path& run);

@@ -178,6 +178,18 @@ TEST(TranslateTrain, SigtermThenResumeEndsLikeAnUnstoppedRun) {
   EXPECT_EQ(err.find("line 1:"), std::string::npos) << err;
 }
 
+TEST(TranslateTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
+  TempDir dir;
+  // Token-budget batches dealt out to the 2 ranks by source and target tokens.
+  std::string cmd = kBin + " train " + planted_config(dir) +
+                    " --set train.max_steps=30 --set train.log_every=1 --set run.threads=1"
+                    " --set decode.beam=1";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
+  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  test::expect_same_training(dir.path / "one", dir.path / "two", 30, 1e-5);
+}
+
 TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
   TempDir dir;
   std::string cfg = planted_config(dir);

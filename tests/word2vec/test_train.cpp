@@ -119,6 +119,27 @@ TEST(Word2VecTrain, BothEnginesLearnThePlantedClassesEquallyWell) {
   }
 }
 
+TEST(Word2VecTrain, AutogradOnTwoProcessesTrainsLikeOne) {
+  TempDir dir;
+  // Plain SGD on summed pair losses, sparse gradients: every rank draws the
+  // batch's pairs and negatives and trains on its half of the pairs.
+  std::string cmd = kWord2vec + " train " + config(dir, 600) +
+                    " --set train.engine=autograd --set train.max_epochs=1"
+                    " --set train.log_every=1";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
+  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  test::expect_same_training(dir.path / "one", dir.path / "two", 0, 1e-5);
+  datasets::WordVectors a = datasets::read_word2vec(dir.file("one") + "/vectors.bin");
+  datasets::WordVectors b = datasets::read_word2vec(dir.file("two") + "/vectors.bin");
+  ASSERT_EQ(a.words, b.words);
+  EXPECT_TRUE(torch::allclose(a.vectors, b.vectors, 1e-4, 1e-5));
+  // The lock-free engine trains in one process only.
+  test::expect_one_line_error(run_command(kWord2vec + " train " + config(dir, 600) +
+                                          " --nproc 2 --run-dir " + dir.file("three")),
+                              2, "this engine trains in one process only");
+}
+
 TEST(Word2VecTrain, OneSeedGivesTheSameVectors) {
   TempDir dir;
   std::string cfg = config(dir, 1000);
