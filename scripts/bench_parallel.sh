@@ -2,7 +2,11 @@
 # Data-parallel training speed, one configuration after the other on this
 # machine (never two at once), with the same global batch:
 #
-#   1 process x 1 thread | 1 process x 2 threads | 2 processes x 1 thread (--nproc 2)
+#   1 process x 1 thread (OMP_NUM_THREADS=1, run.threads 1)
+#   1 process, run.threads 1, OMP_NUM_THREADS unset: OpenBLAS on every core
+#     (what a plain `train` does)
+#   1 process x 2 threads (OMP_NUM_THREADS=2, run.threads 2)
+#   2 processes x 1 thread (--nproc 2, which sets OMP_NUM_THREADS=1)
 #
 # for two models: the quickstart LM (experiments/lm/quickstart.yaml, tiny
 # shakespeare, 2 x 256 LSTM) and the Multi30k Bahdanau translation model
@@ -12,7 +16,7 @@
 # (training time only); "allreduce" is the share of rank 0's update time
 # spent in the update's all-reduces (loss sums and the gradients' buckets,
 # waiting for the slower rank included). The ratios against 1 process x 1
-# thread are the figures to read; timings vary from run to run.
+# thread (the first row) are the figures to read; timings vary from run to run.
 #
 # Usage: scripts/bench_parallel.sh [--updates N] [--updates-mt N] [--out DIR]
 #   (--updates-mt 0 leaves the translation model out)
@@ -57,16 +61,26 @@ table() {  # title unit-field binary config settings...
   local title=$1 field=$2 binary=$3 config=$4
   shift 4
   echo "$title"
-  printf '  %-26s %10s %12s %10s %8s\n' configuration updates/s "$field" allreduce ratio
+  printf '  %-40s %10s %12s %10s %8s\n' configuration updates/s "$field" allreduce ratio
   local base=""
-  for cfg in "1x1 1 1" "1x2 2 1" "2x1 1 2"; do
-    set -- $cfg
-    local name="$binary-$1"
-    run "$name" "$2" "$3" "$binary" "$config" "${settings[@]}"
+  # name, run.threads, processes, OMP_NUM_THREADS (- : unset, so that
+  # OpenBLAS takes every core), label
+  local rows=("1x1 1 1 1 1 process x 1 thread"
+              "1xblas 1 1 - 1 process, OpenBLAS on all cores"
+              "1x2 2 1 2 1 process x 2 threads"
+              "2x1 1 2 1 2 processes x 1 thread")
+  for row in "${rows[@]}"; do
+    read -r key threads nproc omp label <<< "$row"
+    local name="$binary-$key"
+    if [ "$omp" = - ]; then
+      (unset OMP_NUM_THREADS; run "$name" "$threads" "$nproc" "$binary" "$config" "${settings[@]}")
+    else
+      OMP_NUM_THREADS=$omp run "$name" "$threads" "$nproc" "$binary" "$config" "${settings[@]}"
+    fi
     read -r ups cps share < <(rates "$out/$name" "$field")
     [ -z "$base" ] && base=$ups
-    printf '  %-26s %10.2f %12.0f %10s %8.2f\n' "$3 process(es) x $2 thread(s)" "$ups" "$cps" \
-      "$share" "$(python3 -c "print($ups/$base)")"
+    printf '  %-40s %10.2f %12.0f %10s %8.2f\n' "$label" "$ups" "$cps" "$share" \
+      "$(python3 -c "print($ups/$base)")"
   done
 }
 settings=(--set train.max_steps="$updates" --set train.max_epochs=0 --set train.eval_every=1000000

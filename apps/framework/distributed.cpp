@@ -267,6 +267,39 @@ void Collective::barrier() {
   collective(rank_, "waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
 }
 
+std::vector<std::string> Collective::all_gather_texts(const std::vector<std::string>& texts) {
+  if (size_ == 1) return texts;
+  // Each text as its length, a space and its bytes.
+  std::string mine;
+  for (const auto& t : texts) mine += std::to_string(t.size()) + " " + t;
+  const std::string prefix = "rnnlab/gather/" + std::to_string(gathers_++) + "/";
+  std::vector<std::string> out;
+  collective(rank_, "gathering texts from the ranks", [&] {
+    impl_->store->set(prefix + std::to_string(rank_),
+                      std::vector<uint8_t>(mine.begin(), mine.end()));
+    for (int64_t r = 0; r < size_; ++r) {
+      std::vector<uint8_t> v = impl_->store->get(prefix + std::to_string(r));
+      std::string s(v.begin(), v.end());
+      for (size_t pos = 0; pos < s.size();) {
+        size_t space = s.find(' ', pos);
+        size_t n = std::stoull(s.substr(pos, space - pos));
+        out.push_back(s.substr(space + 1, n));
+        pos = space + 1 + n;
+      }
+    }
+  });
+  // Every rank has set its key of this gather, so every rank has read the
+  // previous gather's keys: this rank's key of that one can go.
+  if (gathers_ >= 2) {
+    try {
+      impl_->store->deleteKey("rnnlab/gather/" + std::to_string(gathers_ - 2) + "/" +
+                              std::to_string(rank_));
+    } catch (const std::exception&) {
+    }
+  }
+  return out;
+}
+
 void Collective::publish(const std::string& key, const std::string& value) {
   collective(rank_, "publishing " + key, [&] {
     impl_->store->set("rnnlab/" + key, std::vector<uint8_t>(value.begin(), value.end()));

@@ -79,6 +79,9 @@ class Collective {
   /// Every rank's `t` (the same shape on every rank, contiguous), concatenated
   /// along dimension `dim` in rank order.
   torch::Tensor all_gather(const torch::Tensor& t, int64_t dim);
+  /// Every rank's `texts`, concatenated in rank order, on every rank
+  /// (through the TCPStore: decoded hypotheses for BLEU, captions).
+  std::vector<std::string> all_gather_texts(const std::vector<std::string>& texts);
   /// Rank 0's `value` of `key`, on every rank (through the TCPStore; each
   /// key is used once).
   std::string share(const std::string& key, const std::string& value);
@@ -102,6 +105,7 @@ class Collective {
   std::unique_ptr<Impl> impl_;
   int64_t rank_ = 0, size_ = 1;
   bool used_ = false;
+  int64_t gathers_ = 0;  // all_gather_texts calls so far (the same on every rank)
 };
 
 /// The job this process belongs to (set by run_experiment while it runs;

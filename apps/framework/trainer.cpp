@@ -98,8 +98,22 @@ std::vector<int64_t> deal_examples(const std::vector<int64_t>& batch,
 }
 
 void ExampleTask::shard(Collective& collective) {
+  collective_ = &collective;
   rank_ = collective.rank();
   world_ = collective.size();
+}
+
+std::pair<int64_t, int64_t> ExampleTask::eval_part(int64_t n) const {
+  return {n * rank_ / world_, n * (rank_ + 1) / world_};
+}
+
+std::vector<double> ExampleTask::sum_over_ranks(const std::vector<double>& values) const {
+  return collective_ ? collective_->sum(values) : values;
+}
+
+std::vector<std::string> ExampleTask::gather_over_ranks(
+    const std::vector<std::string>& texts) const {
+  return collective_ ? collective_->all_gather_texts(texts) : texts;
 }
 
 std::vector<int64_t> ExampleTask::share(const std::vector<int64_t>& batch,

@@ -132,8 +132,19 @@ class ExampleTask : public Task {
   /// train_step()'s result for an empty share: nothing to learn from.
   static StepOutput no_examples();
   bool sharded() const { return world_ > 1; }
+  /// Evaluation shared by the ranks: this rank's consecutive part [first,
+  /// last) of `n` examples (all of them in one process). Metrics that are
+  /// sums (confusion matrices, summed losses) then add up over the ranks
+  /// with sum_over_ranks() to the one-process figures.
+  std::pair<int64_t, int64_t> eval_part(int64_t n) const;
+  /// Element-wise sums over the ranks (`values` itself in one process).
+  std::vector<double> sum_over_ranks(const std::vector<double>& values) const;
+  /// Every rank's `texts` in rank order (`texts` itself in one process): the
+  /// parts' decoded outputs joined back into the whole split's.
+  std::vector<std::string> gather_over_ranks(const std::vector<std::string>& texts) const;
 
  private:
+  Collective* collective_ = nullptr;
   int64_t rank_ = 0, world_ = 1;
 };
 

@@ -6,6 +6,7 @@
 #include <torch/nn/functional/loss.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "apps/framework/run_dir.h"
 #include "apps/framework/signals.h"
@@ -266,15 +267,19 @@ Metrics CaptionTask::evaluate(const std::string& split) {
   const bool test = split == "test";
   const Digits& part = test ? data_.test : data_.valid;
   const auto& strips = test ? test_strips_ : valid_strips_;
-  // Teacher-forced loss per word, then the decoded captions.
+  // Teacher-forced loss per word, then the decoded captions. Data-parallel:
+  // this rank's part of the strips; the summed loss and its words add up
+  // over the ranks, the decoded parts are joined.
+  const auto [first, last] = eval_part(static_cast<int64_t>(strips.size()));
+  std::vector<std::vector<int64_t>> mine(strips.begin() + first, strips.begin() + last);
   double loss_sum = 0;
   int64_t words = 0;
   {
     torch::NoGradGuard no_grad;
     model_->eval();
-    for (const auto& which :
-         consecutive_batches(static_cast<int64_t>(strips.size()), cfg_.data.eval_batch_size)) {
+    for (auto which : consecutive_batches(last - first, cfg_.data.eval_batch_size)) {
       StopSignals::throw_if_requested();
+      for (auto& i : which) i += first;
       StripBatch b = make_strip_batch(cfg_, part, strips, which);
       torch::Tensor logits =
           model_->forward(b.columns.to(device_), b.lengths.to(device_), b.tgt_in.to(device_));
@@ -286,14 +291,21 @@ Metrics CaptionTask::evaluate(const std::string& split) {
       words += target.ne(0).sum().item<int64_t>();
     }
   }
-  std::vector<Hypothesis> hyps = caption_strips(model_, cfg_, part, strips, device_);
+  std::vector<double> sums = sum_over_ranks({loss_sum, static_cast<double>(words)});
+  std::vector<std::string> decoded;  // each caption's word ids, space-separated
+  for (const auto& hyp : caption_strips(model_, cfg_, part, mine, device_))
+    decoded.push_back(fmt::format("{}", fmt::join(hyp.tokens, " ")));
+  decoded = gather_over_ranks(decoded);
   std::vector<std::vector<int64_t>> h, r;
   for (size_t i = 0; i < strips.size(); ++i) {
-    h.push_back(hyps[i].tokens);
+    std::vector<int64_t> tokens;
+    std::istringstream in(decoded[i]);
+    for (int64_t t; in >> t;) tokens.push_back(t);
+    h.push_back(std::move(tokens));
     r.push_back(strip_reference(part, strips[i]));
   }
   CaptionScores s = score_captions(h, r);
-  return {{"loss", loss_sum / static_cast<double>(std::max<int64_t>(1, words))},
+  return {{"loss", sums[0] / std::max(1.0, sums[1])},
           {"accuracy", s.exact},
           {"word_accuracy", s.word_accuracy}};
 }

@@ -385,9 +385,30 @@ StepOutput MnistTask::train_step(int64_t index) {
 
 Metrics MnistTask::evaluate(const std::string& split) {
   const Digits& part = split == "test" ? data_.test : data_.valid;
-  DigitScores s = score_digits(classify(model_, cfg_, part.images, order_, device_), part.labels);
-  if (split == "test") test_confusion_ = s.confusion;
-  return {{"loss", s.loss}, {"accuracy", s.accuracy}};
+  // Data-parallel: this rank's part of the images; the summed loss, the
+  // correct count and the confusion matrix add up over the ranks.
+  const auto [first, last] = eval_part(part.size());
+  std::vector<double> sums(2 + kClasses * kClasses, 0.0);
+  if (last > first) {
+    torch::Tensor labels = part.labels.slice(0, first, last);
+    DigitScores mine = score_digits(
+        classify(model_, cfg_, part.images.slice(0, first, last), order_, device_), labels);
+    sums[0] = mine.loss * static_cast<double>(last - first);
+    sums[1] = static_cast<double>(mine.correct);
+    for (int64_t g = 0; g < kClasses; ++g)
+      for (int64_t p = 0; p < kClasses; ++p)
+        sums[static_cast<size_t>(2 + g * kClasses + p)] = static_cast<double>(mine.confusion[g][p]);
+  }
+  sums = sum_over_ranks(sums);
+  const double n = static_cast<double>(part.size());
+  if (split == "test") {
+    test_confusion_.assign(kClasses, std::vector<int64_t>(kClasses, 0));
+    for (int64_t g = 0; g < kClasses; ++g)
+      for (int64_t p = 0; p < kClasses; ++p)
+        test_confusion_[g][p] =
+            static_cast<int64_t>(sums[static_cast<size_t>(2 + g * kClasses + p)]);
+  }
+  return {{"loss", sums[0] / n}, {"accuracy", 100.0 * sums[1] / n}};
 }
 
 std::vector<MetricInfo> MnistTask::metrics() const {

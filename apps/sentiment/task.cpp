@@ -300,13 +300,21 @@ int64_t load_vectors(SentenceClassifier& model, const datasets::Tokenizer& token
 
 Scores score(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,
              int64_t classes) {
+  std::vector<std::vector<int64_t>> confusion(static_cast<size_t>(classes),
+                                              std::vector<int64_t>(classes, 0));
+  for (size_t i = 0; i < gold.size(); ++i)
+    ++confusion[static_cast<size_t>(gold[i])][static_cast<size_t>(predicted[i])];
+  return score_confusion(std::move(confusion));
+}
+
+Scores score_confusion(std::vector<std::vector<int64_t>> confusion) {
   Scores s;
-  s.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(classes, 0));
-  for (size_t i = 0; i < gold.size(); ++i) {
-    ++s.confusion[static_cast<size_t>(gold[i])][static_cast<size_t>(predicted[i])];
-    s.correct += gold[i] == predicted[i];
+  s.confusion = std::move(confusion);
+  const int64_t classes = static_cast<int64_t>(s.confusion.size());
+  for (int64_t c = 0; c < classes; ++c) {
+    s.correct += s.confusion[c][c];
+    for (int64_t o = 0; o < classes; ++o) s.total += s.confusion[c][o];
   }
-  s.total = static_cast<int64_t>(gold.size());
   s.accuracy = s.total ? 100.0 * static_cast<double>(s.correct) / static_cast<double>(s.total) : 0;
   // Macro-F1: the mean over classes of 2 TP / (2 TP + FP + FN); a class with
   // no gold and no predicted example counts as 0 (as scikit-learn does).
@@ -469,12 +477,30 @@ Metrics SentimentTask::evaluate(const std::string& split) {
   const auto& ids = test ? test_ids_ : dev_ids_;
   const auto& part = test ? data_.test : data_.dev;
   if (ids.empty()) return {};
-  torch::Tensor probs = classify(model_, ids, cfg_.data.eval_batch_size, device_);
-  torch::Tensor gold = torch::tensor(part.labels, torch::kLong);
-  double loss = F::nll_loss(probs.clamp_min(1e-12).log(), gold).item<double>();
-  torch::Tensor pred = probs.argmax(1).contiguous();
-  std::vector<int64_t> predicted(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
-  Scores s = score(part.labels, predicted, probs.size(1));
+  // Data-parallel: this rank's part of the sentences; the summed loss and
+  // the confusion matrix add up over the ranks.
+  const auto [first, last] = eval_part(static_cast<int64_t>(ids.size()));
+  const int64_t classes = static_cast<int64_t>(data_.train.label_names.size());
+  std::vector<double> sums(static_cast<size_t>(1 + classes * classes), 0.0);
+  if (last > first) {
+    std::vector<std::vector<int64_t>> mine(ids.begin() + first, ids.begin() + last);
+    torch::Tensor probs = classify(model_, mine, cfg_.data.eval_batch_size, device_);
+    std::vector<int64_t> gold(part.labels.begin() + first, part.labels.begin() + last);
+    sums[0] = F::nll_loss(probs.clamp_min(1e-12).log(), torch::tensor(gold, torch::kLong),
+                          F::NLLLossFuncOptions().reduction(torch::kSum))
+                  .item<double>();
+    torch::Tensor pred = probs.argmax(1).contiguous();
+    for (size_t i = 0; i < gold.size(); ++i)
+      sums[static_cast<size_t>(1 + gold[i] * classes + pred.data_ptr<int64_t>()[i])] += 1;
+  }
+  sums = sum_over_ranks(sums);
+  const double loss = sums[0] / static_cast<double>(ids.size());
+  std::vector<std::vector<int64_t>> confusion(static_cast<size_t>(classes),
+                                              std::vector<int64_t>(classes, 0));
+  for (int64_t g = 0; g < classes; ++g)
+    for (int64_t p = 0; p < classes; ++p)
+      confusion[g][p] = static_cast<int64_t>(sums[static_cast<size_t>(1 + g * classes + p)]);
+  Scores s = score_confusion(std::move(confusion));
   if (test) last_test_ = s;
   return {{"loss", loss}, {"accuracy", s.accuracy}, {"macro_f1", s.macro_f1}};
 }

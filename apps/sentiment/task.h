@@ -114,6 +114,8 @@ struct Scores {
 };
 Scores score(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,
              int64_t classes);
+/// The scores of a confusion matrix (rows: gold class, columns: predicted).
+Scores score_confusion(std::vector<std::vector<int64_t>> confusion);
 
 /// Class probabilities of encoded texts, batched: (N, C). With `attention`,
 /// also each text's attention weights (attention pooling only).

@@ -414,9 +414,12 @@ Metrics TranslateTask::evaluate(const std::string& split) {
   torch::NoGradGuard no_grad;
   model_->eval();
   // Loss and perplexity by teacher forcing (no smoothing), over non-empty sources.
+  // Data-parallel: this rank's part of the sentences; the summed loss and
+  // its tokens add up over the ranks, the decoded parts are joined.
+  const auto [first, last] = eval_part(static_cast<int64_t>(s.src.size()));
   std::vector<int64_t> usable;
-  for (size_t i = 0; i < s.src.size(); ++i)
-    if (!s.src[i].empty()) usable.push_back(static_cast<int64_t>(i));
+  for (int64_t i = first; i < last; ++i)
+    if (!s.src[static_cast<size_t>(i)].empty()) usable.push_back(i);
   double nats = 0;
   int64_t tokens = 0;
   for (size_t start = 0; start < usable.size(); start += cfg_.data.eval_batch_size) {
@@ -437,12 +440,14 @@ Metrics TranslateTask::evaluate(const std::string& split) {
             .item<double>();
     tokens += (target != datasets::Vocab::kPad).sum().item<int64_t>();
   }
-  double loss = nats / static_cast<double>(std::max<int64_t>(1, tokens));
+  std::vector<double> sums = sum_over_ranks({nats, static_cast<double>(tokens)});
+  double loss = sums[0] / std::max(1.0, sums[1]);
   // BLEU and chrF of decoded output against the raw reference lines.
-  std::vector<std::string> hyps = translate_texts(
-      model_, tok_, s.text.src,
+  std::vector<std::string> part(s.text.src.begin() + first, s.text.src.begin() + last);
+  std::vector<std::string> hyps = gather_over_ranks(translate_texts(
+      model_, tok_, part,
       cfg_.decode_options(test ? cfg_.decode.beam : cfg_.decode.valid_beam, longest_src_),
-      cfg_.data.eval_batch_size, device_);
+      cfg_.data.eval_batch_size, device_));
   BleuResult bleu = corpus_bleu(hyps, {s.text.tgt});
   ChrfResult chrf = corpus_chrf(hyps, {s.text.tgt});
   if (test) test_hyps_ = hyps;

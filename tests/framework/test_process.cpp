@@ -253,6 +253,28 @@ TEST(DataParallel, SigtermToBothRanksThenResumeEndsLikeAnUnstoppedRun) {
             metrics_without_time(dir.path / "straight"));
 }
 
+TEST(DataParallel, ResumedOnAnotherNumberOfProcessesContinuesFromTheCheckpoint) {
+  TempDir dir;
+  // Without dropout, so that 2 ranks train as 1 process does.
+  std::string cmd = kLm + " train " + process_config(dir) +
+                    " --set model.dropout=0 --set train.log_every=1 --set run.threads=1";
+  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
+  // 2 processes, stopped by SIGTERM, resumed in 1 process; and the other way.
+  int k = 0;
+  for (auto [first, then] :
+       {std::pair<std::string, std::string>{" --nproc 2", ""}, {"", " --nproc 2"}}) {
+    std::string run = dir.file("stopped" + std::to_string(k++));
+    auto r = run_command("(" + cmd + first + " --run-dir " + run +
+                         " & pid=$!; for i in $(seq 1200); do grep -q '\"step\":50,' " + run +
+                         "/metrics.jsonl 2>/dev/null && break; sleep 0.05; done; kill -TERM $pid; "
+                         "wait $pid; echo exit=$?)");
+    ASSERT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+    r = run_command(kLm + " train --resume " + run + then);
+    ASSERT_EQ(r.code, 0) << r.output;
+    test::expect_same_training(dir.path / "one", run, 160, 1e-5);
+  }
+}
+
 TEST(DataParallel, ARankKilledMakesTheOtherExitWithOneLine) {
   TempDir dir;
   std::string run = dir.file("run");

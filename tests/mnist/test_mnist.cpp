@@ -374,6 +374,14 @@ TEST(MnistTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
     r = run_command(cmd + " --nproc 2 --run-dir " + two);
     ASSERT_EQ(r.code, 0) << r.output;
     test::expect_same_training(one, two, 12, 1e-5);
+    // Validation and test shared by the ranks: the one-process figures.
+    auto a = test::read_summary(one), b = test::read_summary(two);
+    for (const char* key : {"val_accuracy", "test_accuracy"}) EXPECT_EQ(a[key], b[key]) << key;
+    for (const char* key : {"test_confusion", "test_word_accuracy"}) {
+      if (a.contains(key)) {
+        EXPECT_EQ(a[key], b[key]) << key;
+      }
+    }
   }
 }
 

@@ -188,6 +188,13 @@ TEST(TranslateTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
   ASSERT_EQ(r.code, 0) << r.output;
   test::expect_same_training(dir.path / "one", dir.path / "two", 30, 1e-5);
+  // Validation and test are shared by the ranks: the decoded halves joined
+  // give the one-process BLEU and chrF.
+  auto a = test::read_summary(dir.file("one")), b = test::read_summary(dir.file("two"));
+  for (const char* key : {"val_bleu", "val_chrf", "test_bleu", "test_chrf"})
+    EXPECT_EQ(a[key], b[key]) << key;
+  EXPECT_EQ(test::read_all(dir.file("one") + "/test.hyp"),
+            test::read_all(dir.file("two") + "/test.hyp"));
 }
 
 TEST(TranslateErrors, BadInputIsOneLineBeforeARunDirectory) {
