@@ -120,6 +120,7 @@ struct Collective::Impl {
   std::function<c10::intrusive_ptr<c10d::Store>()> connect;
   std::thread heartbeat;
   std::atomic<bool> stop{false};
+  bool store_gone = false;  // the store did not answer when a collective failed
 };
 
 Collective::Collective(const LaunchInfo& info, std::chrono::milliseconds timeout)
@@ -178,17 +179,50 @@ Collective::~Collective() {
 namespace {
 
 // Runs a collective; a failure (a rank gone, the timeout) is one line.
+}  // namespace
+
+// Runs a collective; a failure (a rank gone, the timeout) is one line that
+// names the ranks whose heartbeat has stopped, when this job beats one.
 template <typename F>
-void collective(int64_t rank, const std::string& what, F&& f) {
+void Collective::guard(const std::string& what, F&& f) {
   try {
     f();
   } catch (const std::exception& e) {
-    throw RuntimeError(fmt::format("rank {}: {} failed (another rank stopped or hangs?): {}", rank,
-                                   what, first_line(e)));
+    std::string who = "another rank stopped or hangs?";
+    if (impl_->heartbeat.joinable()) {
+      std::vector<int64_t> silent = silent_ranks();
+      if (!silent.empty())
+        who = fmt::format("rank {} stopped: no sign of life", fmt::join(silent, ", rank "));
+      else if (impl_->store_gone)
+        who = "rank 0 (the store's host) stopped?";
+    }
+    throw RuntimeError(fmt::format("rank {}: {} failed ({}): {}", rank_, what, who, first_line(e)));
   }
 }
 
-}  // namespace
+std::vector<int64_t> Collective::silent_ranks() {
+  // The ranks whose heartbeat does not move in 2.5 s (a beat a second).
+  std::vector<int64_t> silent;
+  try {
+    auto beats = [&] {
+      std::vector<int64_t> n(static_cast<size_t>(size_), 0);
+      for (int64_t r = 0; r < size_; ++r)
+        if (r != rank_)
+          n[static_cast<size_t>(r)] = impl_->store->add("rnnlab/alive/" + std::to_string(r), 0);
+      return n;
+    };
+    std::vector<int64_t> before = beats();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    std::vector<int64_t> after = beats();
+    for (int64_t r = 0; r < size_; ++r)
+      if (r != rank_ && after[static_cast<size_t>(r)] == before[static_cast<size_t>(r)])
+        silent.push_back(r);
+  } catch (const std::exception&) {
+    impl_->store_gone = true;
+    return {};
+  }
+  return silent;
+}
 
 void Collective::average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes) {
   if (size_ == 1) return;
@@ -211,7 +245,7 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, int
     std::vector<torch::Tensor> flat_parts;
     for (size_t i = begin; i < end; ++i) flat_parts.push_back(grads[i].reshape({-1}));
     std::vector<torch::Tensor> buffer = {torch::cat(flat_parts)};
-    collective(rank_, "averaging the gradients", [&] { impl_->pg->allreduce(buffer)->wait(); });
+    guard("averaging the gradients", [&] { impl_->pg->allreduce(buffer)->wait(); });
     buffer[0].div_(static_cast<double>(size_));
     int64_t offset = 0;
     for (size_t i = begin; i < end; ++i) {
@@ -226,14 +260,14 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, int
 std::vector<double> Collective::sum(const std::vector<double>& values) {
   if (size_ == 1 || values.empty()) return values;
   std::vector<torch::Tensor> t = {torch::tensor(values, torch::kDouble)};
-  collective(rank_, "summing over the ranks", [&] { impl_->pg->allreduce(t)->wait(); });
+  guard("summing over the ranks", [&] { impl_->pg->allreduce(t)->wait(); });
   return std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel());
 }
 
 int64_t Collective::broadcast(int64_t value) {
   if (size_ == 1) return value;
   std::vector<torch::Tensor> t = {torch::tensor({value}, torch::kLong)};
-  collective(rank_, "agreeing with rank 0", [&] { impl_->pg->broadcast(t)->wait(); });
+  guard("agreeing with rank 0", [&] { impl_->pg->broadcast(t)->wait(); });
   return t[0].item<int64_t>();
 }
 
@@ -246,7 +280,7 @@ torch::Tensor Collective::all_gather(const torch::Tensor& t, int64_t dim) {
   std::vector<torch::Tensor> in = {t.contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int64_t r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(in[0]));
-  collective(rank_, "gathering from the ranks", [&] { impl_->pg->allgather(out, in)->wait(); });
+  guard("gathering from the ranks", [&] { impl_->pg->allgather(out, in)->wait(); });
   return torch::cat(out[0], dim);
 }
 
@@ -254,7 +288,7 @@ std::string Collective::share(const std::string& key, const std::string& value) 
   if (size_ == 1) return value;
   const std::string k = "rnnlab/" + key;
   std::string out;
-  collective(rank_, "sharing rank 0's " + key, [&] {
+  guard("sharing rank 0's " + key, [&] {
     if (rank_ == 0) impl_->store->set(k, std::vector<uint8_t>(value.begin(), value.end()));
     std::vector<uint8_t> v = impl_->store->get(k);
     out.assign(v.begin(), v.end());
@@ -264,7 +298,7 @@ std::string Collective::share(const std::string& key, const std::string& value) 
 
 void Collective::barrier() {
   if (size_ == 1) return;
-  collective(rank_, "waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
+  guard("waiting for the other ranks", [&] { impl_->pg->barrier()->wait(); });
 }
 
 std::vector<std::string> Collective::all_gather_texts(const std::vector<std::string>& texts) {
@@ -274,7 +308,7 @@ std::vector<std::string> Collective::all_gather_texts(const std::vector<std::str
   for (const auto& t : texts) mine += std::to_string(t.size()) + " " + t;
   const std::string prefix = "rnnlab/gather/" + std::to_string(gathers_++) + "/";
   std::vector<std::string> out;
-  collective(rank_, "gathering texts from the ranks", [&] {
+  guard("gathering texts from the ranks", [&] {
     impl_->store->set(prefix + std::to_string(rank_),
                       std::vector<uint8_t>(mine.begin(), mine.end()));
     for (int64_t r = 0; r < size_; ++r) {
@@ -301,14 +335,14 @@ std::vector<std::string> Collective::all_gather_texts(const std::vector<std::str
 }
 
 void Collective::publish(const std::string& key, const std::string& value) {
-  collective(rank_, "publishing " + key, [&] {
+  guard("publishing " + key, [&] {
     impl_->store->set("rnnlab/" + key, std::vector<uint8_t>(value.begin(), value.end()));
   });
 }
 
 std::optional<std::string> Collective::published(const std::string& key) {
   std::optional<std::string> out;
-  collective(rank_, "reading " + key, [&] {
+  guard("reading " + key, [&] {
     const std::string k = "rnnlab/" + key;
     if (!impl_->store->check({k})) return;
     std::vector<uint8_t> v = impl_->store->get(k);
@@ -320,7 +354,7 @@ std::optional<std::string> Collective::published(const std::string& key) {
 void Collective::start_heartbeat() {
   if (size_ == 1 || impl_->heartbeat.joinable()) return;
   c10::intrusive_ptr<c10d::Store> store;
-  collective(rank_, "connecting the heartbeat", [&] { store = impl_->connect(); });
+  guard("connecting the heartbeat", [&] { store = impl_->connect(); });
   const std::string key = "rnnlab/alive/" + std::to_string(rank_);
   impl_->heartbeat = std::thread([this, store, key] {
     try {
@@ -337,8 +371,8 @@ void Collective::start_heartbeat() {
 
 int64_t Collective::heartbeat(int64_t rank) {
   int64_t n = 0;
-  collective(rank_, "reading rank " + std::to_string(rank) + "'s heartbeat",
-             [&] { n = impl_->store->add("rnnlab/alive/" + std::to_string(rank), 0); });
+  guard("reading rank " + std::to_string(rank) + "'s heartbeat",
+        [&] { n = impl_->store->add("rnnlab/alive/" + std::to_string(rank), 0); });
   return n;
 }
 

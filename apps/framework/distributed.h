@@ -101,6 +101,9 @@ class Collective {
   int64_t heartbeat(int64_t rank);
 
  private:
+  template <typename F>
+  void guard(const std::string& what, F&& f);
+  std::vector<int64_t> silent_ranks();
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int64_t rank_ = 0, size_ = 1;

@@ -181,6 +181,9 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     collective = std::make_unique<Collective>(
         launch, std::chrono::milliseconds(static_cast<int64_t>(run.dist_timeout * 1000)));
+    // A beat a second through the store: a failed collective names the rank
+    // that stopped beating, and rank 0 watches side-by-side sub-runs with it.
+    collective->start_heartbeat();
     // Sub-runs side by side each train in one process.
     if (!has_subruns) set_process_collective(collective.get());
   }
@@ -269,7 +272,6 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
   const bool spread = launch.distributed();
   const int64_t world = launch.world_size, rank = launch.rank;
   auto mine = [&](size_t k) { return !spread || static_cast<int64_t>(k) % world == rank; };
-  if (spread) collective->start_heartbeat();
   std::string parent_yaml = run_config_text(schema);
   std::vector<std::string> names;
   for (const auto& sub : subruns) names.push_back(sub.name);
