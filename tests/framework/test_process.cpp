@@ -23,7 +23,6 @@ using test::expect_one_line_error;
 using test::metrics_without_time;
 using test::run_command;
 using test::TempDir;
-using test::train_losses;
 using test::write_file;
 
 using test::kLm;
@@ -318,9 +317,7 @@ TEST(DataParallel, TwoTorchrunNodesOnLoopbackTrainTogether) {
                        dir.file("node1") + " 2>&1; b=$?; wait $a; echo node0=$? node1=$b)");
   ASSERT_NE(r.output.find("node0=0 node1=0"), std::string::npos)
       << r.output << test::read_all(dir.file("node0")) << test::read_all(dir.file("node1"));
-  std::vector<double> a = train_losses(dir.path / "one"), b = train_losses(dir.path / "two");
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * a[i]) << "update " << i + 1;
+  test::expect_same_training(dir.path / "one", dir.path / "two", 0, 1e-5);
 }
 
 TEST(DataParallel, SubRunsSideBySideGiveTheParentSummaryOfASequentialRun) {

@@ -369,10 +369,7 @@ TEST(MnistTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
                       " --set train.log_every=1 --set run.threads=1";
     std::string one = dir.file(std::string(yaml) + "-one"),
                 two = dir.file(std::string(yaml) + "-two");
-    auto r = run_command(cmd + " --run-dir " + one);
-    ASSERT_EQ(r.code, 0) << r.output;
-    r = run_command(cmd + " --nproc 2 --run-dir " + two);
-    ASSERT_EQ(r.code, 0) << r.output;
+    test::train_on_one_and_two(cmd, one, two);
     test::expect_same_training(one, two, 12, 1e-5);
     // Validation and test shared by the ranks: the one-process figures.
     auto a = test::read_summary(one), b = test::read_summary(two);

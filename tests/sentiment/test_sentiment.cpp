@@ -302,9 +302,7 @@ TEST(SentimentTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   std::string cmd = kBin + " train " + planted_config(dir, "", 300) +
                     " --set model.dropout=0 --set train.max_epochs=2 --set train.log_every=1"
                     " --set run.threads=1";
-  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
-  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
-  ASSERT_EQ(r.code, 0) << r.output;
+  test::train_on_one_and_two(cmd, dir.path / "one", dir.path / "two");
   test::expect_same_training(dir.path / "one", dir.path / "two", 0, 1e-5);
   auto a = summary_of(dir.file("one")), b = summary_of(dir.file("two"));
   EXPECT_EQ(a["val_accuracy"], b["val_accuracy"]);

@@ -97,6 +97,13 @@ std::vector<double> train_losses(const fs::path& run) {
   return out;
 }
 
+void train_on_one_and_two(const std::string& command, const fs::path& one, const fs::path& two) {
+  auto r = run_command(command + " --run-dir " + one.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_command(command + " --nproc 2 --run-dir " + two.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+}
+
 void expect_same_training(const fs::path& one, const fs::path& many, size_t updates,
                           double relative) {
   std::vector<double> a = train_losses(one), b = train_losses(many);

@@ -86,6 +86,11 @@ std::string metrics_without_time(const std::filesystem::path& run);
 /// The "loss" of every "train" record of a run's metrics.jsonl, in order.
 std::vector<double> train_losses(const std::filesystem::path& run);
 
+/// Trains `command` (a `train` command line) in one process into `one` and
+/// with `--nproc 2` into `two`; both must succeed.
+void train_on_one_and_two(const std::string& command, const std::filesystem::path& one,
+                          const std::filesystem::path& two);
+
 /// Two runs' per-update training losses (log_every 1) agree to `relative`,
 /// as do their val_loss (when they have one): a run on several processes
 /// against one process. `updates`: how many there are (0: any number).

@@ -184,9 +184,7 @@ TEST(TranslateTrain, TwoProcessesTrainLikeOneWithTheSameGlobalBatch) {
   std::string cmd = kBin + " train " + planted_config(dir) +
                     " --set train.max_steps=30 --set train.log_every=1 --set run.threads=1"
                     " --set decode.beam=1";
-  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
-  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
-  ASSERT_EQ(r.code, 0) << r.output;
+  test::train_on_one_and_two(cmd, dir.path / "one", dir.path / "two");
   test::expect_same_training(dir.path / "one", dir.path / "two", 30, 1e-5);
   // Validation and test are shared by the ranks: the decoded halves joined
   // give the one-process BLEU and chrF.

@@ -126,9 +126,7 @@ TEST(Word2VecTrain, AutogradOnTwoProcessesTrainsLikeOne) {
   std::string cmd = kWord2vec + " train " + config(dir, 600) +
                     " --set train.engine=autograd --set train.max_epochs=1"
                     " --set train.log_every=1";
-  ASSERT_EQ(run_command(cmd + " --run-dir " + dir.file("one")).code, 0);
-  auto r = run_command(cmd + " --nproc 2 --run-dir " + dir.file("two"));
-  ASSERT_EQ(r.code, 0) << r.output;
+  test::train_on_one_and_two(cmd, dir.path / "one", dir.path / "two");
   test::expect_same_training(dir.path / "one", dir.path / "two", 0, 1e-5);
   datasets::WordVectors a = datasets::read_word2vec(dir.file("one") + "/vectors.bin");
   datasets::WordVectors b = datasets::read_word2vec(dir.file("two") + "/vectors.bin");
