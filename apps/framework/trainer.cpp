@@ -58,13 +58,21 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimSection& o,
 }
 
 double Trainer::scheduled_lr(const OptimSection& o, int64_t step, int64_t total_steps,
-                             double plateau_scale) {
+                             double plateau_scale, int64_t steps_per_epoch) {
   // Warm-up: linear from lr/warmup to lr over the first warmup_steps updates.
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
   int64_t after = step - o.warmup_steps;
   int64_t span = std::max<int64_t>(1, total_steps - o.warmup_steps);
   double progress = std::min(1.0, static_cast<double>(after) / span);
-  if (o.schedule == "step") return o.lr * std::pow(o.decay_factor, after / o.decay_steps);
+  if (o.schedule == "step") {
+    // lr x factor^n, n = 0 before the first decay (at `start`), then one more
+    // every `period`: n = floor((after - start) / period) + 1.
+    const int64_t unit = o.decay_epochs > 0 ? std::max<int64_t>(1, steps_per_epoch) : 1;
+    const int64_t period = o.decay_epochs > 0 ? o.decay_epochs * unit : o.decay_steps;
+    const int64_t start = o.decay_start > 0 ? o.decay_start * unit : period;
+    const int64_t n = after < start ? 0 : (after - start) / period + 1;
+    return o.lr * std::pow(o.decay_factor, static_cast<double>(n));
+  }
   if (o.schedule == "cosine")
     return o.min_lr + (o.lr - o.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
   if (o.schedule == "linear") return o.lr + (o.min_lr - o.lr) * progress;
@@ -156,7 +164,8 @@ class AutogradEngine : public Engine {
                const std::function<bool(const EngineProgress&)>& report) override {
     auto t0 = Clock::now();
     EngineProgress p;
-    p.lr = Trainer::scheduled_lr(optim_, s.step, total_steps_, s.validation.lr_scale);
+    p.lr = Trainer::scheduled_lr(optim_, s.step, total_steps_, s.validation.lr_scale,
+                                 steps_per_epoch_);
     auto& groups = optimizer_->param_groups();
     for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(p.lr * lr_scales_[i]);
     task_.model().train();

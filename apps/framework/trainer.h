@@ -246,9 +246,10 @@ class Trainer {
   /// summary.json written) changes nothing and returns that summary.
   nlohmann::json fit(const RunDir& dir, bool resume);
 
-  /// Learning rate at update `step` (0-based) for the configured schedule.
+  /// Learning rate at update `step` (0-based) for the configured schedule
+  /// (`steps_per_epoch`: for a step schedule counted in epochs).
   static double scheduled_lr(const OptimSection& optim, int64_t step, int64_t total_steps,
-                             double plateau_scale);
+                             double plateau_scale, int64_t steps_per_epoch = 1);
 
   /// Trains data-parallel over `collective` (size > 1): the task computes
   /// this rank's share of every batch, the engine averages the gradients,

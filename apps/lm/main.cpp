@@ -136,8 +136,9 @@ int main(int argc, char** argv) {
     if (*eval_cmd) {
       auto run = load_run(eval_run);
       std::string text = datasets::read_text_file(eval_text);
-      StreamBatches s = layout_eval_text(*run->tokenizer, text, run->cfg.data.eval_batch_size,
-                                         run->cfg.data.bptt, eval_text);
+      StreamBatches s =
+          layout_eval_text(*run->tokenizer, text, run->cfg.data.eval_batch_size, run->cfg.data.bptt,
+                           eval_text, run->cfg.data.oov == "error");
       Metrics m = evaluate_stream(run->model, s, run->device);
       std::cout << fmt::format("{}: {} tokens, {} chars : loss {:.4f} : ppl {:.3f} : bpc {:.4f}",
                                eval_text, s.tokens, s.chars, m["loss"], m["ppl"], m["bpc"])

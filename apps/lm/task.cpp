@@ -41,10 +41,19 @@ void LMConfig::bind(ConfigSchema& s) {
   s.add("data.bptt", &data.bptt, "truncated-BPTT length: steps per batch (T)").range(1, 1 << 16);
   s.add("data.eval_batch_size", &data.eval_batch_size, "parallel streams when evaluating")
       .range(1, 1 << 16);
+  s.add("data.oov", &data.oov,
+        "a validation or test token outside the training vocabulary: unk (scored as <unk>, with "
+        "a warning) or error (a data error naming file, line and word: the benchmarks' protocol, "
+        "where the data has its own <unk>)")
+      .choices({"unk", "error"});
   s.add("model.embedding", &model.embedding, "token embedding size").range(1, 1 << 20);
   s.add("model.dropout", &model.dropout, "dropout on embeddings and recurrent outputs")
       .range(0.0, 0.99);
   s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
+  s.add("model.init_uniform", &model.init_uniform,
+        "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
+        "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
+      .range(0.0, 10.0);
   model.rnn.bind(s, "model.rnn");
   s.add("sample.length", &sample.length, "tokens to generate after training")
       .range(0, 1 << 24)
@@ -66,6 +75,13 @@ void LMConfig::validate(const ConfigSchema& s) const {
     throw s.error(data.train.empty() ? "data.train" : "data.text",
                   "set exactly one of data.train (a text file) and data.text (inline text)");
   model.rnn.validate(s, "model.rnn");
+  if (model.init_uniform > 0 &&
+      (model.rnn.hidden_init != "default" || model.rnn.forget_bias != "default"))
+    throw s.error(
+        "model.init_uniform",
+        "it replaces every initialisation, so model.rnn." +
+            std::string(model.rnn.hidden_init != "default" ? "hidden_init" : "forget_bias") +
+            " would have no effect; set one of the two");
   if (model.rnn.stack.bidirectional())
     throw s.error("model.rnn.bidirectional",
                   "a language model predicts the next token; a reversed direction would read it "
@@ -150,9 +166,19 @@ void warn_literal_specials(const datasets::Tokenizer& tokenizer, const std::stri
 }
 
 StreamBatches layout_eval_text(const datasets::Tokenizer& tokenizer, const std::string& text,
-                               int64_t batch_size, int64_t bptt, const std::string& source) {
+                               int64_t batch_size, int64_t bptt, const std::string& source,
+                               bool oov_error) {
   // Encoded once: the layout and the count of unknown tokens share the ids.
-  const std::vector<int64_t> ids = tokenizer.encode(text);
+  std::vector<int64_t> ids;
+  if (oov_error) {
+    try {
+      ids = tokenizer.encode_strict(text, source);
+    } catch (const DataError& e) {
+      throw DataError(std::string(e.what()) + " of the training split (data.oov: error)");
+    }
+  } else {
+    ids = tokenizer.encode(text);
+  }
   StreamBatches s = batchify(ids, batch_size, bptt, datasets::Vocab::kPad, datasets::Vocab::kBos);
   s.chars = static_cast<int64_t>(datasets::split_utf8(text, source).size());
   warn_literal_specials(tokenizer, text, source);
@@ -190,11 +216,18 @@ std::vector<std::string> split_by_fraction(const std::string& text, double valid
 }
 
 LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
-  return LanguageModel(LanguageModelOptions(vocab_size, cfg.model.rnn.options(cfg.model.embedding))
-                           .embedding_dim(cfg.model.embedding)
-                           .dropout(cfg.model.dropout)
-                           .tie_weights(cfg.model.tie_weights)
-                           .padding_idx(datasets::Vocab::kPad));
+  LanguageModel model(LanguageModelOptions(vocab_size, cfg.model.rnn.options(cfg.model.embedding))
+                          .embedding_dim(cfg.model.embedding)
+                          .dropout(cfg.model.dropout)
+                          .tie_weights(cfg.model.tie_weights)
+                          .padding_idx(datasets::Vocab::kPad));
+  if (cfg.model.init_uniform > 0) {
+    // Zaremba et al. (2014): every parameter ~ U(-a, a); the padding row stays 0.
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.uniform_(-cfg.model.init_uniform, cfg.model.init_uniform);
+    model->embedding->weight[datasets::Vocab::kPad].zero_();
+  }
+  return model;
 }
 
 // ---- evaluation and generation ----
@@ -345,10 +378,10 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   };
   if (!parts[1].empty())
     valid_ = layout_eval_text(*tokenizer_, parts[1], d.eval_batch_size, d.bptt,
-                              held_out(d.valid, "data.valid", "validation"));
+                              held_out(d.valid, "data.valid", "validation"), d.oov == "error");
   if (!parts[2].empty())
     test_ = layout_eval_text(*tokenizer_, parts[2], d.eval_batch_size, d.bptt,
-                             held_out(d.test, "data.test", "test"));
+                             held_out(d.test, "data.test", "test"), d.oov == "error");
   train_chars_per_token_ = static_cast<double>(train_.chars) / train_.tokens;
 
   model_ = build_model(cfg, tokenizer_->vocab_size());

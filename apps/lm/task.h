@@ -36,11 +36,13 @@ struct LMConfig {
     int64_t batch_size = 64;
     int64_t bptt = 128;
     int64_t eval_batch_size = 16;
+    std::string oov = "unk";  // unk | error: validation/test words outside the vocabulary
   } data;
   struct Model {
     int64_t embedding = 128;
     double dropout = 0.0;
     bool tie_weights = false;
+    double init_uniform = 0.0;  // > 0: every parameter from U(-a, a)
     RecurrentSection rnn;
   } model;
   struct Sample {
@@ -91,8 +93,11 @@ void warn_literal_specials(const datasets::Tokenizer& tokenizer, const std::stri
 /// warning naming `source` when tokens are outside the vocabulary (scored as
 /// <unk>; a word corpus's literal <unk> aside) and when its streams are
 /// shorter than bptt (each starts from a zero state).
+/// With `oov_error`, such a token is a DataError naming source, line, column
+/// and word instead (data.oov: error).
 StreamBatches layout_eval_text(const datasets::Tokenizer& tokenizer, const std::string& text,
-                               int64_t batch_size, int64_t bptt, const std::string& source);
+                               int64_t batch_size, int64_t bptt, const std::string& source,
+                               bool oov_error = false);
 
 /// Tokenizes `text` and lays it out with batchify(); also counts its characters
 /// (for bits per character). `source` names the text in error messages.

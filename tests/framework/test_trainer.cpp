@@ -77,6 +77,23 @@ TEST(Trainer, LearningRateSchedules) {
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 29, 110, 1), 1.0);
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 30, 110, 1), 0.5);
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 70, 110, 1), 0.125);
+  o.decay_start = 25;  // first decay at 25 (after warm-up), then every 20
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 34, 110, 1), 1.0);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 35, 110, 1), 0.5);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 54, 110, 1), 0.5);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 55, 110, 1), 0.25);
+  // Zaremba et al.'s small model: lr 1, halved every epoch after the 4th
+  // (epochs counted from 0: epoch 4 trains at 0.5, epoch 12, the 13th, at 2^-9).
+  OptimSection z;
+  z.lr = 1.0, z.schedule = "step", z.decay_factor = 0.5, z.decay_epochs = 1, z.decay_start = 4;
+  const int64_t spe = 2323;
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 4 * spe - 1, 13 * spe, 1, spe), 1.0);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 4 * spe, 13 * spe, 1, spe), 0.5);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 5 * spe + 7, 13 * spe, 1, spe), 0.25);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 13 * spe - 1, 13 * spe, 1, spe), std::pow(0.5, 9));
+  z.decay_epochs = 2;  // every 2 epochs from the 4th
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 5 * spe, 13 * spe, 1, spe), 0.5);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 6 * spe, 13 * spe, 1, spe), 0.25);
   o.schedule = "plateau";
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 70, 110, 0.25), 0.25);
 }

@@ -58,6 +58,21 @@ TEST(Cli, MisspelledKeyIsOneLineAndExitsTwo) {
   expect_one_line_error(run_command(kLm + " train " + dir.file("none.yaml")), 2, "does not exist");
 }
 
+TEST(Cli, SenselessScheduleAndInitialisationKeysAreConfigErrors) {
+  TempDir dir;
+  std::string cfg = tiny_config(dir, "x.txt");
+  expect_one_line_error(run_command(kLm + " train " + cfg + " --set optim.decay_epochs=1"), 2,
+                        "key 'optim.decay_epochs'");
+  expect_one_line_error(run_command(kLm + " train " + cfg + " --set optim.decay_start=4"), 2,
+                        "only the step schedule uses it");
+  expect_one_line_error(
+      run_command(kLm + " train " + cfg +
+                  " --set model.init_uniform=0.1 --set model.rnn.forget_bias=one"),
+      2, "key 'model.init_uniform'");
+  expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.oov=skip"), 2,
+                        "key 'data.oov'");
+}
+
 TEST(Cli, DataErrorsExitWithOne) {
   TempDir dir;
   auto r = run_command(kLm + " train " + tiny_config(dir, dir.file("missing.txt")) + " --run-dir " +

@@ -130,6 +130,61 @@ TEST(LanguageModel, GenerationIsDeterministicUnderASeed) {
   }
 }
 
+// The benchmarks' protocol (PTB, WikiText-2): words split on white space,
+// one <eos> per line, the data's own <unk>, every token of a held-out file
+// scored, and with data.oov error a word outside the vocabulary named.
+TEST(LanguageModel, BenchmarkProtocolScoresEveryTokenAndRefusesUnknownWords) {
+  TempDir tmp;
+  std::string train_text;
+  for (int i = 0; i < 40; ++i) train_text += " the cat 's <unk> sat \n the N dogs \n";
+  lm::LMConfig cfg = tiny_lm_config(test::write_file(tmp.file("train.txt"), train_text));
+  cfg.data.tokenizer.type = "word";
+  cfg.data.tokenizer.split_punctuation = false;
+  cfg.data.valid = test::write_file(tmp.file("valid.txt"), " the <unk> cat \n N dogs sat \n");
+  cfg.data.oov = "error";
+  {
+    lm::LMTask task(cfg, "", torch::kCPU);
+    // <pad> <unk> <bos> <eos> + the, cat, 's, sat, N, dogs (<unk> is the data's own).
+    EXPECT_EQ(task.tokenizer().vocab_size(), 10);
+    EXPECT_EQ(task.tokens("train"), 40 * 10);
+    EXPECT_EQ(task.tokens("valid"), 8);  // 3 + 3 words and two <eos>
+  }
+  test::write_file(tmp.file("valid.txt"), " the cat \n the cats sat \n");
+  try {
+    lm::LMTask task(cfg, "", torch::kCPU);
+    FAIL() << "a word outside the vocabulary was accepted";
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("valid.txt (data.valid):2: word \"cats\""), std::string::npos) << what;
+    EXPECT_NE(what.find("data.oov: error"), std::string::npos) << what;
+  }
+  cfg.data.oov = "unk";  // scored as <unk> instead
+  lm::LMTask task(cfg, "", torch::kCPU);
+  EXPECT_EQ(task.tokens("valid"), 7);
+}
+
+// model.init_uniform: every parameter from U(-a, a) (Zaremba et al.), the
+// padding embedding zero, for hand-written and built-in cells alike.
+TEST(LanguageModel, UniformInitialisationCoversEveryParameter) {
+  lm::LMConfig cfg;
+  cfg.model.embedding = 32;
+  cfg.model.rnn.stack.hidden_size(48).num_layers(2);
+  cfg.model.init_uniform = 0.05;
+  for (const char* impl : {"custom", "builtin"}) {
+    cfg.model.rnn.impl = impl;
+    torch::manual_seed(3);
+    LanguageModel model = lm::build_model(cfg, 500);
+    for (const auto& p : model->named_parameters()) {
+      const double top = p.value().abs().max().item<double>();
+      EXPECT_LE(top, 0.05) << impl << " " << p.key();
+      if (p.value().numel() > 200) {
+        EXPECT_GT(top, 0.045) << impl << " " << p.key();
+      }
+    }
+    EXPECT_EQ(model->embedding->weight[0].abs().sum().item<double>(), 0.0);
+  }
+}
+
 TEST(LanguageModel, TooShortCorpusIsAClearError) {
   TempDir tmp;
   std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
