@@ -55,6 +55,11 @@ void LMConfig::bind(ConfigSchema& s) {
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
       .range(0.0, 10.0);
   model.rnn.bind(s, "model.rnn");
+  s.add("train.loss_sum_over_bptt", &loss_sum_over_bptt,
+        "train on the sum over the batch's data.bptt steps of the mean loss per step, data.bptt "
+        "times the mean per token (Zaremba et al.'s and TensorFlow's PTB convention: their "
+        "learning rate 1 and clipping at norm 5 assume it); false: the mean per token. Logged "
+        "losses and perplexities are per token either way");
   s.add("sample.length", &sample.length, "tokens to generate after training")
       .range(0, 1 << 24)
       .resumable();
@@ -422,7 +427,13 @@ StepOutput LMTask::train_step(int64_t index) {
   torch::Tensor loss =
       F::cross_entropy(logits.flatten(0, 1), y.flatten(),
                        F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad));
-  return {loss, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
+  StepOutput out{loss, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
+  if (cfg_.loss_sum_over_bptt) {
+    // sum_t mean_b loss(t, b) = T x the mean per token (pads aside).
+    out.reported_loss = loss.item<double>();
+    out.loss = loss * static_cast<double>(x.size(0));
+  }
+  return out;
 }
 
 Metrics LMTask::evaluate(const std::string& split) {

@@ -45,6 +45,10 @@ struct LMConfig {
     double init_uniform = 0.0;  // > 0: every parameter from U(-a, a)
     RecurrentSection rnn;
   } model;
+  /// Train on T x the per-token mean (the sum over the batch's T steps of
+  /// their mean over streams), the loss of Zaremba et al. and TensorFlow's
+  /// PTB tutorial, whose learning rates and clipping norms assume it.
+  bool loss_sum_over_bptt = false;
   struct Sample {
     int64_t length = 500;
     double temperature = 0.8;

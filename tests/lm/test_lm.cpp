@@ -185,6 +185,27 @@ TEST(LanguageModel, UniformInitialisationCoversEveryParameter) {
   }
 }
 
+// train.loss_sum_over_bptt: the loss trained on is T x the per-token mean
+// (Zaremba et al.'s convention); the logged loss stays the per-token mean.
+TEST(LanguageModel, LossSummedOverStepsIsTTimesTheMeanPerToken) {
+  TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "the quick brown fox jumps over the lazy dog\n";
+  lm::LMConfig cfg = tiny_lm_config(test::write_file(tmp.file("corpus.txt"), text));
+  cfg.model.dropout = 0;
+  auto first_step = [&](bool summed) {
+    cfg.loss_sum_over_bptt = summed;
+    torch::manual_seed(5);
+    lm::LMTask task(cfg, "", torch::kCPU);
+    task.start_epoch(0);
+    return task.train_step(0);
+  };
+  StepOutput mean = first_step(false), sum = first_step(true);
+  EXPECT_TRUE(std::isnan(mean.reported_loss));
+  EXPECT_NEAR(sum.reported_loss, mean.loss.item<double>(), 1e-6);
+  EXPECT_NEAR(sum.loss.item<double>(), cfg.data.bptt * mean.loss.item<double>(), 1e-4);
+}
+
 TEST(LanguageModel, TooShortCorpusIsAClearError) {
   TempDir tmp;
   std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
