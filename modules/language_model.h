@@ -2,7 +2,6 @@
 // over the vocabulary, with optional weight tying.
 #pragma once
 
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
@@ -27,13 +26,33 @@ struct LanguageModelOptions {
   TORCH_ARG(RecurrentOptions, rnn);
   /// Size of the token embeddings. Default: 128
   TORCH_ARG(int64_t, embedding_dim) = 128;
-  /// Dropout on the embeddings and on the recurrent output. Default: 0
+  /// Dropout on the recurrent output (and on the embeddings, unless
+  /// input_dropout is set). Default: 0
   TORCH_ARG(double, dropout) = 0.0;
+  /// Dropout on the embeddings (AWD-LSTM's dropouti); negative: `dropout`. Default: -1
+  TORCH_ARG(double, input_dropout) = -1.0;
+  /// The two dropouts above draw one mask per sequence, shared by its T steps
+  /// (locked or variational dropout, Gal and Ghahramani 2016). Default: false
+  TORCH_ARG(bool, locked_dropout) = false;
+  /// Drop whole words: in training, row v of the embedding table is zeroed
+  /// with probability p (the others scaled by 1/(1-p)), one draw per forward
+  /// pass (Gal and Ghahramani 2016; AWD-LSTM's dropoute). Default: 0
+  TORCH_ARG(double, embedding_dropout) = 0.0;
   /// Share the embedding matrix with the output layer (the recurrent output is
   /// projected to embedding_dim first when the sizes differ). Default: false
   TORCH_ARG(bool, tie_weights) = false;
   /// Index of the padding token (its embedding stays zero). Default: 0
   TORCH_ARG(int64_t, padding_idx) = 0;
+};
+
+/// What one forward pass computes, for the losses that look inside
+/// (activation regularisation): the logits, the final state, and the last
+/// layer's output before and after the output dropout.
+struct LanguageModelOutput {
+  torch::Tensor logits;   ///< (T, B, vocab)
+  RecurrentState state;   ///< the final state
+  torch::Tensor hidden;   ///< (T, B, F) the recurrent stack's output
+  torch::Tensor dropped;  ///< (T, B, F) `hidden` after the output dropout
 };
 
 /// Predicts token t+1 from tokens 0..t.
@@ -46,11 +65,12 @@ class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
   /// tokens: (T, B) int64. Returns logits (T, B, vocab) and the final state.
   std::tuple<torch::Tensor, RecurrentState> forward(const torch::Tensor& tokens,
                                                     RecurrentState state = {});
+  /// forward() with the last layer's activations (see LanguageModelOutput).
+  LanguageModelOutput run(const torch::Tensor& tokens, RecurrentState state = {});
 
   LanguageModelOptions options;
   torch::nn::Embedding embedding{nullptr};
   Recurrent rnn{nullptr};
-  torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear projection{nullptr};  ///< only when tying needs a size change
   torch::nn::Linear decoder{nullptr};     ///< untied output layer
   torch::Tensor output_bias;              ///< tied output layer's bias

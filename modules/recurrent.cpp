@@ -132,6 +132,8 @@ void RecurrentImpl::pretty_print(std::ostream& stream) const {
   if (o.proj_size() > 0) stream << ", proj_size=" << o.proj_size();
   if (o.layer_norm()) stream << ", layer_norm=true";
   if (o.recurrent_dropout() > 0) stream << ", recurrent_dropout=" << o.recurrent_dropout();
+  if (o.weight_drop() > 0) stream << ", weight_drop=" << o.weight_drop();
+  if (o.locked_dropout()) stream << ", locked_dropout=true";
   if (o.hidden_init() != HiddenInit::kDefault)
     stream << ", hidden_init=" << to_string(o.hidden_init());
   if (o.forget_bias() != ForgetBiasInit::kDefault)

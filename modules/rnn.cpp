@@ -14,6 +14,7 @@
 // [T/2, T]): +4% at B=32 T=35 H=128 and +0% at B=64 T=100 H=512 over no lengths;
 // a torch::where mask per step on h and c cost +10% and +2%.
 #include "modules/rnn.h"
+#include "modules/dropout.h"
 #include "modules/scan.h"
 
 #include <cmath>
@@ -156,6 +157,16 @@ void RecurrentOptions::validate(const std::string& who, const Namer& name) const
     fail("recurrent_dropout", "must lie in [0, 1)" + got(recurrent_dropout_));
   if (builtin && recurrent_dropout_ > 0)
     fail("recurrent_dropout", "torch::nn has no recurrent dropout; set " + n("impl") + ": custom");
+  if (!(weight_drop_ >= 0 && weight_drop_ < 1))
+    fail("weight_drop", "must lie in [0, 1)" + got(weight_drop_));
+  if (builtin && weight_drop_ > 0)
+    fail("weight_drop",
+         "torch::nn's fused layers cannot drop weights of W_hh; set " + n("impl") + ": custom");
+  if (builtin && locked_dropout_)
+    fail("locked_dropout",
+         "torch::nn draws a new dropout mask at every step; set " + n("impl") + ": custom");
+  if (locked_dropout_ && dropout_ == 0)
+    fail("locked_dropout", "locks the masks of " + n("dropout") + ", which is 0");
   // dropout between layers
   if (!(dropout_ >= 0 && dropout_ < 1)) fail("dropout", "must lie in [0, 1)" + got(dropout_));
   if (dropout_ > 0 && num_layers_ == 1)
@@ -685,7 +696,7 @@ void RNNImplBase<Derived>::pretty_print(std::ostream& stream) const {
          << ", dropout=" << o.dropout() << ", bidirectional=" << o.bidirectional();
   if (o.type() == CellType::kLSTM) stream << ", proj_size=" << o.proj_size();
   stream << ", layer_norm=" << o.layer_norm() << ", recurrent_dropout=" << o.recurrent_dropout()
-         << ")";
+         << ", weight_drop=" << o.weight_drop() << ", locked_dropout=" << o.locked_dropout() << ")";
 }
 
 template <typename Derived>
@@ -755,9 +766,16 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
                        .bernoulli_(1 - o.recurrent_dropout())
                        .div_(1 - o.recurrent_dropout());
       }
-      DirectionResult r = run_direction(o, weights_[k], layer_input, h0s.empty() ? zero_h : h0s[k],
-                                        c0s.empty() ? zero_c : c0s[k], d == 1, rev_index,
-                                        last_index, rec_mask, hold, record_);
+      // weight drop: W_hh * m / (1 - p), one mask per layer and direction
+      LayerWeights dropped;
+      if (training && o.weight_drop() > 0) {
+        dropped = weights_[k];
+        dropped.w_hh = torch::dropout(weights_[k].w_hh, o.weight_drop(), true);
+      }
+      DirectionResult r =
+          run_direction(o, dropped.w_hh.defined() ? dropped : weights_[k], layer_input,
+                        h0s.empty() ? zero_h : h0s[k], c0s.empty() ? zero_c : c0s[k], d == 1,
+                        rev_index, last_index, rec_mask, hold, record_);
       outs.push_back(r.out);
       h_n.push_back(r.h);
       if (lstm) c_n.push_back(r.c);
@@ -773,8 +791,14 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
         recorded_.c.push_back(c_all.detach());
       }
     }
-    // dropout between layers, not after the last
-    if (l + 1 < L && o.dropout() > 0 && training) out = torch::dropout(out, o.dropout(), true);
+    // dropout between layers, not after the last; locked: one (B, F) mask for all T steps
+    if (l + 1 < L && o.dropout() > 0 && training) {
+      if (o.locked_dropout()) {
+        out = locked_dropout(out, o.dropout(), training);
+      } else {
+        out = torch::dropout(out, o.dropout(), true);
+      }
+    }
     layer_input = out;
   }
   Tensor output = batch_first ? layer_input.transpose(0, 1) : layer_input;

@@ -278,7 +278,14 @@ extern template class CellImplBase<GRUCellImpl, GRUCellOptions>;
   X(bool, layer_norm, false)                                                                    \
   /* Variational dropout on the recurrent input h_{t-1}: one mask per sequence and layer, */    \
   /* training only. Default: 0 */                                                               \
-  X(double, recurrent_dropout, 0.0)
+  X(double, recurrent_dropout, 0.0)                                                             \
+  /* DropConnect on the hidden-to-hidden matrices W_hh (AWD-LSTM's weight drop, Wan et al. */   \
+  /* 2013): each forward pass in training uses W_hh * m / (1 - p), m ~ Bernoulli(1 - p) per */  \
+  /* element, one mask per layer and direction for all steps and sequences. Default: 0 */       \
+  X(double, weight_drop, 0.0)                                                                   \
+  /* The dropout between layers draws one mask per sequence, shared by all its steps */         \
+  /* (locked or variational dropout, Gal and Ghahramani 2016). Default: false */                \
+  X(bool, locked_dropout, false)
 
 /// The options only the vanilla RNN's stack has (RNNOptions, RecurrentOptions).
 #define RNNLAB_RNN_ARGS(X)                                                                      \
@@ -411,7 +418,8 @@ struct RecurrentOptions {
   /// lstm only: proj_size (see RNNLAB_LSTM_ARGS).
   RNNLAB_LSTM_ARGS(RNNLAB_DECLARE_STACK_ARG)
   /// num_layers, bias, batch_first, dropout, bidirectional, layer_norm (custom
-  /// only), recurrent_dropout (custom only): see RNNLAB_STACK_ARGS.
+  /// only), recurrent_dropout, weight_drop, locked_dropout (custom only): see
+  /// RNNLAB_STACK_ARGS.
   RNNLAB_STACK_ARGS(RNNLAB_DECLARE_STACK_ARG)
 
  public:

@@ -120,6 +120,11 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
         "plateau schedule: decay after N validations in a row without improvement")
       .range(1, INT64_MAX);
   s.add(p + ".min_lr", &min_lr, "cosine/linear schedules: rate at the last update").range(0.0, 1e3);
+  s.add(p + ".asgd_nonmono", &asgd_nonmono,
+        "sgd: NT-ASGD (Merity et al. 2017): once a validation is worse than the best of those "
+        "more than N validations before it, keep averaging the weights after every update; "
+        "validations, the best checkpoint and the test use the average (0: off; AWD-LSTM: 5)")
+      .range(0, INT64_MAX);
 }
 
 void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
@@ -142,6 +147,13 @@ void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".recurrent_dropout", &stack.recurrent_dropout(),
         "custom only: variational dropout on h_{t-1}, one mask per sequence")
       .range(0.0, 0.99);
+  s.add(p + ".weight_drop", &stack.weight_drop(),
+        "custom only: DropConnect on the hidden-to-hidden matrices W_hh (AWD-LSTM's weight drop), "
+        "one mask per batch")
+      .range(0.0, 0.99);
+  s.add(p + ".locked_dropout", &stack.locked_dropout(),
+        "custom only: the dropout between layers draws one mask per sequence, shared by its steps "
+        "(variational, Gal and Ghahramani 2016)");
   s.add(p + ".hidden_init", &hidden_init,
         "how W_hh starts: default (torch's uniform), identity (rnn only, biases 0: with "
         "nonlinearity relu, the IRNN of Le et al. 2015) or orthogonal (each gate's block)")
@@ -164,6 +176,9 @@ void TrainSection::validate(const ConfigSchema& s, const std::string& p) const {
 
 void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
                             const std::string& p) const {
+  if (asgd_nonmono > 0 && name != "sgd")
+    throw s.error(p + ".asgd_nonmono", "NT-ASGD averages plain SGD's iterates; " + p +
+                                           ".name is '" + name + "' (set sgd)");
   for (const char* key : {"decay_epochs", "decay_start"}) {
     const int64_t value = std::string(key) == "decay_epochs" ? decay_epochs : decay_start;
     if (value > 0 && schedule != "step")

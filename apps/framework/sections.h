@@ -62,6 +62,7 @@ struct OptimSection {
   double decay_factor = 0.5;     // step/plateau: multiply the rate by this
   double min_lr = 0.0;           // cosine/linear: final rate
   int64_t plateau_patience = 1;  // plateau: validations without improvement before a decay
+  int64_t asgd_nonmono = 0;      // > 0: NT-ASGD's non-monotone interval (sgd only)
   void bind(ConfigSchema& s, const std::string& prefix = "optim");
   /// Checks across keys (a schedule that needs an end has one); throws ConfigError.
   void validate(const ConfigSchema& s, const TrainSection& train,

@@ -209,7 +209,17 @@ class AutogradEngine : public Engine {
     if (!std::isfinite(p.grad_norm))
       throw Diverged(
           fmt::format("gradient norm is {} at update {}", non_finite(p.grad_norm), s.step + 1), "");
+    if (out.lr_scale != 1.0)
+      for (size_t i = 0; i < groups.size(); ++i)
+        groups[i].options().set_lr(p.lr * lr_scales_[i] * out.lr_scale);
     optimizer_->step();
+    if (averaging_) {
+      // NT-ASGD: ax <- ax + (w - ax) / n, the mean of the n iterates since the switch
+      torch::NoGradGuard no_grad;
+      ++averaged_;
+      for (size_t i = 0; i < params_.size(); ++i)
+        averages_[i].add_(params_[i].detach() - averages_[i], 1.0 / static_cast<double>(averaged_));
+    }
     p.step = s.step + 1, p.batch = s.batch + 1;
     p.units = units;
     p.loss_sum = loss * static_cast<double>(units);
@@ -218,12 +228,60 @@ class AutogradEngine : public Engine {
     report(p);
   }
 
-  void save(torch::serialize::OutputArchive& archive, YAML::Node&) const override {
+  void save(torch::serialize::OutputArchive& archive, YAML::Node& engine) const override {
     optimizer_->save(archive);
+    if (optim_.asgd_nonmono <= 0) return;
+    engine["asgd_history"] = history_;
+    engine["asgd_averaging"] = averaging_;
+    engine["asgd_averaged"] = averaged_;
+    for (size_t i = 0; i < averages_.size(); ++i)
+      archive.write("asgd_average_" + std::to_string(i), averages_[i]);
+  }
+
+  // NT-ASGD: validations and the best checkpoint see the averaged weights.
+  void begin_evaluation() override {
+    if (!averaging_ || swapped_) return;
+    torch::NoGradGuard no_grad;
+    raw_.clear();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      raw_.push_back(params_[i].detach().clone());
+      params_[i].detach().copy_(averages_[i]);
+    }
+    swapped_ = true;
+  }
+  void end_evaluation() override {
+    if (!swapped_) return;
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].detach().copy_(raw_[i]);
+    raw_.clear();
+    swapped_ = false;
+  }
+  // The switch (Merity et al. 2017, NT-ASGD with non-monotone interval n):
+  // averaging starts once a validation is worse than the best of those more
+  // than n validations before it.
+  void validated(double value, bool lower_is_better) override {
+    const auto n = static_cast<size_t>(optim_.asgd_nonmono);
+    if (n == 0 || averaging_) return;
+    const double v = lower_is_better ? value : -value;
+    if (history_.size() > n && v > *std::min_element(history_.begin(), history_.end() - n)) {
+      averaging_ = true;
+      averaged_ = 0;
+      averages_.clear();
+      for (const auto& p : params_) averages_.push_back(p.detach().clone());
+      logger()->info(
+          "NT-ASGD: validation {} is worse than the best of those {}+ validations "
+          "before; averaging the weights from here on",
+          value, n + 1);
+    }
+    history_.push_back(v);
+  }
+  void add_summary_asgd(nlohmann::json& summary) const {
+    if (optim_.asgd_nonmono > 0) summary["asgd_averaged_updates"] = averaged_;
   }
   // Data-parallel: the time this process spent in the update's all-reduces
   // (waiting for the slowest rank included), as a share of its updates' time.
   void add_summary(nlohmann::json& summary) const override {
+    add_summary_asgd(summary);
     if (!collective_ || step_seconds_ <= 0) return;
     summary["allreduce_seconds"] = comm_seconds_;
     summary["allreduce_share"] = comm_seconds_ / step_seconds_;
@@ -232,10 +290,26 @@ class AutogradEngine : public Engine {
     collective_ = collective;
     return true;
   }
-  void load(torch::serialize::InputArchive& archive, const YAML::Node&,
+  void load(torch::serialize::InputArchive& archive, const YAML::Node& engine,
             const fs::path& file) override {
     try {
       optimizer_->load(archive);
+      if (optim_.asgd_nonmono > 0 && engine && engine["asgd_history"]) {
+        history_ = engine["asgd_history"].as<std::vector<double>>();
+        averaging_ = engine["asgd_averaging"].as<bool>();
+        averaged_ = engine["asgd_averaged"].as<int64_t>();
+        averages_.clear();
+        if (averaging_) {
+          for (size_t i = 0; i < params_.size(); ++i) {
+            torch::Tensor t;
+            archive.read("asgd_average_" + std::to_string(i), t);
+            averages_.push_back(t.to(params_[i].device()));
+          }
+        }
+      }
+    } catch (const YAML::Exception& e) {
+      throw DataError("checkpoint '" + file.string() + "': its NT-ASGD state is malformed (" +
+                      e.what() + ")");
     } catch (const c10::Error& e) {
       std::string msg = e.what_without_backtrace();
       throw DataError("checkpoint '" + file.string() +
@@ -254,6 +328,12 @@ class AutogradEngine : public Engine {
   std::vector<double> lr_scales_;  // per optimizer parameter group
   Collective* collective_ = nullptr;
   double comm_seconds_ = 0, step_seconds_ = 0;  // this process's, since it started
+  // NT-ASGD: validation figures (lower is better), whether averaging, over
+  // how many updates, the averages, and the raw weights while they are out
+  std::vector<double> history_;
+  bool averaging_ = false, swapped_ = false;
+  int64_t averaged_ = 0;
+  std::vector<torch::Tensor> averages_, raw_;
 };
 
 }  // namespace
@@ -511,10 +591,12 @@ bool Trainer::record(const EngineProgress& p) {
 bool Trainer::validate(bool final) {
   State& s = *s_;
   Metrics m;
+  engine_->begin_evaluation();
   try {
     m = task_.evaluate("valid");
   } catch (const Interrupted&) {
     // Saved at the position before this validation, which --resume redoes.
+    engine_->end_evaluation();
     save_checkpoint(dir_->file("checkpoint_last.pt"));
     throw;
   }
@@ -550,7 +632,10 @@ bool Trainer::validate(bool final) {
                 : std::string("no checkpoint was written yet")));
     stop = v.stop;
     if (v.improved) save_checkpoint(dir_->file("checkpoint_best.pt"));
+    engine_->end_evaluation();
+    engine_->validated(m.at(name), !tracker_->metric().higher_is_better);
   }
+  engine_->end_evaluation();
   save_checkpoint(dir_->file("checkpoint_last.pt"));
   if (!final && writer_) dir_->plot_learning_curve();
   return stop;

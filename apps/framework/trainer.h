@@ -52,6 +52,9 @@ struct StepOutput {
   /// `loss` is a sum over the items, not a mean (word2vec's SGD steps): the
   /// ranks' gradients add instead of being weighted by their shares.
   bool loss_is_sum = false;
+  /// This update's learning rate is the schedule's times this (AWD-LSTM's
+  /// variable-length BPTT scales it by the window's length over data.bptt).
+  double lr_scale = 1.0;
 };
 
 /// An experiment as the trainer sees it.
@@ -192,6 +195,14 @@ class Engine {
                     const std::filesystem::path& /*file*/) {}
   /// Figures the engine adds to the summary.
   virtual void add_summary(nlohmann::json& /*summary*/) const {}
+  /// Around a validation and the best checkpoint it may write: the engine
+  /// may put other weights in the model (NT-ASGD's average) and take them
+  /// out again.
+  virtual void begin_evaluation() {}
+  virtual void end_evaluation() {}
+  /// A validation's figure of the early-stopping metric (`lower_is_better`
+  /// says its direction), after end_evaluation().
+  virtual void validated(double /*value*/, bool /*lower_is_better*/) {}
   /// Data-parallel training over `collective` (its size > 1); false: this
   /// engine trains in one process only.
   virtual bool set_collective(Collective* /*collective*/) { return false; }

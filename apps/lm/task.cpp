@@ -1,6 +1,8 @@
 // The language-modelling task (see task.h).
 #include "apps/lm/task.h"
 
+#include "datasets/seed.h"
+
 #include "apps/framework/distributed.h"
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <random>
 
 #include "core/error.h"
 #include "datasets/text_file.h"
@@ -41,20 +44,49 @@ void LMConfig::bind(ConfigSchema& s) {
   s.add("data.bptt", &data.bptt, "truncated-BPTT length: steps per batch (T)").range(1, 1 << 16);
   s.add("data.eval_batch_size", &data.eval_batch_size, "parallel streams when evaluating")
       .range(1, 1 << 16);
+  s.add("data.variable_bptt", &data.variable_bptt,
+        "AWD-LSTM's variable-length BPTT: each training window's length drawn around data.bptt "
+        "(N(bptt, 5), bptt halved with probability 0.05, at least 5), the learning rate scaled by "
+        "length / bptt; an epoch keeps its number of updates (the lengths are scaled to cover the "
+        "text exactly)");
   s.add("data.oov", &data.oov,
         "a validation or test token outside the training vocabulary: unk (scored as <unk>, with "
         "a warning) or error (a data error naming file, line and word: the benchmarks' protocol, "
         "where the data has its own <unk>)")
       .choices({"unk", "error"});
   s.add("model.embedding", &model.embedding, "token embedding size").range(1, 1 << 20);
-  s.add("model.dropout", &model.dropout, "dropout on embeddings and recurrent outputs")
+  s.add("model.dropout", &model.dropout,
+        "dropout on the recurrent output (and on the embeddings unless model.input_dropout is set)")
+      .range(0.0, 0.99);
+  s.add("model.input_dropout", &model.input_dropout,
+        "dropout on the embeddings (AWD-LSTM's dropouti; -1: model.dropout)")
+      .range(-1.0, 0.99);
+  s.add("model.locked_dropout", &model.locked_dropout,
+        "model.dropout and model.input_dropout draw one mask per sequence, shared by its steps "
+        "(variational, Gal and Ghahramani 2016; AWD-LSTM); model.rnn.locked_dropout does the same "
+        "between the layers");
+  s.add("model.embedding_dropout", &model.embedding_dropout,
+        "drop whole words: each training batch zeroes this share of the embedding table's rows "
+        "(AWD-LSTM's dropoute)")
       .range(0.0, 0.99);
   s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
   s.add("model.init_uniform", &model.init_uniform,
         "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
       .range(0.0, 10.0);
+  s.add("model.init_embedding", &model.init_embedding,
+        "> 0: draw the embedding table from U(-a, a) instead of N(0, 1) (AWD-LSTM and PyTorch's "
+        "word_language_model: 0.1; a tied output layer needs small embeddings); 0: off")
+      .range(0.0, 10.0);
   model.rnn.bind(s, "model.rnn");
+  s.add("train.ar_alpha", &ar_alpha,
+        "activation regularisation: add alpha x the mean square of the last layer's output after "
+        "dropout (Merity et al. 2017: 2)")
+      .range(0.0, 1e6);
+  s.add("train.tar_beta", &tar_beta,
+        "temporal activation regularisation: add beta x the mean square of h_t - h_{t-1} of the "
+        "last layer's output before dropout (Merity et al. 2017: 1)")
+      .range(0.0, 1e6);
   s.add("train.loss_sum_over_bptt", &loss_sum_over_bptt,
         "train on the sum over the batch's data.bptt steps of the mean loss per step, data.bptt "
         "times the mean per token (Zaremba et al.'s and TensorFlow's PTB convention: their "
@@ -80,6 +112,12 @@ void LMConfig::validate(const ConfigSchema& s) const {
     throw s.error(data.train.empty() ? "data.train" : "data.text",
                   "set exactly one of data.train (a text file) and data.text (inline text)");
   model.rnn.validate(s, "model.rnn");
+  if (model.locked_dropout && model.dropout == 0 && model.input_dropout <= 0)
+    throw s.error("model.locked_dropout",
+                  "locks the masks of model.dropout and model.input_dropout, which are 0");
+  if (model.init_uniform > 0 && model.init_embedding > 0)
+    throw s.error("model.init_embedding",
+                  "model.init_uniform already draws every parameter, the embeddings too; set one");
   if (model.init_uniform > 0 &&
       (model.rnn.hidden_init != "default" || model.rnn.forget_bias != "default"))
     throw s.error(
@@ -224,12 +262,20 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
   LanguageModel model(LanguageModelOptions(vocab_size, cfg.model.rnn.options(cfg.model.embedding))
                           .embedding_dim(cfg.model.embedding)
                           .dropout(cfg.model.dropout)
+                          .input_dropout(cfg.model.input_dropout)
+                          .locked_dropout(cfg.model.locked_dropout)
+                          .embedding_dropout(cfg.model.embedding_dropout)
                           .tie_weights(cfg.model.tie_weights)
                           .padding_idx(datasets::Vocab::kPad));
   if (cfg.model.init_uniform > 0) {
     // Zaremba et al. (2014): every parameter ~ U(-a, a); the padding row stays 0.
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters()) p.uniform_(-cfg.model.init_uniform, cfg.model.init_uniform);
+    model->embedding->weight[datasets::Vocab::kPad].zero_();
+  }
+  if (cfg.model.init_embedding > 0) {
+    torch::NoGradGuard no_grad;
+    model->embedding->weight.uniform_(-cfg.model.init_embedding, cfg.model.init_embedding);
     model->embedding->weight[datasets::Vocab::kPad].zero_();
   }
   return model;
@@ -398,8 +444,33 @@ void LMTask::save_tokenizer(const fs::path& dir) const {
   tokenizer_->save(dir.string());
 }
 
-void LMTask::start_epoch(int64_t) {
+std::vector<int64_t> variable_windows(int64_t rows, int64_t windows, int64_t bptt, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  std::vector<double> lengths(windows);
+  double total = 0;
+  for (auto& l : lengths) {
+    // Merity et al.: bptt w.p. 0.95 else bptt / 2, then max(5, N(that, 5))
+    const double base = coin(gen) < 0.95 ? static_cast<double>(bptt) : bptt / 2.0;
+    l = std::max(5.0, std::round(std::normal_distribution<double>(base, 5.0)(gen)));
+    total += l;
+  }
+  // starts at round(rows x cumulative share), each window at least one row
+  std::vector<int64_t> starts(windows + 1, rows);
+  double cumulative = 0;
+  for (int64_t i = 0; i < windows; ++i) {
+    starts[i] = std::min<int64_t>(std::llround(rows * cumulative / total), rows - (windows - i));
+    if (i > 0) starts[i] = std::max(starts[i], starts[i - 1] + 1);
+    cumulative += lengths[i];
+  }
+  return starts;
+}
+
+void LMTask::start_epoch(int64_t epoch) {
   hidden_ = RecurrentState();
+  if (cfg_.data.variable_bptt)
+    windows_ = variable_windows(train_.inputs.size(0), train_.size(), cfg_.data.bptt,
+                                datasets::derive_seed(cfg_.run.seed, "bptt", {uint64_t(epoch)}));
 }
 
 void LMTask::shard(Collective& collective) {
@@ -416,23 +487,37 @@ void LMTask::shard(Collective& collective) {
 
 StepOutput LMTask::train_step(int64_t index) {
   auto [x, y] = train_.get(index);
+  double lr_scale = 1.0;
+  if (!windows_.empty()) {  // variable_bptt: this epoch's window `index`
+    const int64_t start = windows_[index], length = windows_[index + 1] - start;
+    x = train_.inputs.narrow(0, start, length);
+    y = train_.targets.narrow(0, start, length);
+    lr_scale = static_cast<double>(length) / cfg_.data.bptt;
+  }
   if (streams_ > 0) {  // [T, B] -> this rank's [T, B/W]
     x = x.narrow(1, first_stream_, streams_);
     y = y.narrow(1, first_stream_, streams_);
   }
   y = y.to(device_);
   // Truncated BPTT: start from the carried state, cut off from the last batch's graph.
-  auto [logits, state] = model_->forward(x.to(device_), hidden_.detach());
-  hidden_ = state.detach();
-  torch::Tensor loss =
-      F::cross_entropy(logits.flatten(0, 1), y.flatten(),
+  LanguageModelOutput run = model_->run(x.to(device_), hidden_.detach());
+  hidden_ = run.state.detach();
+  torch::Tensor ce =
+      F::cross_entropy(run.logits.flatten(0, 1), y.flatten(),
                        F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad));
-  StepOutput out{loss, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
-  if (cfg_.loss_sum_over_bptt) {
-    // sum_t mean_b loss(t, b) = T x the mean per token (pads aside).
-    out.reported_loss = loss.item<double>();
-    out.loss = loss * static_cast<double>(x.size(0));
+  StepOutput out{ce, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
+  const bool regularised = cfg_.ar_alpha > 0 || cfg_.tar_beta > 0;
+  if (regularised || cfg_.loss_sum_over_bptt) out.reported_loss = ce.item<double>();
+  // AR: alpha mean(h_drop^2); TAR: beta mean((h_t - h_{t-1})^2), h (T, B, F) the last layer's
+  if (cfg_.ar_alpha > 0) out.loss = out.loss + cfg_.ar_alpha * run.dropped.pow(2).mean();
+  if (cfg_.tar_beta > 0 && run.hidden.size(0) > 1) {
+    const int64_t T = run.hidden.size(0);
+    torch::Tensor dh = run.hidden.narrow(0, 1, T - 1) - run.hidden.narrow(0, 0, T - 1);
+    out.loss = out.loss + cfg_.tar_beta * dh.pow(2).mean();
   }
+  // sum_t mean_b loss(t, b) = T x the mean per token (pads aside).
+  if (cfg_.loss_sum_over_bptt) out.loss = out.loss * static_cast<double>(x.size(0));
+  out.lr_scale = lr_scale;
   return out;
 }
 

@@ -36,19 +36,28 @@ struct LMConfig {
     int64_t batch_size = 64;
     int64_t bptt = 128;
     int64_t eval_batch_size = 16;
-    std::string oov = "unk";  // unk | error: validation/test words outside the vocabulary
+    std::string oov = "unk";     // unk | error: validation/test words outside the vocabulary
+    bool variable_bptt = false;  // AWD-LSTM's random window lengths
   } data;
   struct Model {
     int64_t embedding = 128;
     double dropout = 0.0;
     bool tie_weights = false;
-    double init_uniform = 0.0;  // > 0: every parameter from U(-a, a)
+    double init_uniform = 0.0;    // > 0: every parameter from U(-a, a)
+    double init_embedding = 0.0;  // > 0: the embedding table from U(-a, a)
+    double input_dropout = -1.0;  // on the embeddings; < 0: dropout
+    bool locked_dropout = false;
+    double embedding_dropout = 0.0;
     RecurrentSection rnn;
   } model;
   /// Train on T x the per-token mean (the sum over the batch's T steps of
   /// their mean over streams), the loss of Zaremba et al. and TensorFlow's
   /// PTB tutorial, whose learning rates and clipping norms assume it.
   bool loss_sum_over_bptt = false;
+  /// Activation regularisation (Merity et al. 2017): alpha x mean(dropped h^2)
+  /// of the last layer, and temporal AR: beta x mean((h_t - h_{t-1})^2).
+  double ar_alpha = 0.0;
+  double tar_beta = 0.0;
   struct Sample {
     int64_t length = 500;
     double temperature = 0.8;
@@ -82,6 +91,14 @@ struct StreamBatches {
   /// Rows [i*bptt, min(L, (i+1)*bptt)) of inputs and targets.
   std::pair<torch::Tensor, torch::Tensor> get(int64_t i) const;
 };
+
+/// AWD-LSTM's variable-length BPTT for one epoch: the starts of `windows`
+/// consecutive windows over `rows` rows (and `rows` at the end). Each length
+/// is drawn as Merity et al. draw it, l = max(5, round(N(b, 5))) with b =
+/// bptt (probability 0.95) or bptt / 2, and the lengths are then scaled
+/// together to sum to `rows`, so that an epoch has the fixed number of
+/// updates the trainer counts and covers the text exactly. `seed` decides.
+std::vector<int64_t> variable_windows(int64_t rows, int64_t windows, int64_t bptt, uint64_t seed);
 
 /// Lays out `ids` (the text's tokens) as described above.
 StreamBatches batchify(const std::vector<int64_t>& ids, int64_t batch_size, int64_t bptt,
@@ -171,6 +188,7 @@ class LMTask : public Task {
   torch::Device device_;
   std::unique_ptr<datasets::Tokenizer> tokenizer_;
   StreamBatches train_, valid_, test_;
+  std::vector<int64_t> windows_;  // variable_bptt: this epoch's window starts
   double train_chars_per_token_ = 1.0;
   LanguageModel model_{nullptr};
   RecurrentState hidden_;                   // carried across training batches (this rank's streams)

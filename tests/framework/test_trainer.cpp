@@ -127,6 +127,52 @@ TEST(Trainer, RegressionLearnsAndWritesTheRunDirectory) {
   EXPECT_EQ(train, 12u);
 }
 
+// NT-ASGD (Merity et al. 2017) with non-monotone interval 1: validation 4
+// (4.6) is worse than the best of those before validation 3 (4.0), so from
+// update 17 the engine averages the iterates; validation 5 (update 20) sees
+// the mean of iterates 17..20, validations before the switch the weights
+// themselves, and training goes on from the raw weights.
+TEST(Trainer, NtAsgdValidatesTheAverageOfTheIteratesAfterTheSwitch) {
+  struct Scripted : RegressionTask {
+    std::vector<double> script{5.0, 4.0, 4.5, 4.6, 4.7, 4.8};
+    std::vector<torch::Tensor> at_step, at_eval;  // net's weight at each train_step / validation
+    StepOutput train_step(int64_t i) override {
+      at_step.push_back(net->weight.detach().clone());
+      return RegressionTask::train_step(i);
+    }
+    Metrics evaluate(const std::string& split) override {
+      if (split != "valid") return {};
+      at_eval.push_back(net->weight.detach().clone());
+      return {{"loss", script.at(std::min<size_t>(evals++, script.size() - 1))}};
+    }
+  };
+  TempDir tmp;
+  torch::manual_seed(0);
+  Scripted task;
+  Sections s;
+  s.train.max_steps = 24;
+  s.train.eval_every = 4;
+  s.optim.name = "sgd";
+  s.optim.lr = 0.02;
+  s.optim.asgd_nonmono = 1;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  nlohmann::json summary = Trainer(task, s.train, s.optim, s.run).fit(dir, false);
+  ASSERT_GE(task.at_eval.size(), 6u);
+  ASSERT_EQ(task.at_step.size(), 24u);
+  for (int v = 0; v < 4; ++v)  // validations at updates 4, 8, 12, 16: raw weights
+    EXPECT_TRUE(torch::equal(task.at_eval[v], task.at_step[4 * (v + 1)])) << v;
+  torch::Tensor mean = torch::zeros_like(task.at_step[0]);
+  for (int k = 17; k <= 20; ++k) mean += task.at_step[k] / 4.0;
+  EXPECT_LE((task.at_eval[4] - mean).abs().max().item<double>(), 1e-6);
+  EXPECT_GT((task.at_eval[4] - task.at_step[20]).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(summary["asgd_averaged_updates"].get<int64_t>(), 8);
+  // adam has no NT-ASGD: a config error
+  s.optim.name = "adam";
+  ConfigSchema schema;
+  s.optim.bind(schema);
+  EXPECT_THROW(s.optim.validate(schema, s.train), ConfigError);
+}
+
 TEST(Trainer, EarlyStoppingAfterPatience) {
   TempDir tmp;
   RegressionTask task;

@@ -10,6 +10,7 @@
 #include "apps/lm/inspect.h"
 #include "apps/lm/task.h"
 #include "core/error.h"
+#include "datasets/seed.h"
 #include "tests/support/support.h"
 
 namespace rnnlab {
@@ -183,6 +184,14 @@ TEST(LanguageModel, UniformInitialisationCoversEveryParameter) {
     }
     EXPECT_EQ(model->embedding->weight[0].abs().sum().item<double>(), 0.0);
   }
+  // model.init_embedding: the embedding table alone
+  cfg.model.init_uniform = 0;
+  cfg.model.init_embedding = 0.1;
+  torch::manual_seed(3);
+  LanguageModel model = lm::build_model(cfg, 500);
+  EXPECT_LE(model->embedding->weight.abs().max().item<double>(), 0.1);
+  EXPECT_GT(model->embedding->weight.abs().max().item<double>(), 0.09);
+  EXPECT_GT(model->named_parameters()["rnn.rnn.weight_hh_l0"].abs().max().item<double>(), 0.1);
 }
 
 // train.loss_sum_over_bptt: the loss trained on is T x the per-token mean
@@ -204,6 +213,110 @@ TEST(LanguageModel, LossSummedOverStepsIsTTimesTheMeanPerToken) {
   EXPECT_TRUE(std::isnan(mean.reported_loss));
   EXPECT_NEAR(sum.reported_loss, mean.loss.item<double>(), 1e-6);
   EXPECT_NEAR(sum.loss.item<double>(), cfg.data.bptt * mean.loss.item<double>(), 1e-4);
+}
+
+// Embedding dropout (AWD-LSTM's dropoute): in training the model embeds with
+// E * m / (1 - p), m (V, 1) ~ Bernoulli(1 - p) drawn once per forward pass.
+TEST(LanguageModel, EmbeddingDropoutDropsWholeWords) {
+  lm::LMConfig cfg;
+  cfg.model.embedding = 12;
+  cfg.model.rnn.stack.hidden_size(16);
+  cfg.model.embedding_dropout = 0.5;
+  torch::manual_seed(21);
+  LanguageModel model = lm::build_model(cfg, 30);
+  cfg.model.embedding_dropout = 0;
+  LanguageModel plain = lm::build_model(cfg, 30);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = model->named_parameters();
+    for (auto& p : plain->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  const torch::Tensor tokens = torch::randint(1, 30, {5, 3}, torch::kLong);
+  model->train();
+  torch::manual_seed(22);
+  torch::Tensor logits = std::get<0>(model(tokens));
+  torch::manual_seed(22);
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor& E = plain->embedding->weight;
+    E.mul_(torch::empty({30, 1}).bernoulli_(0.5).div_(0.5));
+  }
+  plain->eval();  // nothing else is random
+  EXPECT_LE((logits - std::get<0>(plain(tokens))).abs().max().item<double>(), 1e-6);
+  model->eval();  // no dropout in evaluation
+  torch::Tensor a = std::get<0>(model(tokens)), b = std::get<0>(model(tokens));
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+// AR and TAR (Merity et al. 2017): the loss trained on is the cross-entropy
+// plus alpha x mean(h_drop^2) plus beta x mean((h_t - h_{t-1})^2) over the
+// last layer's output h (T, B, F); the logged loss is the cross-entropy.
+TEST(LanguageModel, ActivationRegularisationAddsItsExactTerms) {
+  TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "the quick brown fox jumps over the lazy dog\n";
+  lm::LMConfig cfg = tiny_lm_config(test::write_file(tmp.file("corpus.txt"), text));
+  cfg.model.dropout = 0;
+  cfg.ar_alpha = 2.0;
+  cfg.tar_beta = 1.0;
+  torch::manual_seed(5);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  task.start_epoch(0);
+  StepOutput out = task.train_step(0);
+  lm::StreamBatches stream =
+      lm::layout_text(task.tokenizer(), lm::split_by_fraction(text, 0.1, 0.0)[0],
+                      cfg.data.batch_size, cfg.data.bptt, "corpus");
+  auto [x, y] = stream.get(0);
+  LanguageModelOutput run = task.lm()->run(x);
+  torch::Tensor ce = torch::nn::functional::cross_entropy(run.logits.flatten(0, 1), y.flatten());
+  const int64_t T = run.hidden.size(0);
+  torch::Tensor dh = run.hidden.narrow(0, 1, T - 1) - run.hidden.narrow(0, 0, T - 1);
+  const double expected = ce.item<double>() + 2.0 * run.hidden.pow(2).mean().item<double>() +
+                          1.0 * dh.pow(2).mean().item<double>();
+  EXPECT_NEAR(out.reported_loss, ce.item<double>(), 1e-5);
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-5);
+  EXPECT_GT(out.loss.item<double>() - out.reported_loss, 1e-3);
+}
+
+// Variable-length BPTT (Merity et al. 2017): an epoch's windows cover the
+// rows exactly, in the fixed number of updates, with lengths around bptt
+// (about 5% near bptt / 2), drawn from the seed; each update's learning rate
+// is scaled by its window's length over bptt.
+TEST(LanguageModel, VariableBpttWindowsCoverTheEpochAroundBptt) {
+  const int64_t rows = 46480, bptt = 70, windows = (rows + bptt - 1) / bptt;
+  std::vector<int64_t> w = lm::variable_windows(rows, windows, bptt, 99);
+  ASSERT_EQ(static_cast<int64_t>(w.size()), windows + 1);
+  EXPECT_EQ(w.front(), 0);
+  EXPECT_EQ(w.back(), rows);
+  int64_t halves = 0;
+  for (int64_t i = 0; i < windows; ++i) {
+    const int64_t length = w[i + 1] - w[i];
+    ASSERT_GE(length, 1);
+    EXPECT_LE(length, bptt + 40);
+    if (length < bptt * 3 / 4) ++halves;
+  }
+  EXPECT_NEAR(static_cast<double>(halves) / windows, 0.05, 0.02);
+  EXPECT_EQ(lm::variable_windows(rows, windows, bptt, 99), w);
+  EXPECT_NE(lm::variable_windows(rows, windows, bptt, 100), w);
+
+  TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "the quick brown fox jumps over the lazy dog\n";
+  lm::LMConfig cfg = tiny_lm_config(test::write_file(tmp.file("corpus.txt"), text));
+  cfg.data.variable_bptt = true;
+  lm::LMTask task(cfg, "", torch::kCPU);
+  task.start_epoch(3);
+  const int64_t L = (task.tokens("train") + 3) / 4;  // rows of 4 streams
+  std::vector<int64_t> mine = lm::variable_windows(
+      L, task.batches_per_epoch(), cfg.data.bptt, datasets::derive_seed(cfg.run.seed, "bptt", {3}));
+  for (int64_t i : {int64_t(0), task.batches_per_epoch() - 1}) {
+    StepOutput out = task.train_step(i);
+    const int64_t length = mine[i + 1] - mine[i];
+    EXPECT_DOUBLE_EQ(out.lr_scale, static_cast<double>(length) / cfg.data.bptt) << i;
+    if (i == 0) {
+      EXPECT_EQ(out.units, 4 * length);
+    }
+  }
 }
 
 TEST(LanguageModel, TooShortCorpusIsAClearError) {

@@ -1,4 +1,6 @@
 // Tests of the hand-written cells and layers (modules/rnn.h) against torch::nn.
+#include "modules/dropout.h"
+#include "modules/recurrent.h"
 #include "modules/rnn.h"
 #include "modules/scan.h"
 
@@ -696,6 +698,81 @@ TEST(Extras, DropoutsOnlyInTraining) {
   // the first step sees h_0 = 0 whatever the mask: recurrent dropout cannot change it
   gru->train();
   EXPECT_LE(max_abs_diff(std::get<0>(gru(x))[0], std::get<0>(gru(x))[0]), 1e-7);
+}
+
+// Weight drop (DropConnect on W_hh, AWD-LSTM): in training the layer runs with
+// W_hh * m / (1 - p) for one mask m per forward pass, drawn as
+// torch::dropout draws it; in evaluation with W_hh itself. The parameter
+// keeps torch's name and the gradient reaches it through the mask.
+TEST(Extras, WeightDropRunsWithOneDroppedCopyOfWhh) {
+  torch::manual_seed(11);
+  const auto x = torch::randn({7, 3, 5});
+  for (bool fused : {true, false}) {
+    detail::set_fused_scan_enabled(fused);
+    LSTM dropped(LSTMOptions(5, 8).weight_drop(0.4));
+    LSTM manual(LSTMOptions(5, 8));
+    copy_by_name(*dropped, *manual);
+    dropped->train();
+    torch::manual_seed(12);
+    auto [out, hc] = dropped(x);
+    {
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(12);  // the same draw, done by hand
+      Tensor w = manual->named_parameters()["weight_hh_l0"];
+      w.copy_(torch::dropout(w, 0.4, true));
+    }
+    EXPECT_LE(max_abs_diff(out, std::get<0>(manual(x))), 1e-6) << fused;
+    // gradient through the mask: zero where W_hh was dropped
+    out.sum().backward();
+    Tensor g = dropped->named_parameters()["weight_hh_l0"].grad();
+    Tensor kept = manual->named_parameters()["weight_hh_l0"].detach() != 0;
+    EXPECT_EQ(g.masked_select(kept.logical_not()).abs().max().item<float>(), 0.0f);
+    EXPECT_GT(g.masked_select(kept).abs().max().item<float>(), 0.0f);
+    // evaluation: W_hh undropped
+    dropped->eval();
+    LSTM plain(LSTMOptions(5, 8));
+    copy_by_name(*dropped, *plain);
+    EXPECT_TRUE(torch::equal(std::get<0>(dropped(x)), std::get<0>(plain(x))));
+  }
+  detail::set_fused_scan_enabled(true);
+  EXPECT_THROW(RecurrentOptions(CellType::kLSTM, 5, 8)
+                   .weight_drop(0.5)
+                   .impl(Implementation::kBuiltin)
+                   .validate("test"),
+               std::invalid_argument);
+}
+
+// Locked dropout between layers: layer 2 reads layer 1's output times one
+// (1, B, F) mask for every step, drawn as rnnlab::locked_dropout draws it.
+TEST(Extras, LockedDropoutBetweenLayersSharesOneMaskOverTime) {
+  const auto ones = torch::ones({9, 4, 50});
+  torch::manual_seed(13);
+  Tensor y = locked_dropout(ones, 0.3, true);
+  for (int64_t t = 1; t < 9; ++t) EXPECT_TRUE(torch::equal(y[t], y[0]));
+  const double zeros = (y[0] == 0).sum().item<double>() / y[0].numel();
+  EXPECT_NEAR(zeros, 0.3, 0.08);
+  EXPECT_NEAR(y.max().item<float>(), 1 / 0.7, 1e-6);
+  EXPECT_TRUE(torch::equal(locked_dropout(ones, 0.3, false), ones));
+
+  torch::manual_seed(14);
+  const auto x = torch::randn({6, 3, 5});
+  GRU two(GRUOptions(5, 8).num_layers(2).dropout(0.5).locked_dropout(true));
+  GRU first(GRUOptions(5, 8)), second(GRUOptions(8, 8));
+  {
+    torch::NoGradGuard no_grad;
+    auto p = two->named_parameters();
+    for (const char* n : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}) {
+      first->named_parameters()[std::string(n) + "_l0"].copy_(p[std::string(n) + "_l0"]);
+      second->named_parameters()[std::string(n) + "_l0"].copy_(p[std::string(n) + "_l1"]);
+    }
+  }
+  two->train();
+  torch::manual_seed(15);
+  Tensor out = std::get<0>(two(x));
+  torch::manual_seed(15);
+  Tensor between = locked_dropout(std::get<0>(first(x)), 0.5, true);
+  EXPECT_LE(max_abs_diff(out, std::get<0>(second(between))), 1e-6);
+  EXPECT_THROW(GRU(GRUOptions(5, 8).num_layers(2).locked_dropout(true)), std::invalid_argument);
 }
 
 TEST(Extras, LengthsLeaveStateAloneAndZeroPadding) {
