@@ -15,8 +15,29 @@ void LanguageModelImpl::reset() {
       "embedding", torch::nn::Embedding(
                        torch::nn::EmbeddingOptions(options.vocab_size(), options.embedding_dim())
                            .padding_idx(options.padding_idx())));
-  rnn = register_module("rnn", Recurrent(options.rnn()));
-  int64_t features = rnn->output_size();
+  int64_t features = 0;
+  const RecurrentOptions& o = options.rnn();
+  if (options.last_hidden() > 0 && options.last_hidden() != o.hidden_size()) {
+    TORCH_CHECK(o.num_layers() >= 2, "LanguageModel: last_hidden needs 2 or more layers");
+    // layers 1..L-1 as one stack (its own dropout between them), then the last
+    RecurrentOptions first = o, last = o;
+    const bool inner = o.num_layers() > 2;
+    first.num_layers(o.num_layers() - 1)
+        .dropout(inner ? o.dropout() : 0.0)
+        .locked_dropout(inner && o.locked_dropout());
+    last.num_layers(1)
+        .input_size(o.output_size())
+        .hidden_size(options.last_hidden())
+        .proj_size(0)
+        .dropout(0.0)
+        .locked_dropout(false);
+    rnn = register_module("rnn", Recurrent(first));
+    rnn_last = register_module("rnn_last", Recurrent(last));
+    features = rnn_last->output_size();
+  } else {
+    rnn = register_module("rnn", Recurrent(o));
+    features = rnn->output_size();
+  }
   if (options.tie_weights() && features != options.embedding_dim()) {
     projection =
         register_module("projection", torch::nn::Linear(features, options.embedding_dim()));
@@ -67,7 +88,36 @@ LanguageModelOutput LanguageModelImpl::run(const torch::Tensor& tokens, Recurren
   }
   x = drop(x, p_in, options.locked_dropout(), is_training());
   LanguageModelOutput out;
-  std::tie(out.hidden, out.state) = rnn(x, std::move(state));
+  if (rnn_last) {
+    // The state of layers 1..L-1 (width W1) and of the last (W2) travels as
+    // one (L, B, max(W1, W2)) tensor, each part zero-padded to the width.
+    const int64_t L = options.rnn().num_layers();
+    auto split = [&](const torch::Tensor& t, int64_t first, int64_t count, int64_t width) {
+      return t.defined() ? t.narrow(0, first, count).narrow(2, 0, width).contiguous() : t;
+    };
+    auto join = [](const torch::Tensor& a, const torch::Tensor& b) {
+      if (!a.defined()) return a;
+      const int64_t W = std::max(a.size(2), b.size(2));
+      namespace F = torch::nn::functional;
+      return torch::cat({F::pad(a, F::PadFuncOptions({0, W - a.size(2)})),
+                         F::pad(b, F::PadFuncOptions({0, W - b.size(2)}))});
+    };
+    const RecurrentOptions& o = rnn->options;
+    const int64_t h1 = rnn->output_size(), c1 = o.hidden_size(), h2 = options.last_hidden();
+    RecurrentState s1{split(state.h, 0, L - 1, h1), split(state.c, 0, L - 1, c1)};
+    RecurrentState s2{split(state.h, L - 1, 1, h2), split(state.c, L - 1, 1, h2)};
+    auto [mid, n1] = rnn(x, s1);
+    // the dropout between layers L-1 and L, as the stack would apply it
+    const double p = options.rnn().dropout();
+    if (is_training() && p > 0)
+      mid = options.rnn().locked_dropout() ? locked_dropout(mid, p, true)
+                                           : torch::dropout(mid, p, true);
+    auto [top, n2] = rnn_last(mid, s2);
+    out.hidden = top;
+    out.state = {join(n1.h, n2.h), join(n1.c, n2.c)};
+  } else {
+    std::tie(out.hidden, out.state) = rnn(x, std::move(state));
+  }
   out.dropped = drop(out.hidden, options.dropout(), options.locked_dropout(), is_training());
   torch::Tensor h = projection ? projection(out.dropped) : out.dropped;
   // logits = h W^T + b, with W the embedding table when tied.

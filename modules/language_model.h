@@ -41,6 +41,12 @@ struct LanguageModelOptions {
   /// Share the embedding matrix with the output layer (the recurrent output is
   /// projected to embedding_dim first when the sizes differ). Default: false
   TORCH_ARG(bool, tie_weights) = false;
+  /// Hidden size of the last recurrent layer, when it differs from the
+  /// others' (AWD-LSTM: the embedding size, so that a tied output layer reads
+  /// it without a projection); the last layer is then a stack of its own,
+  /// `rnn_last`, after the dropout between layers. 0: every layer has
+  /// rnn.hidden_size. Default: 0
+  TORCH_ARG(int64_t, last_hidden) = 0;
   /// Index of the padding token (its embedding stays zero). Default: 0
   TORCH_ARG(int64_t, padding_idx) = 0;
 };
@@ -71,6 +77,7 @@ class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
   LanguageModelOptions options;
   torch::nn::Embedding embedding{nullptr};
   Recurrent rnn{nullptr};
+  Recurrent rnn_last{nullptr};            ///< only with last_hidden: the last layer
   torch::nn::Linear projection{nullptr};  ///< only when tying needs a size change
   torch::nn::Linear decoder{nullptr};     ///< untied output layer
   torch::Tensor output_bias;              ///< tied output layer's bias

@@ -74,6 +74,11 @@ void LMConfig::bind(ConfigSchema& s) {
         "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
       .range(0.0, 10.0);
+  s.add("model.last_hidden", &model.last_hidden,
+        "hidden size of the last recurrent layer when it differs from model.rnn.hidden "
+        "(AWD-LSTM: model.embedding, so that tied embeddings need no projection); 0: "
+        "model.rnn.hidden")
+      .range(0, 1 << 20);
   s.add("model.init_embedding", &model.init_embedding,
         "> 0: draw the embedding table from U(-a, a) instead of N(0, 1) (AWD-LSTM and PyTorch's "
         "word_language_model: 0.1; a tied output layer needs small embeddings); 0: off")
@@ -115,6 +120,10 @@ void LMConfig::validate(const ConfigSchema& s) const {
   if (model.locked_dropout && model.dropout == 0 && model.input_dropout <= 0)
     throw s.error("model.locked_dropout",
                   "locks the masks of model.dropout and model.input_dropout, which are 0");
+  if (model.last_hidden > 0 && model.rnn.stack.num_layers() < 2)
+    throw s.error("model.last_hidden",
+                  "sizes the last of several layers; model.rnn.layers is 1 "
+                  "(set model.rnn.hidden instead)");
   if (model.init_uniform > 0 && model.init_embedding > 0)
     throw s.error("model.init_embedding",
                   "model.init_uniform already draws every parameter, the embeddings too; set one");
@@ -266,6 +275,7 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
                           .locked_dropout(cfg.model.locked_dropout)
                           .embedding_dropout(cfg.model.embedding_dropout)
                           .tie_weights(cfg.model.tie_weights)
+                          .last_hidden(cfg.model.last_hidden)
                           .padding_idx(datasets::Vocab::kPad));
   if (cfg.model.init_uniform > 0) {
     // Zaremba et al. (2014): every parameter ~ U(-a, a); the padding row stays 0.
@@ -606,10 +616,12 @@ nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& lab
                    task_->tokenizer().type(), task_->tokenizer().vocab_size(),
                    task_->tokens("train"), task_->tokens("valid"), task_->tokens("test"),
                    task_->batches_per_epoch(), cfg.data.batch_size, cfg.data.bptt),
-       fmt::format("model: {} {} x{} hidden {} ({}), {} parameters, device {}, seed {}",
+       fmt::format("model: {} {} x{} hidden {}{} ({}), {} parameters, device {}, seed {}",
                    cfg.model.rnn.impl, cfg.model.rnn.type, cfg.model.rnn.stack.num_layers(),
-                   cfg.model.rnn.stack.hidden_size(), cfg.model.tie_weights ? "tied" : "untied",
-                   n_params, device_.str(), cfg.run.seed)});
+                   cfg.model.rnn.stack.hidden_size(),
+                   cfg.model.last_hidden > 0 ? fmt::format(", last {}", cfg.model.last_hidden) : "",
+                   cfg.model.tie_weights ? "tied" : "untied", n_params, device_.str(),
+                   cfg.run.seed)});
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {

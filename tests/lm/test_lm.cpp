@@ -319,6 +319,37 @@ TEST(LanguageModel, VariableBpttWindowsCoverTheEpochAroundBptt) {
   }
 }
 
+// model.last_hidden (AWD-LSTM): the last layer is a stack of its own of the
+// embedding size, so tied embeddings need no projection; the state of the
+// differently sized layers is carried exactly from one batch to the next.
+TEST(LanguageModel, LastLayerOfEmbeddingSizeCarriesItsState) {
+  for (const char* type : {"lstm", "gru"}) {
+    lm::LMConfig cfg;
+    cfg.model.embedding = 12;
+    cfg.model.tie_weights = true;
+    cfg.model.last_hidden = 12;
+    cfg.model.rnn.type = type;
+    cfg.model.rnn.stack.hidden_size(20).num_layers(3);
+    torch::manual_seed(31);
+    LanguageModel model = lm::build_model(cfg, 40);
+    EXPECT_FALSE(model->projection) << type;
+    const int64_t G = std::string(type) == "lstm" ? 4 : 3;
+    auto params = model->named_parameters();
+    EXPECT_EQ(params["rnn_last.rnn.weight_ih_l0"].sizes(), torch::IntArrayRef({G * 12, 20}));
+    EXPECT_EQ(params["rnn_last.rnn.weight_hh_l0"].sizes(), torch::IntArrayRef({G * 12, 12}));
+    EXPECT_TRUE(params.contains("rnn.rnn.weight_hh_l1"));
+    EXPECT_FALSE(params.contains("rnn.rnn.weight_hh_l2"));
+    model->eval();
+    const torch::Tensor tokens = torch::randint(1, 40, {10, 3}, torch::kLong);
+    auto [whole, state] = model(tokens);
+    EXPECT_EQ(state.h.sizes(), torch::IntArrayRef({3, 3, 20}));
+    auto [first, mid] = model(tokens.narrow(0, 0, 4));
+    auto [second, end] = model(tokens.narrow(0, 4, 6), mid);
+    EXPECT_LE((torch::cat({first, second}) - whole).abs().max().item<double>(), 1e-5) << type;
+    EXPECT_LE((end.h - state.h).abs().max().item<double>(), 1e-6) << type;
+  }
+}
+
 TEST(LanguageModel, TooShortCorpusIsAClearError) {
   TempDir tmp;
   std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
