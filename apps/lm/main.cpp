@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
       StreamBatches s =
           layout_eval_text(*run->tokenizer, text, run->cfg.data.eval_batch_size, run->cfg.data.bptt,
                            eval_text, run->cfg.data.oov == "error");
+      if (run->cfg.data.bpc_per == "token") s.chars = s.tokens;
       Metrics m = evaluate_stream(run->model, s, run->device);
       std::cout << fmt::format("{}: {} tokens, {} chars : loss {:.4f} : ppl {:.3f} : bpc {:.4f}",
                                eval_text, s.tokens, s.chars, m["loss"], m["ppl"], m["bpc"])

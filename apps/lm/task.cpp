@@ -44,6 +44,11 @@ void LMConfig::bind(ConfigSchema& s) {
   s.add("data.bptt", &data.bptt, "truncated-BPTT length: steps per batch (T)").range(1, 1 << 16);
   s.add("data.eval_batch_size", &data.eval_batch_size, "parallel streams when evaluating")
       .range(1, 1 << 16);
+  s.add("data.bpc_per", &data.bpc_per,
+        "what bpc counts as a character: char (the text's characters) or token (each token, for "
+        "a text of space-separated symbols such as PTB's ptb.char.*.txt, where the spaces are "
+        "not characters and each line end is one)")
+      .choices({"char", "token"});
   s.add("data.variable_bptt", &data.variable_bptt,
         "AWD-LSTM's variable-length BPTT: each training window's length drawn around data.bptt "
         "(N(bptt, 5), bptt halved with probability 0.05, at least 5), the learning rate scaled by "
@@ -443,6 +448,8 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   if (!parts[2].empty())
     test_ = layout_eval_text(*tokenizer_, parts[2], d.eval_batch_size, d.bptt,
                              held_out(d.test, "data.test", "test"), d.oov == "error");
+  if (d.bpc_per == "token")  // each token is one character (PTB's character files)
+    for (StreamBatches* s : {&train_, &valid_, &test_}) s->chars = s->tokens;
   train_chars_per_token_ = static_cast<double>(train_.chars) / train_.tokens;
 
   model_ = build_model(cfg, tokenizer_->vocab_size());

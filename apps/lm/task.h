@@ -36,8 +36,9 @@ struct LMConfig {
     int64_t batch_size = 64;
     int64_t bptt = 128;
     int64_t eval_batch_size = 16;
-    std::string oov = "unk";     // unk | error: validation/test words outside the vocabulary
-    bool variable_bptt = false;  // AWD-LSTM's random window lengths
+    std::string oov = "unk";       // unk | error: validation/test words outside the vocabulary
+    bool variable_bptt = false;    // AWD-LSTM's random window lengths
+    std::string bpc_per = "char";  // char | token: what bits per character divide by
   } data;
   struct Model {
     int64_t embedding = 128;

@@ -162,6 +162,14 @@ TEST(LanguageModel, BenchmarkProtocolScoresEveryTokenAndRefusesUnknownWords) {
   cfg.data.oov = "unk";  // scored as <unk> instead
   lm::LMTask task(cfg, "", torch::kCPU);
   EXPECT_EQ(task.tokens("valid"), 7);
+  // data.bpc_per token: bits per token (PTB's character files: one symbol a token)
+  const double loss = 1.3;
+  // by default over the text's characters (all ASCII here)
+  EXPECT_DOUBLE_EQ(task.loss_metrics(loss).at("bpc"),
+                   loss / std::log(2.0) / (static_cast<double>(train_text.size()) / 400));
+  cfg.data.bpc_per = "token";
+  lm::LMTask per_token(cfg, "", torch::kCPU);
+  EXPECT_DOUBLE_EQ(per_token.loss_metrics(loss).at("bpc"), loss / std::log(2.0));
 }
 
 // model.init_uniform: every parameter from U(-a, a) (Zaremba et al.), the
