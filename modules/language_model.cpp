@@ -43,7 +43,16 @@ void LanguageModelImpl::reset() {
         register_module("projection", torch::nn::Linear(features, options.embedding_dim()));
     features = options.embedding_dim();
   }
-  if (options.tie_weights()) {
+  if (!options.adaptive_cutoffs().empty()) {
+    TORCH_CHECK(!options.tie_weights(),
+                "LanguageModel: the adaptive softmax has output matrices of its own; "
+                "tie_weights must be false");
+    adaptive = register_module(
+        "adaptive", torch::nn::AdaptiveLogSoftmaxWithLoss(
+                        torch::nn::AdaptiveLogSoftmaxWithLossOptions(features, options.vocab_size(),
+                                                                     options.adaptive_cutoffs())
+                            .div_value(options.adaptive_div_value())));
+  } else if (options.tie_weights()) {
     // One matrix for both: the output layer uses the embedding table, and only
     // its bias is a parameter of its own.
     output_bias = register_parameter("output_bias", torch::zeros({options.vocab_size()}));
@@ -119,16 +128,40 @@ LanguageModelOutput LanguageModelImpl::run(const torch::Tensor& tokens, Recurren
     std::tie(out.hidden, out.state) = rnn(x, std::move(state));
   }
   out.dropped = drop(out.hidden, options.dropout(), options.locked_dropout(), is_training());
-  torch::Tensor h = projection ? projection(out.dropped) : out.dropped;
+  out.features = projection ? projection(out.dropped) : out.dropped;
   // logits = h W^T + b, with W the embedding table when tied.
-  out.logits = decoder ? decoder(h) : torch::linear(h, embedding->weight, output_bias);
+  if (!adaptive)
+    out.logits = decoder ? decoder(out.features)
+                         : torch::linear(out.features, embedding->weight, output_bias);
   return out;
+}
+
+torch::Tensor LanguageModelImpl::nll(const LanguageModelOutput& out, const torch::Tensor& targets,
+                                     int64_t ignore_index, bool mean) {
+  namespace F = torch::nn::functional;
+  const torch::Tensor y = targets.flatten();
+  if (!adaptive) {
+    auto options = F::CrossEntropyFuncOptions().ignore_index(ignore_index);
+    if (mean) return F::cross_entropy(out.logits.flatten(0, 1), y, options);
+    return F::cross_entropy(out.logits.flatten(0, 1), y, options.reduction(torch::kSum));
+  }
+  // adaptive: -log p(y) of the rows whose target counts (N, F') -> (N)
+  const torch::Tensor keep = (y != ignore_index).nonzero().squeeze(1);
+  const torch::Tensor h = out.features.flatten(0, 1).index_select(0, keep);
+  const torch::Tensor logp = adaptive(h, y.index_select(0, keep)).output;
+  return mean ? -logp.mean() : -logp.sum();
+}
+
+torch::Tensor LanguageModelImpl::log_probs(const LanguageModelOutput& out) {
+  if (!adaptive) return torch::log_softmax(out.logits, -1);
+  const auto T = out.features.size(0), B = out.features.size(1);
+  return adaptive->log_prob(out.features.flatten(0, 1)).view({T, B, -1});
 }
 
 std::tuple<torch::Tensor, RecurrentState> LanguageModelImpl::forward(const torch::Tensor& tokens,
                                                                      RecurrentState state) {
   LanguageModelOutput out = run(tokens, std::move(state));
-  return {out.logits, out.state};
+  return {adaptive ? log_probs(out) : out.logits, out.state};
 }
 
 }  // namespace rnnlab

@@ -2,6 +2,7 @@
 // over the vocabulary, with optional weight tying.
 #pragma once
 
+#include <torch/nn/modules/adaptive.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
@@ -47,6 +48,14 @@ struct LanguageModelOptions {
   /// `rnn_last`, after the dropout between layers. 0: every layer has
   /// rnn.hidden_size. Default: 0
   TORCH_ARG(int64_t, last_hidden) = 0;
+  /// The output layer: the full softmax (empty) or an adaptive softmax (Grave
+  /// et al. 2017) whose head holds the ids below the first cut-off and whose
+  /// tail clusters the ids between the next ones (ids sorted by frequency, as
+  /// rnnlab's vocabularies are). Default: {}
+  TORCH_ARG(std::vector<int64_t>, adaptive_cutoffs) = {};
+  /// Adaptive softmax: each tail cluster's projection is this many times
+  /// smaller than the one before. Default: 4
+  TORCH_ARG(double, adaptive_div_value) = 4.0;
   /// Index of the padding token (its embedding stays zero). Default: 0
   TORCH_ARG(int64_t, padding_idx) = 0;
 };
@@ -55,10 +64,11 @@ struct LanguageModelOptions {
 /// (activation regularisation): the logits, the final state, and the last
 /// layer's output before and after the output dropout.
 struct LanguageModelOutput {
-  torch::Tensor logits;   ///< (T, B, vocab)
-  RecurrentState state;   ///< the final state
-  torch::Tensor hidden;   ///< (T, B, F) the recurrent stack's output
-  torch::Tensor dropped;  ///< (T, B, F) `hidden` after the output dropout
+  torch::Tensor logits;    ///< (T, B, vocab); undefined with the adaptive softmax
+  torch::Tensor features;  ///< (T, B, F') what the output layer reads
+  RecurrentState state;    ///< the final state
+  torch::Tensor hidden;    ///< (T, B, F) the recurrent stack's output
+  torch::Tensor dropped;   ///< (T, B, F) `hidden` after the output dropout
 };
 
 /// Predicts token t+1 from tokens 0..t.
@@ -73,6 +83,13 @@ class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
                                                     RecurrentState state = {});
   /// forward() with the last layer's activations (see LanguageModelOutput).
   LanguageModelOutput run(const torch::Tensor& tokens, RecurrentState state = {});
+  /// -log p(targets) of run()'s output, summed (or averaged, `mean`) over
+  /// the targets other than `ignore_index`: exact for both output layers.
+  torch::Tensor nll(const LanguageModelOutput& out, const torch::Tensor& targets,
+                    int64_t ignore_index, bool mean);
+  /// (T, B, vocab) log-probabilities of every token (forward() returns these
+  /// with the adaptive softmax, where there are no logits).
+  torch::Tensor log_probs(const LanguageModelOutput& out);
 
   LanguageModelOptions options;
   torch::nn::Embedding embedding{nullptr};
@@ -81,6 +98,7 @@ class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
   torch::nn::Linear projection{nullptr};  ///< only when tying needs a size change
   torch::nn::Linear decoder{nullptr};     ///< untied output layer
   torch::Tensor output_bias;              ///< tied output layer's bias
+  torch::nn::AdaptiveLogSoftmaxWithLoss adaptive{nullptr};  ///< adaptive_cutoffs set
 };
 TORCH_MODULE(LanguageModel);
 

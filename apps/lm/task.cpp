@@ -84,6 +84,15 @@ void LMConfig::bind(ConfigSchema& s) {
         "(AWD-LSTM: model.embedding, so that tied embeddings need no projection); 0: "
         "model.rnn.hidden")
       .range(0, 1 << 20);
+  s.add("model.adaptive_softmax.cutoffs", &model.adaptive_cutoffs,
+        "the adaptive softmax (Grave et al. 2017) as the output layer: the head holds the ids "
+        "below the first cut-off, each tail cluster those up to the next (e.g. [2000, 10000] for "
+        "WikiText-2; ids are sorted by frequency); []: the full softmax. Log-probabilities, and so "
+        "perplexities, are exact either way");
+  s.add("model.adaptive_softmax.div_value", &model.adaptive_div_value,
+        "adaptive softmax: each tail cluster's projection is this many times smaller than the "
+        "one before")
+      .range(1.0, 1e3);
   s.add("model.init_embedding", &model.init_embedding,
         "> 0: draw the embedding table from U(-a, a) instead of N(0, 1) (AWD-LSTM and PyTorch's "
         "word_language_model: 0.1; a tied output layer needs small embeddings); 0: off")
@@ -125,6 +134,15 @@ void LMConfig::validate(const ConfigSchema& s) const {
   if (model.locked_dropout && model.dropout == 0 && model.input_dropout <= 0)
     throw s.error("model.locked_dropout",
                   "locks the masks of model.dropout and model.input_dropout, which are 0");
+  if (!model.adaptive_cutoffs.empty() && model.tie_weights)
+    throw s.error("model.adaptive_softmax.cutoffs",
+                  "the adaptive softmax has output matrices of its own; set model.tie_weights: "
+                  "false");
+  for (size_t i = 0; i < model.adaptive_cutoffs.size(); ++i)
+    if (model.adaptive_cutoffs[i] <= (i == 0 ? 0 : model.adaptive_cutoffs[i - 1]))
+      throw s.error("model.adaptive_softmax.cutoffs",
+                    "cut-offs must be positive and increasing, got " +
+                        fmt::format("{}", fmt::join(model.adaptive_cutoffs, ", ")));
   if (model.last_hidden > 0 && model.rnn.stack.num_layers() < 2)
     throw s.error("model.last_hidden",
                   "sizes the last of several layers; model.rnn.layers is 1 "
@@ -281,6 +299,8 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
                           .embedding_dropout(cfg.model.embedding_dropout)
                           .tie_weights(cfg.model.tie_weights)
                           .last_hidden(cfg.model.last_hidden)
+                          .adaptive_cutoffs(cfg.model.adaptive_cutoffs)
+                          .adaptive_div_value(cfg.model.adaptive_div_value)
                           .padding_idx(datasets::Vocab::kPad));
   if (cfg.model.init_uniform > 0) {
     // Zaremba et al. (2014): every parameter ~ U(-a, a); the padding row stays 0.
@@ -313,13 +333,9 @@ double stream_nats(LanguageModel& model, const StreamBatches& stream, torch::Dev
       x = x.narrow(1, first, count);
       y = y.narrow(1, first, count);
     }
-    auto [logits, next] = model->forward(x.to(device), state);
-    state = next;
-    nats +=
-        F::cross_entropy(
-            logits.flatten(0, 1), y.to(device).flatten(),
-            F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad).reduction(torch::kSum))
-            .item<double>();
+    LanguageModelOutput out = model->run(x.to(device), state);
+    state = out.state;
+    nats += model->nll(out, y.to(device), datasets::Vocab::kPad, /*mean=*/false).item<double>();
   }
   return nats;
 }
@@ -452,6 +468,12 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
     for (StreamBatches* s : {&train_, &valid_, &test_}) s->chars = s->tokens;
   train_chars_per_token_ = static_cast<double>(train_.chars) / train_.tokens;
 
+  const auto& cutoffs = cfg.model.adaptive_cutoffs;
+  if (!cutoffs.empty() && cutoffs.back() >= tokenizer_->vocab_size() - 1)
+    throw ConfigError(
+        fmt::format("key 'model.adaptive_softmax.cutoffs': the last cut-off, {}, must be below the "
+                    "vocabulary size less one ({} - 1)",
+                    cutoffs.back(), tokenizer_->vocab_size()));
   model_ = build_model(cfg, tokenizer_->vocab_size());
   model_->to(device_);
 }
@@ -519,9 +541,7 @@ StepOutput LMTask::train_step(int64_t index) {
   // Truncated BPTT: start from the carried state, cut off from the last batch's graph.
   LanguageModelOutput run = model_->run(x.to(device_), hidden_.detach());
   hidden_ = run.state.detach();
-  torch::Tensor ce =
-      F::cross_entropy(run.logits.flatten(0, 1), y.flatten(),
-                       F::CrossEntropyFuncOptions().ignore_index(datasets::Vocab::kPad));
+  torch::Tensor ce = model_->nll(run, y, datasets::Vocab::kPad, /*mean=*/true);
   StepOutput out{ce, (y != datasets::Vocab::kPad).sum().item<int64_t>()};
   const bool regularised = cfg_.ar_alpha > 0 || cfg_.tar_beta > 0;
   if (regularised || cfg_.loss_sum_over_bptt) out.reported_loss = ce.item<double>();

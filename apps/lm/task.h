@@ -44,9 +44,11 @@ struct LMConfig {
     int64_t embedding = 128;
     double dropout = 0.0;
     bool tie_weights = false;
-    double init_uniform = 0.0;    // > 0: every parameter from U(-a, a)
-    double init_embedding = 0.0;  // > 0: the embedding table from U(-a, a)
-    int64_t last_hidden = 0;      // > 0: the last layer's hidden size
+    double init_uniform = 0.0;              // > 0: every parameter from U(-a, a)
+    double init_embedding = 0.0;            // > 0: the embedding table from U(-a, a)
+    int64_t last_hidden = 0;                // > 0: the last layer's hidden size
+    std::vector<int64_t> adaptive_cutoffs;  // non-empty: the adaptive softmax
+    double adaptive_div_value = 4.0;
     double input_dropout = -1.0;  // on the embeddings; < 0: dropout
     bool locked_dropout = false;
     double embedding_dropout = 0.0;

@@ -358,6 +358,49 @@ TEST(LanguageModel, LastLayerOfEmbeddingSizeCarriesItsState) {
   }
 }
 
+// The adaptive softmax (Grave et al. 2017): exact log-probabilities (each
+// row sums to 1 over the vocabulary), nll() equals the log-probabilities'
+// sum over the targets, pads skipped, and a model with it learns.
+TEST(LanguageModel, AdaptiveSoftmaxGivesExactLogProbabilities) {
+  lm::LMConfig cfg;
+  cfg.model.embedding = 16;
+  cfg.model.rnn.stack.hidden_size(24);
+  cfg.model.adaptive_cutoffs = {10, 30};
+  torch::manual_seed(41);
+  LanguageModel model = lm::build_model(cfg, 80);
+  ASSERT_TRUE(model->adaptive);
+  model->eval();
+  torch::Tensor tokens = torch::randint(1, 80, {6, 3}, torch::kLong);
+  torch::Tensor targets = torch::randint(1, 80, {6, 3}, torch::kLong);
+  targets[5][2] = 0;  // a pad
+  LanguageModelOutput out = model->run(tokens);
+  torch::Tensor lp = model->log_probs(out);
+  ASSERT_EQ(lp.sizes(), torch::IntArrayRef({6, 3, 80}));
+  EXPECT_LE((lp.exp().sum(-1) - 1).abs().max().item<double>(), 1e-5);
+  torch::Tensor picked = lp.gather(2, targets.unsqueeze(2)).squeeze(2);
+  const double expected = -picked.masked_select(targets != 0).sum().item<double>();
+  EXPECT_NEAR(model->nll(out, targets, 0, false).item<double>(), expected, 1e-4);
+  EXPECT_NEAR(model->nll(out, targets, 0, true).item<double>(), expected / 17, 1e-5);
+  // forward() gives the log-probabilities
+  EXPECT_LE((std::get<0>(model(tokens)) - lp).abs().max().item<double>(), 1e-6);
+
+  TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "the quick brown fox jumps over the lazy dog\n";
+  lm::LMConfig small = tiny_lm_config(test::write_file(tmp.file("corpus.txt"), text));
+  small.model.adaptive_cutoffs = {8, 16};
+  small.train.max_steps = 60;
+  nlohmann::json summary = train_lm(small, tmp.path / "run", false);
+  EXPECT_LT(summary["val_loss"].get<double>(), 1.0);
+  small.model.adaptive_cutoffs = {8, 40};  // the vocabulary has 4 + 27 ids
+  try {
+    lm::LMTask task(small, "", torch::kCPU);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.adaptive_softmax.cutoffs"), std::string::npos);
+  }
+}
+
 TEST(LanguageModel, TooShortCorpusIsAClearError) {
   TempDir tmp;
   std::string corpus = test::write_file(tmp.file("corpus.txt"), "hello world\n");
