@@ -17,6 +17,7 @@ void LanguageModelImpl::reset() {
                            .padding_idx(options.padding_idx())));
   int64_t features = 0;
   const RecurrentOptions& o = options.rnn();
+  dropout = register_module("dropout", torch::nn::Dropout(options.dropout()));
   if (options.last_hidden() > 0 && options.last_hidden() != o.hidden_size()) {
     TORCH_CHECK(o.num_layers() >= 2, "LanguageModel: last_hidden needs 2 or more layers");
     // layers 1..L-1 as one stack (its own dropout between them), then the last

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <torch/nn/modules/adaptive.h>
+#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
@@ -94,6 +95,9 @@ class LanguageModelImpl : public torch::nn::Cloneable<LanguageModelImpl> {
   LanguageModelOptions options;
   torch::nn::Embedding embedding{nullptr};
   Recurrent rnn{nullptr};
+  /// Not called (the dropouts are functional, see run()); registered because
+  /// every checkpoint written before 2026-12-06 names this submodule.
+  torch::nn::Dropout dropout{nullptr};
   Recurrent rnn_last{nullptr};            ///< only with last_hidden: the last layer
   torch::nn::Linear projection{nullptr};  ///< only when tying needs a size change
   torch::nn::Linear decoder{nullptr};     ///< untied output layer
