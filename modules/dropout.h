@@ -15,4 +15,12 @@ inline torch::Tensor locked_dropout(const torch::Tensor& x, double p, bool train
   return x * torch::empty({1, x.size(1), x.size(2)}, x.options()).bernoulli_(1 - p).div_(1 - p);
 }
 
+/// Dropout at rate p in training: locked_dropout() with `locked`, else one
+/// mask element per entry (torch::dropout). x itself when not training or p is 0.
+inline torch::Tensor sequence_dropout(const torch::Tensor& x, double p, bool locked,
+                                      bool training) {
+  if (!training || p <= 0) return x;
+  return locked ? locked_dropout(x, p, training) : torch::dropout(x, p, true);
+}
+
 }  // namespace rnnlab

@@ -72,16 +72,6 @@ void LanguageModelImpl::pretty_print(std::ostream& stream) const {
   stream << ", tie_weights=" << std::boolalpha << options.tie_weights() << ")";
 }
 
-namespace {
-
-// Dropout at rate p in training, per element or locked (one mask for all steps).
-torch::Tensor drop(const torch::Tensor& x, double p, bool locked, bool training) {
-  if (!training || p <= 0) return x;
-  return locked ? locked_dropout(x, p, training) : torch::dropout(x, p, true);
-}
-
-}  // namespace
-
 LanguageModelOutput LanguageModelImpl::run(const torch::Tensor& tokens, RecurrentState state) {
   // tokens (T,B) -> x (T,B,E) -> h (T,B,H) -> logits (T,B,V)
   TORCH_CHECK(tokens.dim() == 2, "LanguageModel: tokens must be (T, B), got ", tokens.sizes());
@@ -96,7 +86,7 @@ LanguageModelOutput LanguageModelImpl::run(const torch::Tensor& tokens, Recurren
   } else {
     x = embedding(tokens);
   }
-  x = drop(x, p_in, options.locked_dropout(), is_training());
+  x = sequence_dropout(x, p_in, options.locked_dropout(), is_training());
   LanguageModelOutput out;
   if (rnn_last) {
     // The state of layers 1..L-1 (width W1) and of the last (W2) travels as
@@ -118,17 +108,16 @@ LanguageModelOutput LanguageModelImpl::run(const torch::Tensor& tokens, Recurren
     RecurrentState s2{split(state.h, L - 1, 1, h2), split(state.c, L - 1, 1, h2)};
     auto [mid, n1] = rnn(x, s1);
     // the dropout between layers L-1 and L, as the stack would apply it
-    const double p = options.rnn().dropout();
-    if (is_training() && p > 0)
-      mid = options.rnn().locked_dropout() ? locked_dropout(mid, p, true)
-                                           : torch::dropout(mid, p, true);
+    mid = sequence_dropout(mid, options.rnn().dropout(), options.rnn().locked_dropout(),
+                           is_training());
     auto [top, n2] = rnn_last(mid, s2);
     out.hidden = top;
     out.state = {join(n1.h, n2.h), join(n1.c, n2.c)};
   } else {
     std::tie(out.hidden, out.state) = rnn(x, std::move(state));
   }
-  out.dropped = drop(out.hidden, options.dropout(), options.locked_dropout(), is_training());
+  out.dropped =
+      sequence_dropout(out.hidden, options.dropout(), options.locked_dropout(), is_training());
   out.features = projection ? projection(out.dropped) : out.dropped;
   // logits = h W^T + b, with W the embedding table when tied.
   if (!adaptive)

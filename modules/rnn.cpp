@@ -792,13 +792,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNImplBase<Derived>::run(const Tensor& input
       }
     }
     // dropout between layers, not after the last; locked: one (B, F) mask for all T steps
-    if (l + 1 < L && o.dropout() > 0 && training) {
-      if (o.locked_dropout()) {
-        out = locked_dropout(out, o.dropout(), training);
-      } else {
-        out = torch::dropout(out, o.dropout(), true);
-      }
-    }
+    if (l + 1 < L) out = sequence_dropout(out, o.dropout(), o.locked_dropout(), training);
     layer_input = out;
   }
   Tensor output = batch_first ? layer_input.transpose(0, 1) : layer_input;
