@@ -7,7 +7,8 @@
 using namespace rnnlab;
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-cells: hand-written recurrent cells against torch::nn, and gradient flow"};
+  CLI::App cli{"rnnlab-cells: hand-written recurrent cells against torch::nn, and gradient flow",
+               "rnnlab-cells"};
   cli.require_subcommand(1);
   TrainArgs compare_args, gradflow_args;
   CLI::App* compare = add_config_command(

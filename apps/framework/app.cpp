@@ -79,7 +79,12 @@ std::string run_config_text(const ConfigSchema& schema) {
 
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {
   keep_freed_memory();
-  if (argc > 0) program_name_storage() = fs::path(argv[0]).filename().string();
+  // The app's own name (CLI::App's), so that a run written by a renamed or
+  // copied binary is still its app's run; argv[0] only for an unnamed App.
+  if (!cli.get_name().empty())
+    program_name_storage() = cli.get_name();
+  else if (argc > 0)
+    program_name_storage() = fs::path(argv[0]).filename().string();
   command_line_storage().assign(argv, argv + argc);
   try {
     // A first word that is neither an option nor a command: say so, with the commands.

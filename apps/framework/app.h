@@ -25,7 +25,8 @@ void keep_freed_memory();
 /// Runs `body`, turning every error into one line "error: ..." on stderr and
 /// an exit code: 0 success, 1 data or runtime error, 2 usage or config error.
 /// CLI11 parse errors and --help are handled here too.
-/// It also records the program's name (rnnlab-lm...) for program_name().
+/// It also records the program's name for program_name(): the App's name
+/// (CLI::App cli{"...", "rnnlab-lm"}), else argv[0]'s file name.
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body);
 
 /// `message` with control characters and bytes that are not UTF-8 written

@@ -59,7 +59,7 @@ void check_inspect_out(const std::string& out, const std::string& run_dir,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-lm: recurrent language models (characters, words, subwords)"};
+  CLI::App cli{"rnnlab-lm: recurrent language models (characters, words, subwords)", "rnnlab-lm"};
   cli.require_subcommand(1);
   TrainArgs train_args;
   CLI::App* train_cmd =

@@ -156,7 +156,8 @@ int predict(const RunChoice& choice, const std::string& idx, const std::vector<s
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-mnist: MNIST digits read as sequences (rows, pixels, permuted pixels)"};
+  CLI::App cli{"rnnlab-mnist: MNIST digits read as sequences (rows, pixels, permuted pixels)",
+               "rnnlab-mnist"};
   cli.require_subcommand(1);
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(cli, train_args, "train a classifier from a YAML config");

@@ -237,7 +237,8 @@ int ensemble(const std::string& run_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-sentiment: recurrent sentence classifiers (MR, SST-2, any TSV/CSV)"};
+  CLI::App cli{"rnnlab-sentiment: recurrent sentence classifiers (MR, SST-2, any TSV/CSV)",
+               "rnnlab-sentiment"};
   cli.require_subcommand(1);
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(cli, train_args, "train a classifier from a YAML config");

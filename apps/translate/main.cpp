@@ -105,7 +105,8 @@ void check_same_length(const std::vector<std::string>& a, const std::string& a_n
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-translate: sequence-to-sequence translation with attention"};
+  CLI::App cli{"rnnlab-translate: sequence-to-sequence translation with attention",
+               "rnnlab-translate"};
   cli.require_subcommand(1);
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(cli, train_args, "train a translation model");

@@ -82,7 +82,8 @@ int train(const TrainArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"rnnlab-word2vec: skip-gram and CBOW word vectors, trained and evaluated"};
+  CLI::App cli{"rnnlab-word2vec: skip-gram and CBOW word vectors, trained and evaluated",
+               "rnnlab-word2vec"};
   cli.require_subcommand(1);
   TrainArgs train_args;
   CLI::App* train_cmd = add_train_command(

@@ -2,6 +2,8 @@
 // and Ctrl-C followed by --resume.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tests/support/support.h"
 
 namespace rnnlab {
@@ -175,6 +177,27 @@ TEST(Cli, RunDirectoriesThatAreNotThisAppsRunsAreRefusedByName) {
                         "key 'run.name' (--set): '../../x' is not a plain name");
   expect_one_line_error(run_command(kLmBin + " nosuch"), 2,
                         "unknown command 'nosuch'; commands: train, generate, eval, inspect");
+}
+
+TEST(Cli, ARenamedCopyOfTheBinaryWritesRunsOfItsApp) {
+  // The app names itself, not argv[0]: a run started from a copy of the
+  // binary under another name is an rnnlab-lm run that rnnlab-lm resumes.
+  TempDir dir;
+  std::string corpus = write_file(dir.file("c.txt"), test::tiny_corpus(200));
+  std::string cfg =
+      write_file(dir.file("exp.yaml"), "data:\n  train: " + corpus +
+                                           "\n  batch_size: 4\n  bptt: 16\nmodel:\n  embedding: 8\n"
+                                           "  rnn:\n    hidden: 16\ntrain:\n  max_steps: 4\n"
+                                           "run:\n  progress: lines\n");
+  std::string copy = dir.file("lm-copy");
+  std::filesystem::copy_file(kLmBin, copy);
+  std::filesystem::permissions(copy, std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  std::string run = dir.file("run");
+  ASSERT_EQ(run_command(copy + " train " + cfg + " --run-dir " + run).code, 0);
+  EXPECT_EQ(test::read_all(run + "/config.yaml").rfind("# rnnlab-lm run\n", 0), 0u);
+  auto r = run_command(kLmBin + " train --resume " + run + " --set train.max_steps=6");
+  EXPECT_EQ(r.code, 0) << r.output;
 }
 
 }  // namespace
