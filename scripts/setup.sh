@@ -3,8 +3,8 @@
 # Non-interactive and idempotent; runs apt-get as root, or through sudo otherwise.
 # Works on a minimal Debian 12 image (nothing assumed beyond apt and dpkg).
 #   scripts/setup.sh           what builds, tests and runs need
-#   scripts/setup.sh --peers   also the tools scripts/bench_word2vec.sh compares, and torchrun (python3-torch)
-#                              against: gensim (python3-gensim) and fastText
+#   scripts/setup.sh --peers   also the tools scripts/bench_word2vec.sh compares against:
+#                              gensim (python3-gensim) and fastText
 #   scripts/setup.sh --fuzz    also clang and its libFuzzer/sanitizer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
@@ -21,11 +21,12 @@ packages=(
   gnuplot-nox             # learning-curve plots
   libpng-dev              # PNG images (rnnlab-mnist predict, pictures)
   libgloo-dev             # Gloo headers: c10d's CPU process group (data-parallel training)
+  python3-torch           # tests: exported weights load in Python's PyTorch, and Python's in rnnlab
   ca-certificates curl    # scripts/get_data.sh downloads over https
   unzip gzip              # ... and unpacks what it downloads
 )
 if [ "${1:-}" = "--peers" ]; then
-  packages+=(python3-gensim fasttext python3-torch)  # benchmark peers and torchrun, not needed to build or test
+  packages+=(python3-gensim fasttext)  # benchmark peers (python3-torch, with torchrun, is above)
 elif [ "${1:-}" = "--fuzz" ]; then
   packages+=(clang libclang-rt-14-dev)  # scripts/fuzz.sh: clang++ with libFuzzer, ASan, UBSan
 elif [ $# -gt 0 ]; then

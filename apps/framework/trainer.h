@@ -235,6 +235,7 @@ class Trainer {
   /// after a resumed run's checkpoint was loaded, so that a checkpoint that
   /// does not fit is the only line printed.
   void set_intro(std::vector<std::string> lines) { intro_ = std::move(lines); }
+  void add_intro(std::string line) { intro_.push_back(std::move(line)); }
   /// Called once a resumed run's checkpoint is loaded and checked (the
   /// experiment driver records the resumption's overrides then).
   void on_resumed(std::function<void(int64_t step)> hook) { on_resumed_ = std::move(hook); }

@@ -10,6 +10,7 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/torch_export.h"
 #include "apps/lm/inspect.h"
 #include "apps/lm/task.h"
 #include "core/error.h"
@@ -96,7 +97,32 @@ int main(int argc, char** argv) {
   ins_cmd->add_option("--max-chars", ins_max_chars, "read at most this many bytes of the text")
       ->check(CLI::Range(2, 1 << 24));
 
+  ExportArgs exp_args;
+  CLI::App* exp_cmd = add_export_command(cli, exp_args, "language model");
+
   return guarded_main(cli, argc, argv, [&]() -> int {
+    if (*exp_cmd) {
+      auto run = load_run(exp_args.run);
+      check_export_out(run->trained, exp_args.out);
+      const TorchExport ex = torch_export(*run->model, torch_naming(run->model));
+      nlohmann::json info = {
+          {"app", "rnnlab-lm"},
+          {"tokenizer",
+           export_tokenizer(*run->tokenizer, run->trained.dir / "tokenizer", exp_args.out)},
+          {"forward",
+           "ids: (T, B), the text's tokens after <bos> (a word tokenizer ends each line with "
+           "<eos>); x = embedding(ids); h, state = rnn(x, state)" +
+               std::string(run->model->rnn_last ? "; h, state_last = rnn_last(h, state_last)"
+                                                : "") +
+               (run->model->projection ? "; h = projection(h)" : "") +
+               (run->model->adaptive ? "; log p = adaptive.log_prob(h)" : "; logits = decoder(h)")},
+          {"tie_weights", run->cfg.model.tie_weights}};
+      auto json = write_export(ex, info, run->trained, exp_args.out);
+      std::cout << fmt::format("wrote {} ({} tensors), {} and {}", exp_args.out, ex.tensors.size(),
+                               json.string(), export_sibling(exp_args.out, ".vocab.json").string())
+                << std::endl;
+      return 0;
+    }
     if (*ins_cmd) {
       auto run = load_run(ins_run, /*custom=*/true);
       std::string text = datasets::read_text_file(ins_text);

@@ -75,6 +75,7 @@ void LMConfig::bind(ConfigSchema& s) {
         "(AWD-LSTM's dropoute)")
       .range(0.0, 0.99);
   s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
+  bind_init_from_pytorch(s, "model", &model.init_from_pytorch);
   s.add("model.init_uniform", &model.init_uniform,
         "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
@@ -316,6 +317,20 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size) {
   return model;
 }
 
+TorchNaming torch_naming(const LanguageModel& model) {
+  TorchNaming n;
+  if (model->output_bias.defined()) {
+    // logits = features W_E^T + b: torch.nn.Linear(E, V) with weight W_E.
+    n.renames.emplace_back("output_bias", "decoder.bias");
+    n.derived.emplace_back("decoder.weight", model->embedding->weight);
+    const auto& w = model->embedding->weight;
+    n.modules["decoder"] = {
+        {"class", "Linear"},
+        {"args", {{"in_features", w.size(1)}, {"out_features", w.size(0)}, {"bias", true}}}};
+  }
+  return n;
+}
+
 // ---- evaluation and generation ----
 
 double stream_nats(LanguageModel& model, const StreamBatches& stream, torch::Device device,
@@ -475,6 +490,9 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
                     "vocabulary size less one ({} - 1)",
                     cutoffs.back(), tokenizer_->vocab_size()));
   model_ = build_model(cfg, tokenizer_->vocab_size());
+  init_note_ =
+      apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
+                              !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
   model_->to(device_);
 }
 
@@ -649,6 +667,7 @@ nlohmann::json LMJob::run(const RunDir& dir, bool resume, const std::string& lab
                    cfg.model.last_hidden > 0 ? fmt::format(", last {}", cfg.model.last_hidden) : "",
                    cfg.model.tie_weights ? "tied" : "untied", n_params, device_.str(),
                    cfg.run.seed)});
+  if (!task_->init_note().empty()) trainer_->add_intro(task_->init_note());
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {

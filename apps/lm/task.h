@@ -13,6 +13,7 @@
 
 #include "apps/framework/app.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/torch_export.h"
 #include "apps/framework/trainer.h"
 #include "datasets/tokenizer.h"
 #include "modules/language_model.h"
@@ -52,6 +53,7 @@ struct LMConfig {
     double input_dropout = -1.0;  // on the embeddings; < 0: dropout
     bool locked_dropout = false;
     double embedding_dropout = 0.0;
+    std::string init_from_pytorch;  // a Python state_dict file
     RecurrentSection rnn;
   } model;
   /// Train on T x the per-token mean (the sum over the batch's T steps of
@@ -137,6 +139,11 @@ std::vector<std::string> split_by_fraction(const std::string& text, double valid
 /// Builds the model the config describes.
 LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size);
 
+/// The language model's names in torch.nn (torch_export.h): a tied output
+/// layer is written as `decoder` (a torch.nn.Linear whose weight is the
+/// embedding's and whose bias is `output_bias`).
+TorchNaming torch_naming(const LanguageModel& model);
+
 /// Samples `length` tokens after `prompt` (greedy when temperature is 0) and
 /// returns the prompt and their text; `on_text`, if given, receives the same
 /// text as it is made (the prompt, then each token's piece), for streaming.
@@ -186,11 +193,14 @@ class LMTask : public Task {
     return split == "train" ? train_.tokens : split == "valid" ? valid_.tokens : test_.tokens;
   }
   const datasets::Tokenizer& tokenizer() const { return *tokenizer_; }
+  /// What model.init_from_pytorch read, for the run's log ("" without it).
+  const std::string& init_note() const { return init_note_; }
 
  private:
   const LMConfig& cfg_;
   torch::Device device_;
   std::unique_ptr<datasets::Tokenizer> tokenizer_;
+  std::string init_note_;
   StreamBatches train_, valid_, test_;
   std::vector<int64_t> windows_;  // variable_bptt: this epoch's window starts
   double train_chars_per_token_ = 1.0;

@@ -200,5 +200,73 @@ TEST(Cli, ARenamedCopyOfTheBinaryWritesRunsOfItsApp) {
   EXPECT_EQ(r.code, 0) << r.output;
 }
 
+/// The number after `key ` in `line` ("ppl 12.345").
+double number_after(const std::string& text, const std::string& key) {
+  size_t at = text.find(key + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size() + 1));
+}
+
+TEST(Cli, ExportedLanguageModelsScoreTheSameInPythonAndInitialiseNewRuns) {
+  TempDir dir;
+  std::string corpus = write_file(dir.file("c.txt"), test::tiny_corpus(300));
+  std::string cfg = write_file(
+      dir.file("exp.yaml"), "data:\n  train: " + corpus +
+                                "\n  tokenizer:\n    type: word\n    split_punctuation: false\n  "
+                                "batch_size: 4\n  bptt: 16\n  eval_batch_size: 3\n"
+                                "model:\n  embedding: 8\n  rnn:\n    hidden: 16\n    layers: 2\n"
+                                "train:\n  max_steps: 30\n  eval_every: 15\nsample:\n  length: 0\n"
+                                "run:\n  progress: lines\n");
+  std::string run = dir.file("run");
+  ASSERT_EQ(run_command(kLmBin + " train " + cfg + " --run-dir " + run).code, 0);
+  std::string out = dir.file("lm.pt");
+  auto r = run_command(kLmBin + " export --run " + run + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("wrote " + out + " (11 tensors)"), std::string::npos) << r.output;
+  for (const char* f : {"lm.json", "lm.vocab.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir.file(f))) << f;
+  std::string json = test::read_all(dir.file("lm.json"));
+  EXPECT_NE(json.find("\"class\": \"LSTM\""), std::string::npos);
+  EXPECT_NE(json.find("\"checkpoint\": \"checkpoint_best.pt\""), std::string::npos);
+
+  // Python's PyTorch, from the files alone, gives rnnlab's perplexity.
+  auto eval = run_command(kLmBin + " eval --run " + run + " --text " + corpus);
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  const double ppl = number_after(eval.output, "ppl");
+  ASSERT_GT(ppl, 1.0) << eval.output;
+  if (run_command("/usr/bin/python3 -c 'import torch'").code != 0) {
+    GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
+  }
+  auto py = run_command("/usr/bin/python3 " + std::string(RNNLAB_SOURCE_DIR) +
+                        "/scripts/score_exported_lm.py " + out + " " + corpus + " --batch 3");
+  ASSERT_EQ(py.code, 0) << py.output;
+  EXPECT_NEAR(number_after(py.output, "ppl"), ppl, 1e-4 * ppl) << eval.output << py.output;
+
+  // The file initialises a new run of the same shape: every tensor read, said in its log.
+  std::string run2 = dir.file("run2");
+  r = run_command(kLmBin + " train " + cfg + " --run-dir " + run2 +
+                  " --set model.init_from_pytorch=" + out + " --set train.max_steps=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(
+      test::read_all(run2 + "/log.txt")
+          .find("model.init_from_pytorch: 11 of the model's 11 tensors read from '" + out + "'"),
+      std::string::npos);
+  // ... and a run of another shape refuses it, before training.
+  expect_one_line_error(
+      run_command(kLmBin + " train " + cfg + " --run-dir " + dir.file("run3") +
+                  " --set model.init_from_pytorch=" + out + " --set model.rnn.hidden=12"),
+      1,
+      "key 'model.init_from_pytorch': '" + out +
+          "': 'rnn.weight_ih_l0' is [64, 8] in the file, [48, 8] in the model");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run3")));
+  // Export's own mistakes.
+  expect_one_line_error(run_command(kLmBin + " export --run " + run + " --out " + run + "/x.pt"), 2,
+                        "is inside the run directory");
+  expect_one_line_error(run_command(kLmBin + " export --run " + run), 2, "--out is required");
+  expect_one_line_error(
+      run_command(kLmBin + " export --run " + run + " --out " + dir.file("no/such/dir.pt")), 2,
+      "does not exist");
+}
+
 }  // namespace
 }  // namespace rnnlab
