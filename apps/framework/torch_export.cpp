@@ -8,6 +8,7 @@
 #include <torch/serialize.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <set>
@@ -380,8 +381,8 @@ nlohmann::json export_tokenizer(const datasets::Tokenizer& tokenizer, const fs::
           {"tokenizer_dir", tokenizer_dir.string()}};
 }
 
-fs::path write_export(const TorchExport& exported, nlohmann::json info, const TrainedRun& trained,
-                      const std::string& out) {
+void write_export(const TorchExport& exported, nlohmann::json info, const TrainedRun& trained,
+                  const std::string& out, const std::vector<fs::path>& also) {
   check_export_out(trained, out);
   write_state_dict(exported.tensors, out);
   nlohmann::json tensors = nlohmann::json::array();
@@ -396,7 +397,10 @@ fs::path write_export(const TorchExport& exported, nlohmann::json info, const Tr
   info["tensors"] = tensors;
   const fs::path json = export_sibling(out, ".json");
   write_file_atomic(json, info.dump(2) + "\n");
-  return json;
+  std::string files = json.string();
+  for (const auto& f : also) files += ", " + f.string();
+  std::cout << fmt::format("wrote {} ({} tensors), {}", out, exported.tensors.size(), files)
+            << std::endl;
 }
 
 }  // namespace rnnlab

@@ -114,11 +114,12 @@ CLI::App* add_export_command(CLI::App& cli, ExportArgs& args, const std::string&
 
 /// Writes the export of a loaded run: `out` (the state_dict), and beside it
 /// `out` with ".json" for ".pt": `info` (what the app says: tokenizer,
-/// vocabulary file, special ids...) plus the modules, the rnnlab-only
-/// tensors, the parameter names and shapes and where they come from.
-/// Returns the JSON file's path. UsageError when `out` is inside the run.
-std::filesystem::path write_export(const TorchExport& exported, nlohmann::json info,
-                                   const TrainedRun& trained, const std::string& out);
+/// vocabulary file, how the forward pass goes...) plus the modules, the
+/// rnnlab-only tensors, the tensors' names and shapes, the run and checkpoint.
+/// Prints one line naming what it wrote (`also`: the app's other files).
+/// UsageError for an `out` check_export_out() refuses.
+void write_export(const TorchExport& exported, nlohmann::json info, const TrainedRun& trained,
+                  const std::string& out, const std::vector<std::filesystem::path>& also = {});
 
 /// The path beside `out` (FILE.pt) for `suffix`: FILE.json, FILE.vocab.json.
 std::filesystem::path export_sibling(const std::string& out, const std::string& suffix);

@@ -117,10 +117,8 @@ int main(int argc, char** argv) {
                (run->model->projection ? "; h = projection(h)" : "") +
                (run->model->adaptive ? "; log p = adaptive.log_prob(h)" : "; logits = decoder(h)")},
           {"tie_weights", run->cfg.model.tie_weights}};
-      auto json = write_export(ex, info, run->trained, exp_args.out);
-      std::cout << fmt::format("wrote {} ({} tensors), {} and {}", exp_args.out, ex.tensors.size(),
-                               json.string(), export_sibling(exp_args.out, ".vocab.json").string())
-                << std::endl;
+      write_export(ex, info, run->trained, exp_args.out,
+                   {export_sibling(exp_args.out, ".vocab.json")});
       return 0;
     }
     if (*ins_cmd) {

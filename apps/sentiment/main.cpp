@@ -11,6 +11,7 @@
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
 #include "apps/framework/run_dir.h"
+#include "apps/framework/torch_export.h"
 #include "apps/sentiment/task.h"
 #include "core/error.h"
 #include "datasets/text_file.h"
@@ -234,6 +235,35 @@ int ensemble(const std::string& run_dir) {
   return 0;
 }
 
+/// `export`: the classifier as a Python state_dict, its JSON and vocabulary.
+int export_model(const ExportArgs& args) {
+  auto run = load_run(args.run);
+  check_export_out(run->trained, args.out);
+  const auto& m = run->cfg.model;
+  nlohmann::json info = {
+      {"app", "rnnlab-sentiment"},
+      {"labels", run->labels},
+      {"tokenizer", export_tokenizer(*run->tokenizer, run->trained.dir / "tokenizer", args.out)},
+      {"clean", run->cfg.data.clean},
+      {"pooling", m.pooling},
+      {"forward",
+       "ids: (T, B) padded with 0, lengths (B); x = " +
+           std::string(m.embedding_mode == "two_channels"
+                           ? "cat(static_embedding(ids), embedding(ids), dim 2)"
+                           : "embedding(ids)") +
+           "; o, (h, c) = encoder(pack_padded_sequence(x, lengths)); pooled = " +
+           (m.pooling == "last"   ? std::string("the last layer's final h (both directions)")
+            : m.pooling == "mean" ? std::string("the mean of o over each text's steps")
+            : m.pooling == "max"
+                ? std::string("the maximum of o over each text's steps")
+                : std::string("sum_t a_t o_t, a = softmax over each text's "
+                              "steps of attention_score(tanh(attention_proj(o)))")) +
+           "; logits = output(pooled)"}};
+  write_export(torch_export(*run->model, torch_naming(run->model)), info, run->trained, args.out,
+               {export_sibling(args.out, ".vocab.json")});
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -268,8 +298,12 @@ int main(int argc, char** argv) {
       "of its seeds' probabilities; writes RUN/ensemble.json");
   ens_cmd->add_option("--run", ens_run, "a run trained with run.repeats > 1")->required();
 
+  ExportArgs exp_args;
+  CLI::App* exp_cmd = add_export_command(cli, exp_args, "classifier");
+
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
+    if (*exp_cmd) return export_model(exp_args);
     if (*pred_cmd) return predict(pred_run, pred_texts, explain);
     if (*eval_cmd) return eval(eval_run, eval_data, eval_classes);
     if (*ens_cmd) return ensemble(ens_run);

@@ -81,6 +81,7 @@ void SentimentConfig::bind(ConfigSchema& s) {
   s.add("model.embedding_dim", &model.embedding_dim,
         "word vector size (with model.vectors: the file's)")
       .range(1, 1 << 16);
+  bind_init_from_pytorch(s, "model", &model.init_from_pytorch);
   s.add("model.vectors", &model.vectors,
         "word2vec file (text or binary) to initialise the embedding from, relative to the "
         "current directory (\"\": random U(-0.25, 0.25))");
@@ -252,6 +253,27 @@ std::vector<int64_t> encode_text(const SentimentConfig& cfg, const datasets::Tok
 
 // ---- model ----
 
+TorchNaming torch_naming(const SentenceClassifier& model) {
+  TorchNaming n;
+  n.renames.emplace_back("fixed_vectors", "");
+  if (model->options.fixed_words() == 0) return n;
+  // E = [trained rows; fixed_vectors]: (V, E), as one torch.nn.Embedding.
+  for (auto [name, table] :
+       {std::pair<std::string, torch::nn::Embedding>{"embedding", model->embedding},
+        {"static_embedding", model->static_embedding}}) {
+    if (!table) continue;
+    torch::Tensor whole = torch::cat({table->weight, model->fixed_vectors});
+    n.renames.emplace_back(name + ".weight", "");
+    n.derived.emplace_back(name + ".weight", whole);
+    n.modules[name] = {{"class", "Embedding"},
+                       {"args",
+                        {{"num_embeddings", whole.size(0)},
+                         {"embedding_dim", whole.size(1)},
+                         {"padding_idx", 0}}}};
+  }
+  return n;
+}
+
 SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, int64_t classes,
                                int64_t fixed_words) {
   const auto& m = cfg.model;
@@ -418,6 +440,10 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
                        static_cast<int64_t>(data_.train.label_names.size()), extended_);
   // A resumed run takes its weights from the checkpoint; the file is read once.
   if (wv.size() > 0) covered_ = load_vectors(model_, *tokenizer_, wv, cfg.model.vectors);
+  // After the vectors: the file's tensors win where it has them.
+  init_note_ =
+      apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
+                              !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
   model_->to(device_);
 }
 
@@ -571,6 +597,7 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
                                 added)
                   : ""));
   }
+  if (!task_->init_note().empty()) intro.push_back(task_->init_note());
   trainer_->set_intro(intro);
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);

@@ -17,6 +17,7 @@
 
 #include "apps/framework/app.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/torch_export.h"
 #include "apps/framework/trainer.h"
 #include "datasets/labeled_text.h"
 #include "datasets/tokenizer.h"
@@ -59,6 +60,7 @@ struct SentimentConfig {
     std::string embedding_mode = "tune";  // tune | freeze | two_channels
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr
+    std::string init_from_pytorch;    // a Python state_dict file
     std::string pooling = "max";
     double dropout = 0.5;
     RecurrentSection rnn;
@@ -91,6 +93,11 @@ SentimentData load_data(const SentimentConfig& cfg);
 /// blank) gives one <unk>, so every text can be classified.
 std::vector<int64_t> encode_text(const SentimentConfig& cfg, const datasets::Tokenizer& tokenizer,
                                  const std::string& text);
+
+/// The classifier's names in torch.nn (torch_export.h): with fixed words
+/// (model.vectors_extend), each embedding is written whole, its trained rows
+/// then the fixed vectors, as one torch.nn.Embedding.
+TorchNaming torch_naming(const SentenceClassifier& model);
 
 /// Builds the model the config describes; the last `fixed_words` ids are the
 /// words model.vectors_extend added (datasets::extension_size of the tokenizer).
@@ -148,12 +155,15 @@ class SentimentTask : public ExampleTask {
   int64_t covered() const { return covered_; }
   /// Words of the vectors file added to the vocabulary (model.vectors_extend).
   int64_t extended() const { return extended_; }
+  /// What model.init_from_pytorch read, for the run's log ("" without it).
+  const std::string& init_note() const { return init_note_; }
 
  private:
   const SentimentConfig& cfg_;
   torch::Device device_;
   SentimentData data_;
   std::unique_ptr<datasets::Tokenizer> tokenizer_;
+  std::string init_note_;
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
   std::vector<int64_t> train_lengths_;
   std::vector<std::vector<int64_t>> batches_;

@@ -11,6 +11,7 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/torch_export.h"
 #include "apps/translate/bleu.h"
 #include "apps/translate/task.h"
 #include "core/error.h"
@@ -132,8 +133,42 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--hyp", hyp_file, "translations, one per line")->required();
   score_cmd->add_option("--ref", ref_file, "reference translations, line-aligned")->required();
 
+  ExportArgs exp_args;
+  CLI::App* exp_cmd = add_export_command(cli, exp_args, "translation model");
+
   return guarded_main(cli, argc, argv, [&]() -> int {
     if (*train_cmd) return train(train_args);
+    if (*exp_cmd) {
+      auto run = load_run(exp_args.run);
+      check_export_out(run->trained, exp_args.out);
+      const auto& m = run->cfg.model;
+      const bool joint = run->tok.src == run->tok.tgt;
+      const fs::path& dir = run->trained.dir;
+      nlohmann::json info = {
+          {"app", "rnnlab-translate"},
+          {"source_tokenizer",
+           export_tokenizer(*run->tok.src, dir / (joint ? "tokenizer" : "tokenizer_src"),
+                            exp_args.out, ".src_vocab.json")},
+          {"target_tokenizer",
+           export_tokenizer(*run->tok.tgt, dir / (joint ? "tokenizer" : "tokenizer_tgt"),
+                            exp_args.out, ".tgt_vocab.json")},
+          {"attention", m.attention},
+          {"input_feeding", m.input_feeding},
+          {"tie_embeddings", m.tie_embeddings},
+          {"forward",
+           "encoder over src_embedding(source ids); the decoder's first state from bridge_h "
+           "(and bridge_c) of the encoder's final states; each step: decoder over "
+           "tgt_embedding(previous target)" +
+               std::string(m.input_feeding ? " and the previous attentional vector" : "") +
+               ", attention (" + m.attention +
+               ": key_proj, query_proj, score_v as it uses them) over the encoder's outputs, "
+               "attentional vector = tanh(combine([context; h])), logits = output(it)"}};
+      write_export(torch_export(*run->model, torch_naming(run->model)), info, run->trained,
+                   exp_args.out,
+                   {export_sibling(exp_args.out, ".src_vocab.json"),
+                    export_sibling(exp_args.out, ".tgt_vocab.json")});
+      return 0;
+    }
     if (*score_cmd) {
       auto hyps = datasets::read_lines(hyp_file);
       auto refs = datasets::read_lines(ref_file);

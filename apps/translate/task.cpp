@@ -72,6 +72,7 @@ void TranslateConfig::bind(ConfigSchema& s) {
       .choices({"none", "bahdanau", "luong_dot", "luong_general"});
   s.add("model.input_feeding", &model.input_feeding,
         "feed the last attentional state into the next decoder input (Luong)");
+  bind_init_from_pytorch(s, "model", &model.init_from_pytorch);
   s.add("model.tie_embeddings", &model.tie_embeddings,
         "the output layer uses the target embedding table (needs model.embedding = "
         "model.decoder.hidden)");
@@ -187,6 +188,20 @@ void Tokenizers::save(const fs::path& run_dir) const {
 }
 
 // ---- model and decoding ----
+
+TorchNaming torch_naming(const Seq2Seq& model) {
+  TorchNaming n;
+  if (model->output_bias.defined()) {
+    // logits = a W_tgt^T + b: torch.nn.Linear(A, V) with weight W_tgt.
+    const auto& w = model->tgt_embedding->weight;
+    n.renames.emplace_back("output_bias", "output.bias");
+    n.derived.emplace_back("output.weight", w);
+    n.modules["output"] = {
+        {"class", "Linear"},
+        {"args", {{"in_features", w.size(1)}, {"out_features", w.size(0)}, {"bias", true}}}};
+  }
+  return n;
+}
 
 Seq2Seq build_model(const TranslateConfig& cfg, int64_t src_vocab, int64_t tgt_vocab) {
   const auto& m = cfg.model;
@@ -325,6 +340,9 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
                     ": no training pair is left after the length filter "
                     "(data.max_length, data.max_ratio)");
   model_ = build_model(cfg, tok_.src->vocab_size(), tok_.tgt->vocab_size());
+  init_note_ =
+      apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
+                              !resume_dir.empty(), [&] { return torch_naming(model_); });
   model_->to(device_);
   batches_ = epoch_batches(0);
 }
@@ -513,6 +531,7 @@ nlohmann::json TranslateJob::run(const RunDir& dir, bool resume, const std::stri
            m.decoder.stack.num_layers(), m.decoder.stack.hidden_size(), m.attention,
            m.input_feeding ? ", input feeding" : "", m.tie_embeddings ? ", tied" : "", m.embedding,
            m.dropout, m.label_smoothing, n_params, device_.str(), cfg_.run.seed)});
+  if (!task_->init_note().empty()) trainer_->add_intro(task_->init_note());
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);
   trainer_->on_finish([&](nlohmann::json&) {

@@ -17,6 +17,7 @@
 
 #include "apps/framework/app.h"
 #include "apps/framework/experiment.h"
+#include "apps/framework/torch_export.h"
 #include "apps/framework/trainer.h"
 #include "datasets/parallel.h"
 #include "datasets/tokenizer.h"
@@ -54,6 +55,7 @@ struct TranslateConfig {
     double label_smoothing = 0.1;
     double teacher_forcing = 1.0;      // share of gold inputs at the first update
     double teacher_forcing_end = 1.0;  // ... and at the last (linear in between)
+    std::string init_from_pytorch;     // a Python state_dict file
   } model;
   struct Decode {
     int64_t beam = 5;
@@ -94,6 +96,11 @@ struct Tokenizers {
   void save(const std::filesystem::path& run_dir) const;
 };
 
+/// The model's names in torch.nn (torch_export.h): a tied output layer is
+/// written as `output` (a torch.nn.Linear whose weight is tgt_embedding's
+/// and whose bias is `output_bias`).
+TorchNaming torch_naming(const Seq2Seq& model);
+
 /// Builds the model the config describes.
 Seq2Seq build_model(const TranslateConfig& cfg, int64_t src_vocab, int64_t tgt_vocab);
 
@@ -116,6 +123,8 @@ class TranslateTask : public ExampleTask {
   TranslateTask(const TranslateConfig& cfg, const std::filesystem::path& resume_dir,
                 torch::Device device);
   const Tokenizers& tokenizers() const { return tok_; }
+  /// What model.init_from_pytorch read, for the run's log ("" without it).
+  const std::string& init_note() const { return init_note_; }
 
   torch::nn::Module& model() override { return *model_; }
   int64_t batches_per_epoch() const override { return static_cast<int64_t>(batches_.size()); }
@@ -144,6 +153,7 @@ class TranslateTask : public ExampleTask {
   const TranslateConfig& cfg_;
   torch::Device device_;
   Tokenizers tok_;
+  std::string init_note_;
   Split train_, valid_, test_;
   int64_t dropped_ = 0, longest_src_ = 0;
   std::vector<std::vector<int64_t>> batches_;

@@ -20,12 +20,14 @@
 #include "apps/framework/app.h"
 #include "apps/framework/experiment.h"
 #include "apps/framework/run_dir.h"
+#include "apps/framework/torch_export.h"
 #include "apps/word2vec/evaluate.h"
 #include "apps/word2vec/task.h"
 #include "datasets/word2vec_corpus.h"
 #include "datasets/word_vectors.h"
 
 using namespace rnnlab;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -77,6 +79,49 @@ SplitArgs split_words(const CLI::App& sub, const std::vector<char*>& args) {
 
 int train(const TrainArgs& args) {
   return train_command<word2vec::W2VConfig, word2vec::W2VJob>(args);
+}
+
+/// A trained word2vec run: its config, and the model rebuilt over the
+/// vocabulary of its corpus.
+struct LoadedW2V {
+  word2vec::W2VConfig cfg;
+  ConfigSchema schema;
+  TrainedRun trained;
+  datasets::WordVocab vocab;
+  word2vec::Word2VecModel model;
+};
+
+/// `export`: syn0 as `input.weight` and syn1neg (syn1 of hierarchical
+/// softmax) as `output.weight` (`output_hs.weight`): torch.nn.Embedding
+/// tables whose row i is the word at line i of FILE.vocab.json.
+int export_model(const ExportArgs& args) {
+  LoadedW2V run;
+  run.cfg.bind(run.schema);
+  run.trained = open_trained_run(run.schema, run.cfg.run, args.run);
+  check_export_out(run.trained, args.out);
+  run.vocab = word2vec::corpus_vocabulary(run.cfg).second;
+  run.model = word2vec::build_model(run.cfg, run.vocab);
+  load_trained_model(run.model.module(), run.trained);
+  TorchNaming naming;
+  for (const auto& p : run.model.module().named_parameters(/*recurse=*/false)) {
+    naming.renames.emplace_back(p.key(), p.key() + ".weight");
+    naming.modules[p.key()] = {
+        {"class", "Embedding"},
+        {"args", {{"num_embeddings", p.value().size(0)}, {"embedding_dim", p.value().size(1)}}}};
+  }
+  const fs::path vocab_file = export_sibling(args.out, ".vocab.json");
+  write_file_atomic(vocab_file, nlohmann::json(run.vocab.words).dump() + "\n");
+  nlohmann::json info = {
+      {"app", "rnnlab-word2vec"},
+      {"arch", run.cfg.model.arch},
+      {"vocabulary", vocab_file.filename().string()},
+      {"counts", run.vocab.counts},
+      {"forward",
+       "input.weight[i] is word i's vector (syn0, what vectors.bin holds); output.weight "
+       "(negative sampling's syn1neg) or output_hs.weight (hierarchical softmax's syn1, one row "
+       "per inner node of the Huffman tree) scores contexts"}};
+  write_export(torch_export(run.model.module(), naming), info, run.trained, args.out, {vocab_file});
+  return 0;
 }
 
 }  // namespace
@@ -151,8 +196,12 @@ int main(int argc, char** argv) {
     words = std::move(split.words);
   }
 
+  ExportArgs exp_args;
+  CLI::App* exp_cmd = add_export_command(cli, exp_args, "word2vec model");
+
   return guarded_main(cli, static_cast<int>(args.size()), args.data(), [&]() -> int {
     if (*train_cmd) return train(train_args);
+    if (*exp_cmd) return export_model(exp_args);
     if (*norm) {
       std::string text = read_file(norm_in);
       write_file_atomic(norm_out, datasets::normalize_word2vec(text));

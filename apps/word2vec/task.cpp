@@ -424,6 +424,16 @@ StepOutput W2VTask::train_step(int64_t index) {
 // ---------------------------------------------------------------------------
 // The job
 
+std::pair<std::vector<std::string>, datasets::WordVocab> corpus_vocabulary(const W2VConfig& cfg) {
+  std::vector<std::string> files;
+  for (const auto& f : cfg.data.corpus) files.push_back(data_path(cfg.run, f, "data.corpus"));
+  datasets::WordVocabOptions vo;
+  vo.min_count = cfg.data.min_count;
+  vo.max_size = cfg.data.max_vocab;
+  vo.normalize = cfg.data.normalize;
+  return {files, datasets::build_word_vocab(files, vo)};
+}
+
 W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::filesystem::path&)
     : cfg_(cfg) {
   std::vector<std::string> files;
@@ -452,11 +462,7 @@ W2VJob::W2VJob(const W2VConfig& cfg, const ConfigSchema& schema, const std::file
   }
 
   auto t0 = Clock::now();
-  datasets::WordVocabOptions vo;
-  vo.min_count = cfg.data.min_count;
-  vo.max_size = cfg.data.max_vocab;
-  vo.normalize = cfg.data.normalize;
-  vocab_ = datasets::build_word_vocab(files, vo);
+  vocab_ = corpus_vocabulary(cfg).second;
   corpus_ = datasets::encode_word_corpus(files, vocab_, cfg.data.normalize, cfg.data.max_sentence);
   double read_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   model_ = build_model(cfg, vocab_);

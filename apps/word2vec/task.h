@@ -89,6 +89,11 @@ struct Word2VecModel {
 
 Word2VecModel build_model(const W2VConfig& cfg, const datasets::WordVocab& vocab);
 
+/// The corpus files of data.corpus (resolved against run.data_root) and the
+/// vocabulary built from them as the config says: the same words in the same
+/// order every time, so a run's model can be rebuilt for `export`.
+std::pair<std::vector<std::string>, datasets::WordVocab> corpus_vocabulary(const W2VConfig& cfg);
+
 /// The autograd engine's task: batch i of an epoch is the sentences holding
 /// about data.batch_words corpus words from the i-th on; its subsampling,
 /// windows and negatives are drawn from (run.seed, epoch, i), so a resumed

@@ -257,6 +257,38 @@ TEST(SentimentTrain, AttentionExplainsEachWord) {
   EXPECT_EQ(fields[2].rfind("the:", 0), 0u) << p.output;
 }
 
+TEST(SentimentTrain, ExportsForPythonAndInitialisesFromIt) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 200);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set model.pooling=attention --set train.max_steps=3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string out = dir.file("clf.pt");
+  r = run_command(kBin + " export --run " + run + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string json = test::expect_python_loads_export(out);
+  for (const char* s :
+       {"\"labels\"", "\"attention_proj\"", "\"encoder\"", "\"pooling\": \"attention\""})
+    EXPECT_NE(json.find(s), std::string::npos) << s << "\n" << json;
+  EXPECT_EQ(json.find("fixed_vectors"), std::string::npos);
+  // The file initialises a new run; every tensor of the same model is read.
+  std::string run2 = dir.file("run2");
+  r = run_command(kBin + " train " + cfg + " --run-dir " + run2 +
+                  " --set model.pooling=attention --set train.max_steps=1"
+                  " --set model.init_from_pytorch=" +
+                  out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string log = read_all(run2 + "/log.txt");
+  EXPECT_NE(log.find("model.init_from_pytorch: "), std::string::npos) << log;
+  EXPECT_NE(log.find(" tensors read from '" + out + "'\n"), std::string::npos) << log;
+  // Max pooling has no attention: the file's attention_proj is not the model's.
+  expect_one_line_error(
+      run_command(kBin + " train " + cfg + " --run-dir " + dir.file("run3") +
+                  " --set model.pooling=max --set model.init_from_pytorch=" + out),
+      1, "'attention_proj.weight' is not a parameter of this model");
+}
+
 TEST(SentimentTrain, SameSeedSameRunOtherSeedOtherRun) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 300);

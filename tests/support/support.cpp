@@ -144,6 +144,25 @@ void expect_complete_run_unchanged_by_resume(const std::string& binary, const st
   EXPECT_TRUE(after == before) << "a complete run's files changed: " << r.output;
 }
 
+std::string python_with_torch() {
+  static const std::string python =
+      run_command("/usr/bin/python3 -c 'import torch' 2>/dev/null").code == 0 ? "/usr/bin/python3"
+                                                                              : "";
+  return python;
+}
+
+std::string expect_python_loads_export(const std::string& out) {
+  const std::string json = out.substr(0, out.rfind('.')) + ".json";
+  EXPECT_TRUE(std::filesystem::exists(out)) << out;
+  EXPECT_TRUE(std::filesystem::exists(json)) << json;
+  if (python_with_torch().empty()) return read_all(json);
+  auto r = run_command(python_with_torch() + " " + std::string(RNNLAB_SOURCE_DIR) +
+                       "/scripts/load_exported.py " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("loaded ", 0), 0u) << r.output;
+  return read_all(json);
+}
+
 std::string tiny_corpus(int lines) {
   static const char* words[] = {"hello", "world", "the", "cat",  "sat",   "on",
                                 "a",     "mat",   "and", "then", "slept", "well"};

@@ -66,6 +66,16 @@ struct CommandResult {
 /// Runs a shell command (stderr joined to stdout).
 CommandResult run_command(const std::string& command);
 
+/// "/usr/bin/python3" when it imports torch (python3-torch, which
+/// scripts/setup.sh installs), else "" (the caller skips).
+std::string python_with_torch();
+
+/// Checks that `rnnlab-<app> export` wrote `out` (FILE.pt) and FILE.json,
+/// and that Python's PyTorch rebuilds the torch.nn modules the JSON describes
+/// and loads FILE.pt into them with strict checks (scripts/load_exported.py);
+/// skips the Python part when python3-torch is missing. Returns the JSON.
+std::string expect_python_loads_export(const std::string& out);
+
 /// Checks that a command failed with exit code `code` and printed exactly one
 /// line, "error: ..." containing `text` (GoogleTest expectations).
 void expect_one_line_error(const CommandResult& r, int code, const std::string& text);

@@ -83,6 +83,29 @@ std::string planted_config(const TempDir& dir) {
                         "optim:\n  lr: 0.01\n");
 }
 
+TEST(TranslateTrain, ExportsForPythonAndInitialisesFromIt) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run + " --set train.max_steps=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string out = dir.file("nmt.pt");
+  r = run_command(kBin + " export --run " + run + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("nmt.src_vocab.json, " + dir.file("nmt.tgt_vocab.json")),
+            std::string::npos)
+      << r.output;
+  std::string json = test::expect_python_loads_export(out);
+  for (const char* s : {"\"src_embedding\"", "\"bridge_h\"", "\"score_v\"", "\"class\": \"GRU\""})
+    EXPECT_NE(json.find(s), std::string::npos) << s;
+  std::string run2 = dir.file("run2");
+  r = run_command(kBin + " train " + cfg + " --run-dir " + run2 +
+                  " --set train.max_steps=1 --set model.init_from_pytorch=" + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(read_all(run2 + "/log.txt").find("tensors read from '" + out + "'\n"),
+            std::string::npos);
+}
+
 TEST(TranslateTrain, LearnsAPlantedLanguagePairAndTranslatesLineByLine) {
   TempDir dir;
   std::string cfg = planted_config(dir);

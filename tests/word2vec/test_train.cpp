@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/framework/torch_export.h"
 #include "datasets/word_vectors.h"
 #include "tests/support/support.h"
 
@@ -117,6 +118,27 @@ TEST(Word2VecTrain, BothEnginesLearnThePlantedClassesEquallyWell) {
     EXPECT_LT(std::abs(score[0] - score[1]), 0.05 * kCeiling) << arch;
     std::printf("%s: hogwild %.4f, autograd %.4f of %.4f\n", arch, score[0], score[1], kCeiling);
   }
+}
+
+TEST(Word2VecTrain, ExportsSyn0AndSyn1negForPython) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  auto r = run_command(kWord2vec + " train " + config(dir, 600) +
+                       " --set train.max_epochs=1 --run-dir " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string out = dir.file("w2v.pt");
+  r = run_command(kWord2vec + " export --run " + run + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string json = test::expect_python_loads_export(out);
+  EXPECT_NE(json.find("\"input\""), std::string::npos);
+  EXPECT_NE(json.find("\"output\""), std::string::npos);
+  // input.weight is what vectors.bin holds, row for row, and the vocabulary its words.
+  datasets::WordVectors wv = datasets::read_word2vec(run + "/vectors.bin");
+  NamedTensors t = read_state_dict(out);
+  ASSERT_EQ(t[0].first, "input.weight");
+  EXPECT_TRUE(torch::allclose(t[0].second, wv.vectors));
+  auto words = nlohmann::json::parse(test::read_all(dir.file("w2v.vocab.json")));
+  EXPECT_EQ(words.get<std::vector<std::string>>(), wv.words);
 }
 
 TEST(Word2VecTrain, AutogradOnTwoProcessesTrainsLikeOne) {
