@@ -222,7 +222,12 @@ NamedTensors read_state_dict(const fs::path& file) {
   try {
     value = torch::pickle_load(bytes);
   } catch (const c10::Error& e) {
-    throw DataError(f + " could not be read (" + first_line(e) + "); rnnlab reads " + how);
+    // libtorch's "INTERNAL ASSERT FAILED ... please report a bug" is what an
+    // OrderedDict gives: no news to the user.
+    const std::string why = first_line(e);
+    throw DataError(f + " could not be read" +
+                    (why.find("INTERNAL ASSERT") != std::string::npos ? "" : " (" + why + ")") +
+                    "; rnnlab reads " + how);
   }
   if (!value.isGenericDict())
     throw DataError(f + " holds a " + value.tagKind() + "; rnnlab reads " + how);
