@@ -83,22 +83,23 @@ std::vector<std::pair<std::string, std::vector<std::string>>> group_seed_subruns
 }
 
 void load_run_config(ConfigSchema& schema, const RunDir& dir,
-                     const std::vector<std::string>& extra_sets) {
+                     const std::vector<std::string>& extra_sets, const std::string& app_name) {
+  const std::string& expected = app_name.empty() ? program_name() : app_name;
   // A run of another app: named by its config's first line, or (a run
   // written before that line existed) by keys this app does not know.
   const std::string text = read_file(dir.file("config.yaml"));
   const std::string first = text.substr(0, text.find('\n'));
-  if (first.rfind("# rnnlab-", 0) == 0 && !program_name().empty()) {
+  if (first.rfind("# rnnlab-", 0) == 0 && !expected.empty()) {
     std::string app = first.substr(2, first.find(' ', 2) - 2);
-    if (app != program_name())
-      throw UsageError("'" + dir.path().string() + "' is a " + app + " run, not a " +
-                       program_name() + " one (use " + app + ")");
+    if (app != expected)
+      throw UsageError("'" + dir.path().string() + "' is a " + app + " run, not a " + expected +
+                       " one" + (expected == program_name() ? " (use " + app + ")" : ""));
   }
   try {
     schema.load_file(dir.file("config.yaml").string());
   } catch (const ConfigError& e) {
     if (std::string(e.what()).rfind("unknown key", 0) != 0) throw;
-    throw UsageError("'" + dir.path().string() + "' is not a " + program_name() +
+    throw UsageError("'" + dir.path().string() + "' is not a " + expected +
                      " run (a run of another app?): " + e.what());
   }
   for (const auto& set : resumed_overrides(dir.path())) schema.apply_override(set);
@@ -517,7 +518,8 @@ void add_run_options(CLI::App* cmd, RunChoice& choice, const std::string& what) 
       ->check(CLI::IsMember({"best", "last"}));
 }
 
-TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice) {
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice,
+                            const std::string& app) {
   const std::string& path = choice.run;
   const std::string& subrun = choice.subrun;
   const std::string& checkpoint = choice.checkpoint;
@@ -545,7 +547,7 @@ TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const R
     logger()->info("{}: using sub-run {}", path, chosen.filename().string());
   }
   RunDir dir = RunDir::open(chosen);
-  load_run_config(schema, dir);
+  load_run_config(schema, dir, {}, app);
   TrainedRun out;
   out.dir = chosen;
   out.checkpoint = choose_checkpoint(dir, checkpoint);

@@ -94,8 +94,9 @@ int train_command(const TrainArgs& args,
 
 /// Reads a run's config into `schema`: config.yaml, then the overrides of each
 /// resumption recorded in resumed.yaml, then `extra_sets`; then finalize().
+/// `app`: the app whose run it must be ("": this program's).
 void load_run_config(ConfigSchema& schema, const RunDir& dir,
-                     const std::vector<std::string>& extra_sets = {});
+                     const std::vector<std::string>& extra_sets = {}, const std::string& app = "");
 
 /// Appends a resumption (its overrides and the update it resumed at) to
 /// `dir`/resumed.yaml, atomically.
@@ -140,7 +141,10 @@ void add_run_options(CLI::App* cmd, RunChoice& choice, const std::string& what);
 /// never validated, else a UsageError that names --checkpoint last. Resolves
 /// run.device. The app then loads its tokenizer from `dir`, builds its model
 /// from the config and calls load_trained_model().
-TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice);
+/// `app`: the app whose run it must be ("": this program's; rnnlab-sentiment
+/// opens an rnnlab-lm run for model.init_from).
+TrainedRun open_trained_run(ConfigSchema& schema, const RunSection& run, const RunChoice& choice,
+                            const std::string& app = "");
 
 /// Loads `trained.checkpoint` into `model` (load_model_from: every tensor
 /// checked against the model); a model that is not the best checkpoint is

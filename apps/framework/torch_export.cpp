@@ -245,8 +245,12 @@ NamedTensors read_state_dict(const fs::path& file) {
 
 std::vector<std::string> init_from_pytorch(torch::nn::Module& model, const fs::path& file,
                                            const std::function<TorchNaming()>& naming) {
-  const std::string f = "'" + file.string() + "'";
-  const NamedTensors theirs = read_state_dict(file);
+  return load_named(model, read_state_dict(file), "'" + file.string() + "'", naming);
+}
+
+std::vector<std::string> load_named(torch::nn::Module& model, const NamedTensors& theirs,
+                                    const std::string& f,
+                                    const std::function<TorchNaming()>& naming) {
   const TorchNaming names = naming ? naming() : TorchNaming{};
   std::map<std::string, torch::Tensor> mine;  // torch name -> the model's tensor
   std::map<std::string, torch::Tensor> by_name;

@@ -90,6 +90,12 @@ std::vector<std::string> init_from_pytorch(torch::nn::Module& model,
                                            const std::filesystem::path& file,
                                            const std::function<TorchNaming()>& naming);
 
+/// init_from_pytorch() of tensors already read (torch.nn names); `source`
+/// names where they come from in the errors ("'lm.pt'").
+std::vector<std::string> load_named(torch::nn::Module& model, const NamedTensors& tensors,
+                                    const std::string& source,
+                                    const std::function<TorchNaming()>& naming);
+
 /// Declares `<prefix>.init_from_pytorch` (a Python state_dict file), the
 /// one declaration of that key for every app.
 void bind_init_from_pytorch(ConfigSchema& s, const std::string& prefix, std::string* path);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "apps/lm/task.h"
 #include "core/error.h"
 #include "datasets/batching.h"
 #include "datasets/vocab.h"
@@ -82,6 +83,10 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "word vector size (with model.vectors: the file's)")
       .range(1, 1 << 16);
   bind_init_from_pytorch(s, "model", &model.init_from_pytorch);
+  s.add("model.init_from", &model.init_from,
+        "an rnnlab-lm run directory (its best checkpoint) whose tokenizer, embedding and "
+        "recurrent stack start the classifier: language-model pre-training, then fine-tuning "
+        "(Dai and Le 2015; ULMFiT); the stack's keys must match the LM's (\"\": none)");
   s.add("model.vectors", &model.vectors,
         "word2vec file (text or binary) to initialise the embedding from, relative to the "
         "current directory (\"\": random U(-0.25, 0.25))");
@@ -157,6 +162,19 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
                   "'" + model.embedding_mode +
                       "' keeps an embedding fixed, which needs model.vectors (a fixed random "
                       "embedding learns nothing)");
+  if (!model.init_from.empty()) {
+    if (!model.vectors.empty())
+      throw s.error(
+          "model.vectors",
+          "the embedding comes from model.init_from's language model; set one of the two");
+    if (!model.init_from_pytorch.empty())
+      throw s.error("model.init_from_pytorch",
+                    "the weights come from model.init_from's language model; set one of the two");
+    if (model.rnn.stack.bidirectional())
+      throw s.error("model.rnn.bidirectional",
+                    "model.init_from's language model reads left to right only; a bidirectional "
+                    "classifier's backward direction would have no weights to start from");
+  }
   model.rnn.validate(s, "model.rnn");
   train.validate(s);
   optim.validate(s, train);
@@ -404,12 +422,88 @@ std::vector<std::vector<int64_t>> encode_all(const SentimentConfig& cfg,
 
 }  // namespace
 
+struct SentimentTask::LmSource {
+  lm::LMConfig cfg;
+  ConfigSchema schema;  // bound to cfg: the struct stays where it was made
+  TrainedRun run;
+};
+
+SentimentTask::~SentimentTask() = default;
+
+void SentimentTask::open_lm(const SentimentConfig& cfg) {
+  const std::string& path = cfg.model.init_from;
+  lm_ = std::make_unique<LmSource>();
+  lm::LMConfig& lcfg = lm_->cfg;
+  lcfg.bind(lm_->schema);
+  try {
+    lm_->run = open_trained_run(lm_->schema, lcfg.run, RunChoice{path, "", ""}, "rnnlab-lm");
+  } catch (const Error& e) {
+    throw ConfigError("key 'model.init_from': " + std::string(e.what()));
+  }
+  // The classifier's stack must be the language model's, key by key.
+  const RecurrentOptions& mine = cfg.model.rnn.stack;
+  const RecurrentOptions& theirs = lcfg.model.rnn.stack;
+  auto differs = [&](const std::string& key, const std::string& a, const std::string& b) {
+    if (a != b)
+      throw ConfigError(fmt::format(
+          "key '{}': {} here, {} in model.init_from's language model '{}'; they must match", key, a,
+          b, path));
+  };
+  differs("model.rnn.type", cfg.model.rnn.type, lcfg.model.rnn.type);
+  differs("model.rnn.hidden", std::to_string(mine.hidden_size()),
+          std::to_string(theirs.hidden_size()));
+  differs("model.rnn.layers", std::to_string(mine.num_layers()),
+          std::to_string(theirs.num_layers()));
+  differs("model.rnn.proj_size", std::to_string(mine.proj_size()),
+          std::to_string(theirs.proj_size()));
+  differs("model.rnn.layer_norm", mine.layer_norm() ? "true" : "false",
+          theirs.layer_norm() ? "true" : "false");
+  if (cfg.model.rnn.type == "rnn")
+    differs("model.rnn.nonlinearity", cfg.model.rnn.nonlinearity, lcfg.model.rnn.nonlinearity);
+  differs("model.embedding_dim", std::to_string(cfg.model.embedding_dim),
+          std::to_string(lcfg.model.embedding));
+  if (lcfg.model.last_hidden > 0)
+    throw ConfigError("key 'model.init_from': the language model '" + path +
+                      "' has a last layer of its own size (model.last_hidden); a classifier "
+                      "cannot start from it");
+}
+
+void SentimentTask::init_from_lm(const SentimentConfig& cfg) {
+  const std::string& path = cfg.model.init_from;
+  const lm::LMConfig& lcfg = lm_->cfg;
+  const TrainedRun& lrun = lm_->run;
+  const RecurrentOptions& mine = cfg.model.rnn.stack;
+  LanguageModel lmodel = lm::build_model(lcfg, tokenizer_->vocab_size());
+  load_trained_model(*lmodel, lrun);
+  // Its embedding and stack under torch.nn's names, the stack renamed to the
+  // classifier's: rnn.weight_ih_l0 -> encoder.weight_ih_l0.
+  NamedTensors tensors;
+  for (auto& [name, t] : torch_export(*lmodel).tensors) {
+    if (name == "embedding.weight")
+      tensors.emplace_back(name, t);
+    else if (name.rfind("rnn.", 0) == 0)
+      tensors.emplace_back("encoder." + name.substr(4), t);
+  }
+  auto missing = load_named(*model_, tensors, "model.init_from '" + path + "'",
+                            [&] { return torch_naming(model_); });
+  init_note_ = fmt::format(
+      "model.init_from: the tokenizer (vocabulary {}), embedding and {}-layer {} encoder of the "
+      "language model {} ({}){}",
+      tokenizer_->vocab_size(), mine.num_layers(), cfg.model.rnn.type, lrun.dir.string(),
+      lrun.checkpoint.filename().string(),
+      missing.empty() ? "" : fmt::format("; trained from scratch: {}", fmt::join(missing, ", ")));
+}
+
 SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir,
                              torch::Device device)
     : cfg_(cfg), device_(device) {
   data_ = load_data(cfg);
   if (!tokenizer_dir.empty()) {
     tokenizer_ = datasets::load_tokenizer(tokenizer_dir);
+  } else if (!cfg.model.init_from.empty()) {
+    // The language model's tokenizer: its ids are its embedding's rows.
+    open_lm(cfg);
+    tokenizer_ = datasets::load_tokenizer((lm_->run.dir / "tokenizer").string());
   } else {
     // The vocabulary comes from the training part only.
     std::vector<std::string> texts;
@@ -440,10 +534,12 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
                        static_cast<int64_t>(data_.train.label_names.size()), extended_);
   // A resumed run takes its weights from the checkpoint; the file is read once.
   if (wv.size() > 0) covered_ = load_vectors(model_, *tokenizer_, wv, cfg.model.vectors);
+  if (lm_) init_from_lm(cfg);
   // After the vectors: the file's tensors win where it has them.
-  init_note_ =
-      apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
-                              !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
+  if (!lm_)
+    init_note_ =
+        apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
+                                !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
   model_->to(device_);
 }
 

@@ -61,6 +61,7 @@ struct SentimentConfig {
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr
     std::string init_from_pytorch;    // a Python state_dict file
+    std::string init_from;            // an rnnlab-lm run: tokenizer, embedding, encoder
     std::string pooling = "max";
     double dropout = 0.5;
     RecurrentSection rnn;
@@ -136,6 +137,7 @@ class SentimentTask : public ExampleTask {
   /// directory exists). The tokenizer is built from the training part, or
   /// loaded from `tokenizer_dir` when resuming; so are the vectors.
   SentimentTask(const SentimentConfig& cfg, const std::string& tokenizer_dir, torch::Device device);
+  ~SentimentTask() override;
   void save_tokenizer(const std::filesystem::path& dir) const;
 
   torch::nn::Module& model() override { return *model_; }
@@ -164,6 +166,13 @@ class SentimentTask : public ExampleTask {
   SentimentData data_;
   std::unique_ptr<datasets::Tokenizer> tokenizer_;
   std::string init_note_;
+  /// model.init_from (a new run only): the language model's run and config,
+  /// opened and checked against the classifier's (open_lm, before the
+  /// tokenizer: it is the LM's), then its weights copied (init_from_lm).
+  struct LmSource;
+  std::unique_ptr<LmSource> lm_;
+  void open_lm(const SentimentConfig& cfg);
+  void init_from_lm(const SentimentConfig& cfg);
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
   std::vector<int64_t> train_lengths_;
   std::vector<std::vector<int64_t>> batches_;

@@ -6,6 +6,8 @@
 // one-line errors before a run directory exists.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/framework/torch_export.h"
 #include "apps/sentiment/task.h"
 #include "datasets/word_vectors.h"
 #include "tests/support/support.h"
@@ -287,6 +290,65 @@ TEST(SentimentTrain, ExportsForPythonAndInitialisesFromIt) {
       run_command(kBin + " train " + cfg + " --run-dir " + dir.file("run3") +
                   " --set model.pooling=max --set model.init_from_pytorch=" + out),
       1, "'attention_proj.weight' is not a parameter of this model");
+}
+
+TEST(SentimentTrain, StartsFromALanguageModelRun) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 200);
+  // A word-level GRU language model on unlabelled text of the same kind.
+  Planted text = planted(400, 9);
+  write_file(dir.file("lm.txt"), text.pos + text.neg);
+  std::string lm_cfg = write_file(
+      dir.file("lm.yaml"), "data:\n  train: " + dir.file("lm.txt") +
+                               "\n  tokenizer:\n    type: word\n  batch_size: 4\n  bptt: 16\n"
+                               "model:\n  embedding: 16\n  rnn:\n    type: gru\n    hidden: 24\n"
+                               "train:\n  max_steps: 20\n  eval_every: 10\nsample:\n  length: 0\n"
+                               "run:\n  progress: lines\n");
+  std::string lm = dir.file("lm");
+  auto r = run_command(test::kLm + " train " + lm_cfg + " --run-dir " + lm);
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  const std::string from = " --set model.init_from=" + lm + " --set model.rnn.bidirectional=false";
+  std::string run = dir.file("run");
+  r = run_command(kBin + " train " + cfg + " --run-dir " + run + from +
+                  " --set train.max_steps=1 --set optim.lr=1e-9 --set model.dropout=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string log = read_all(run + "/log.txt");
+  EXPECT_NE(log.find("model.init_from: the tokenizer (vocabulary "), std::string::npos) << log;
+  EXPECT_NE(log.find("1-layer gru encoder of the language model " + lm + " (checkpoint_best.pt)"),
+            std::string::npos)
+      << log;
+  // The classifier's tokenizer, embedding and encoder are the LM's (one
+  // update at learning rate 1e-9 later).
+  EXPECT_EQ(read_all(run + "/tokenizer/vocab.json"), read_all(lm + "/tokenizer/vocab.json"));
+  ASSERT_EQ(run_command(test::kLm + " export --run " + lm + " --out " + dir.file("lm.pt")).code, 0);
+  ASSERT_EQ(run_command(kBin + " export --run " + run + " --out " + dir.file("clf.pt")).code, 0);
+  std::map<std::string, torch::Tensor> a, b;
+  for (auto& [k, v] : read_state_dict(dir.file("lm.pt"))) a[k] = v;
+  for (auto& [k, v] : read_state_dict(dir.file("clf.pt"))) b[k] = v;
+  EXPECT_TRUE(torch::allclose(a.at("embedding.weight"), b.at("embedding.weight"), 0, 1e-6));
+  for (const char* w : {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"})
+    EXPECT_TRUE(
+        torch::allclose(a.at(std::string("rnn.") + w), b.at(std::string("encoder.") + w), 0, 1e-6))
+        << w;
+
+  // What cannot start from that LM: config errors naming the key, before any run directory.
+  std::string cmd = kBin + " train " + cfg + " --run-dir " + dir.file("bad") + from;
+  expect_one_line_error(
+      run_command(cmd + " --set model.rnn.hidden=32"), 2,
+      "key 'model.rnn.hidden': 32 here, 24 in model.init_from's language model '" + lm +
+          "'; they must match");
+  expect_one_line_error(run_command(cmd + " --set model.rnn.type=lstm"), 2,
+                        "key 'model.rnn.type': lstm here, gru in model.init_from's");
+  expect_one_line_error(run_command(cmd + " --set model.embedding_dim=8"), 2,
+                        "key 'model.embedding_dim': 8 here, 16");
+  expect_one_line_error(run_command(cmd + " --set model.rnn.bidirectional=true"), 2,
+                        "key 'model.rnn.bidirectional'");
+  expect_one_line_error(
+      run_command(kBin + " train " + cfg + " --run-dir " + dir.file("bad") +
+                  " --set model.rnn.bidirectional=false --set model.init_from=" + run),
+      2, "is a rnnlab-sentiment run, not a rnnlab-lm one");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad")));
 }
 
 TEST(SentimentTrain, SameSeedSameRunOtherSeedOtherRun) {
