@@ -107,6 +107,12 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "learning rate of the (tuned) embedding, as a multiple of the scheduled optim.lr; below 1 "
         "keeps word2vec vectors closer to where they started")
       .greater(0.0);
+  s.add("model.discriminative_lr", &model.discriminative_lr,
+        "ULMFiT's discriminative fine-tuning: the pooling and output layers learn at the "
+        "scheduled rate, the encoder's top layer at rate / F, each layer below F times slower "
+        "again, the embedding slowest (times model.embedding_lr_scale); Howard and Ruder: 2.6; "
+        "1: one rate for all")
+      .range(1.0, 100.0);
   s.add("model.pooling", &model.pooling,
         "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
         "or attention")
@@ -549,13 +555,28 @@ void SentimentTask::save_tokenizer(const fs::path& dir) const {
 }
 
 std::vector<ParamGroup> SentimentTask::param_groups() {
-  const double scale = cfg_.model.embedding_lr_scale;
-  if (scale == 1.0) return Task::param_groups();
+  const double scale = cfg_.model.embedding_lr_scale, f = cfg_.model.discriminative_lr;
+  if (scale == 1.0 && f == 1.0) return Task::param_groups();
+  // ULMFiT: rate(head) = lr, rate(layer l of L) = lr / f^(L - l), rate(embedding) = lr / f^(L + 1).
+  const int64_t L = cfg_.model.rnn.stack.num_layers();
   const torch::Tensor& emb = model_->embedding->weight;
-  ParamGroup embedding{"embedding", {emb}, scale}, rest{"rest", {}, 1.0};
-  for (const auto& p : model_->parameters())
-    if (!p.is_same(emb)) rest.params.push_back(p);
-  return {rest, embedding};
+  std::vector<ParamGroup> groups{{"rest", {}, 1.0}};
+  for (int64_t l = 0; l < L && f != 1.0; ++l)
+    groups.push_back({"encoder layer " + std::to_string(l), {}, std::pow(f, -(L - l))});
+  groups.push_back({"embedding", {emb}, scale * (f == 1.0 ? 1.0 : std::pow(f, -(L + 1)))});
+  for (const auto& p : model_->named_parameters()) {
+    if (p.value().is_same(emb)) continue;
+    const std::string& name = p.key();
+    size_t at = name.rfind("_l");
+    if (f != 1.0 && name.rfind("encoder.", 0) == 0 && at != std::string::npos) {
+      // weight_ih_l2, bias_hh_l2_reverse, ln_ih_l2: layer 2
+      const int64_t layer = std::stoll(name.substr(at + 2));
+      groups[1 + layer].params.push_back(p.value());
+    } else {
+      groups[0].params.push_back(p.value());
+    }
+  }
+  return groups;
 }
 
 int64_t SentimentTask::batches_per_epoch() const {
@@ -673,13 +694,17 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
                   d.description, fmt::join(d.train.label_names, ", "), d.train.size(), d.dev.size(),
                   d.test.size(), task_->tokenizer().vocab_size() - task_->extended(),
                   task_->tokenizer().type(), cfg_.data.clean),
-      fmt::format("model: embedding {} ({}, {}{}), {} {}{} x{} hidden {}, {} pooling, dropout {}; "
-                  "{} parameters, device {}, seed {}",
-                  m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
-                  m.embedding_lr_scale != 1.0 ? fmt::format(", lr x{}", m.embedding_lr_scale) : "",
-                  m.rnn.impl, m.rnn.stack.bidirectional() ? "bi-" : "", m.rnn.type,
-                  m.rnn.stack.num_layers(), m.rnn.stack.hidden_size(), m.pooling, m.dropout,
-                  n_params, device_.str(), cfg_.run.seed)};
+      fmt::format(
+          "model: embedding {} ({}, {}{}), {} {}{} x{} hidden {}, {} pooling, dropout {}{}; "
+          "{} parameters, device {}, seed {}",
+          m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
+          m.embedding_lr_scale != 1.0 ? fmt::format(", lr x{}", m.embedding_lr_scale) : "",
+          m.rnn.impl, m.rnn.stack.bidirectional() ? "bi-" : "", m.rnn.type,
+          m.rnn.stack.num_layers(), m.rnn.stack.hidden_size(), m.pooling, m.dropout,
+          m.discriminative_lr != 1.0
+              ? fmt::format(", rates / {} per layer down (discriminative)", m.discriminative_lr)
+              : "",
+          n_params, device_.str(), cfg_.run.seed)};
   if (task_->covered() >= 0) {
     // Of the training part's words (less <pad> <unk> <bos> <eos>) and the added ones.
     const int64_t added = task_->extended();

@@ -60,6 +60,7 @@ struct SentimentConfig {
     std::string embedding_mode = "tune";  // tune | freeze | two_channels
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr
+    double discriminative_lr = 1.0;   // ULMFiT: each layer down learns this many times slower
     std::string init_from_pytorch;    // a Python state_dict file
     std::string init_from;            // an rnnlab-lm run: tokenizer, embedding, encoder
     std::string pooling = "max";

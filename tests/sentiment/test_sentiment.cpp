@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -625,6 +626,39 @@ TEST(SentimentData, EmbeddingLearningRateScaleMakesItsOwnParameterGroup) {
   ASSERT_EQ(groups[1].params.size(), 1u);
   EXPECT_TRUE(groups[1].params[0].is_same(model.embedding->weight));
   EXPECT_EQ(groups[0].params.size() + 1, model.parameters().size());
+}
+
+TEST(SentimentData, DiscriminativeRatesSlowEachLayerDownAsUlmfit) {
+  TempDir dir;
+  SentimentConfig cfg = tiny_vectors_config(dir, {"film"}, torch::ones({1, 3}));
+  cfg.model.rnn.stack.num_layers(2).bidirectional(true);
+  cfg.model.discriminative_lr = 2.0;
+  cfg.model.embedding_lr_scale = 0.5;
+  sentiment::SentimentTask task(cfg, "", torch::kCPU);
+  auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
+  auto groups = task.param_groups();
+  ASSERT_EQ(groups.size(), 4u);  // head, layer 0, layer 1, embedding
+  EXPECT_DOUBLE_EQ(groups[0].lr_scale, 1.0);
+  EXPECT_DOUBLE_EQ(groups[1].lr_scale, 0.25);    // layer 0 of 2: lr / 2^2
+  EXPECT_DOUBLE_EQ(groups[2].lr_scale, 0.5);     // layer 1 (the top): lr / 2
+  EXPECT_DOUBLE_EQ(groups[3].lr_scale, 0.0625);  // embedding: 0.5 x lr / 2^3
+  auto params = model.named_parameters();
+  auto in = [](const ParamGroup& g, const torch::Tensor& t) {
+    return std::any_of(g.params.begin(), g.params.end(),
+                       [&](const auto& p) { return p.is_same(t); });
+  };
+  EXPECT_TRUE(in(groups[1], params["encoder.rnn.weight_hh_l0_reverse"]));
+  EXPECT_TRUE(in(groups[2], params["encoder.rnn.bias_ih_l1"]));
+  EXPECT_TRUE(in(groups[0], params["output.weight"]));
+  EXPECT_TRUE(in(groups[3], model.embedding->weight));
+  size_t n = 0;
+  for (const auto& g : groups) n += g.params.size();
+  EXPECT_EQ(n, params.size());
+  // Off (1) with scale 1: one group, as before.
+  cfg.model.discriminative_lr = 1.0;
+  cfg.model.embedding_lr_scale = 1.0;
+  sentiment::SentimentTask plain(cfg, "", torch::kCPU);
+  EXPECT_EQ(plain.param_groups().size(), 1u);
 }
 
 TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
