@@ -113,6 +113,11 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "again, the embedding slowest (times model.embedding_lr_scale); Howard and Ruder: 2.6; "
         "1: one rate for all")
       .range(1.0, 100.0);
+  s.add("model.unfreeze_every", &model.unfreeze_every,
+        "ULMFiT's gradual unfreezing, in epochs: the first N epochs train only the pooling and "
+        "output layers, then every N epochs one more encoder layer from the top, then the "
+        "embedding (0: everything trains from the start)")
+      .range(0, 1000000);
   s.add("model.pooling", &model.pooling,
         "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
         "or attention")
@@ -554,6 +559,16 @@ void SentimentTask::save_tokenizer(const fs::path& dir) const {
   tokenizer_->save(dir.string());
 }
 
+namespace {
+/// The encoder layer of a classifier parameter ("encoder.rnn.weight_ih_l2",
+/// "encoder.rnn.bias_hh_l2_reverse", "encoder.rnn.ln_ih_l2": 2), or -1.
+int64_t encoder_layer(const std::string& name) {
+  const size_t at = name.rfind("_l");
+  if (name.rfind("encoder.", 0) != 0 || at == std::string::npos) return -1;
+  return std::stoll(name.substr(at + 2));
+}
+}  // namespace
+
 std::vector<ParamGroup> SentimentTask::param_groups() {
   const double scale = cfg_.model.embedding_lr_scale, f = cfg_.model.discriminative_lr;
   if (scale == 1.0 && f == 1.0) return Task::param_groups();
@@ -566,11 +581,8 @@ std::vector<ParamGroup> SentimentTask::param_groups() {
   groups.push_back({"embedding", {emb}, scale * (f == 1.0 ? 1.0 : std::pow(f, -(L + 1)))});
   for (const auto& p : model_->named_parameters()) {
     if (p.value().is_same(emb)) continue;
-    const std::string& name = p.key();
-    size_t at = name.rfind("_l");
-    if (f != 1.0 && name.rfind("encoder.", 0) == 0 && at != std::string::npos) {
-      // weight_ih_l2, bias_hh_l2_reverse, ln_ih_l2: layer 2
-      const int64_t layer = std::stoll(name.substr(at + 2));
+    const int64_t layer = encoder_layer(p.key());
+    if (f != 1.0 && layer >= 0) {
       groups[1 + layer].params.push_back(p.value());
     } else {
       groups[0].params.push_back(p.value());
@@ -598,6 +610,25 @@ std::vector<std::vector<int64_t>> SentimentTask::epoch_batches(int64_t epoch) co
 
 void SentimentTask::start_epoch(int64_t epoch) {
   batches_ = epoch_batches(epoch);
+  if (cfg_.model.unfreeze_every > 0) unfreeze(epoch / cfg_.model.unfreeze_every);
+}
+
+void SentimentTask::unfreeze(int64_t stage) {
+  // Stage 0: the head only; stage s: also the top s encoder layers; stage
+  // L + 1: the embedding too (unless model.embedding_mode keeps it fixed).
+  const int64_t L = cfg_.model.rnn.stack.num_layers();
+  const bool embedding_tuned = cfg_.model.embedding_mode != "freeze";
+  for (auto& p : model_->named_parameters()) {
+    const int64_t layer = encoder_layer(p.key());
+    bool trains = true;
+    if (layer >= 0)
+      trains = layer >= L - stage;
+    else if (p.value().is_same(model_->embedding->weight))
+      trains = embedding_tuned && stage > L;
+    else if (model_->static_embedding && p.value().is_same(model_->static_embedding->weight))
+      trains = false;
+    p.value().set_requires_grad(trains);
+  }
 }
 
 StepOutput SentimentTask::train_step(int64_t index) {

@@ -61,6 +61,7 @@ struct SentimentConfig {
     int64_t vectors_extend = 0;  // add up to N words of the vectors file the training part lacks
     double embedding_lr_scale = 1.0;  // the embedding's learning rate, relative to optim.lr
     double discriminative_lr = 1.0;   // ULMFiT: each layer down learns this many times slower
+    int64_t unfreeze_every = 0;       // ULMFiT's gradual unfreezing: epochs per stage (0: off)
     std::string init_from_pytorch;    // a Python state_dict file
     std::string init_from;            // an rnnlab-lm run: tokenizer, embedding, encoder
     std::string pooling = "max";
@@ -173,6 +174,8 @@ class SentimentTask : public ExampleTask {
   struct LmSource;
   std::unique_ptr<LmSource> lm_;
   void open_lm(const SentimentConfig& cfg);
+  /// model.unfreeze_every: what trains in gradual-unfreezing stage `stage`.
+  void unfreeze(int64_t stage);
   void init_from_lm(const SentimentConfig& cfg);
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
   std::vector<int64_t> train_lengths_;

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "apps/framework/torch_export.h"
 #include "apps/sentiment/task.h"
@@ -659,6 +660,39 @@ TEST(SentimentData, DiscriminativeRatesSlowEachLayerDownAsUlmfit) {
   cfg.model.embedding_lr_scale = 1.0;
   sentiment::SentimentTask plain(cfg, "", torch::kCPU);
   EXPECT_EQ(plain.param_groups().size(), 1u);
+}
+
+TEST(SentimentData, GradualUnfreezingTrainsOneMoreLayerEveryNEpochs) {
+  TempDir dir;
+  SentimentConfig cfg = tiny_vectors_config(dir, {"film"}, torch::ones({1, 3}));
+  cfg.model.rnn.stack.num_layers(2);
+  cfg.model.unfreeze_every = 3;
+  sentiment::SentimentTask task(cfg, "", torch::kCPU);
+  auto& model = dynamic_cast<SentenceClassifierImpl&>(task.model());
+  auto trains = [&](const std::string& name) {
+    return model.named_parameters()[name].requires_grad();
+  };
+  // (epoch, layer 1 trains, layer 0 trains, embedding trains); the head always trains.
+  for (auto [epoch, l1, l0, emb] : std::vector<std::tuple<int64_t, bool, bool, bool>>{
+           {0, false, false, false},
+           {2, false, false, false},
+           {3, true, false, false},
+           {6, true, true, false},
+           {9, true, true, true},
+           {40, true, true, true},
+           {1, false, false, false}}) {  // a resumed run's epoch decides, not the history
+    task.start_epoch(epoch);
+    EXPECT_TRUE(trains("output.weight")) << epoch;
+    EXPECT_EQ(trains("encoder.rnn.weight_hh_l1"), l1) << epoch;
+    EXPECT_EQ(trains("encoder.rnn.bias_ih_l0"), l0) << epoch;
+    EXPECT_EQ(trains("embedding.weight"), emb) << epoch;
+  }
+  // A frozen embedding (model.embedding_mode: freeze) stays frozen.
+  cfg.model.embedding_mode = "freeze";
+  sentiment::SentimentTask frozen(cfg, "", torch::kCPU);
+  frozen.start_epoch(40);
+  EXPECT_FALSE(
+      dynamic_cast<SentenceClassifierImpl&>(frozen.model()).embedding->weight.requires_grad());
 }
 
 TEST(SentimentData, VectorsExtendGivesTestOnlyWordsTheirPretrainedVectors) {
