@@ -101,7 +101,7 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".beta2", &beta2, "adam/adamw beta2").range(0.0, 0.99999);
   s.add(p + ".eps", &eps, "adam/adamw epsilon").greater(0.0);
   s.add(p + ".schedule", &schedule, "learning-rate schedule after warm-up")
-      .choices({"constant", "step", "cosine", "linear", "plateau"});
+      .choices({"constant", "step", "cosine", "linear", "plateau", "slanted_triangular"});
   s.add(p + ".warmup_steps", &warmup_steps, "linear warm-up from 0 over N updates")
       .range(0, INT64_MAX);
   s.add(p + ".decay_steps", &decay_steps, "step schedule: decay every N updates").greater(0);
@@ -120,6 +120,13 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
         "plateau schedule: decay after N validations in a row without improvement")
       .range(1, INT64_MAX);
   s.add(p + ".min_lr", &min_lr, "cosine/linear schedules: rate at the last update").range(0.0, 1e3);
+  s.add(p + ".stlr_cut_frac", &stlr_cut_frac,
+        "slanted_triangular (ULMFiT's STLR, Howard and Ruder 2018): the share of the updates over "
+        "which the rate rises linearly from lr / stlr_ratio to lr; it then falls linearly back")
+      .range(0.001, 0.999);
+  s.add(p + ".stlr_ratio", &stlr_ratio,
+        "slanted_triangular: how much smaller the lowest rate is than lr (ULMFiT: 32)")
+      .range(1.0, 1e6);
   s.add(p + ".asgd_nonmono", &asgd_nonmono,
         "sgd: NT-ASGD (Merity et al. 2017): once a validation is worse than the best of those "
         "more than N validations before it, keep averaging the weights after every update; "
@@ -185,8 +192,11 @@ void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
       throw s.error(p + "." + key,
                     "only the step schedule uses it (" + p + ".schedule is '" + schedule + "')");
   }
-  if ((schedule == "cosine" || schedule == "linear") && train.max_steps == 0 &&
-      train.max_epochs == 0)
+  if (schedule == "slanted_triangular" && warmup_steps > 0)
+    throw s.error(p + ".warmup_steps",
+                  "the slanted triangular schedule rises from lr / stlr_ratio itself; set 0");
+  if ((schedule == "cosine" || schedule == "linear" || schedule == "slanted_triangular") &&
+      train.max_steps == 0 && train.max_epochs == 0)
     throw s.error(p + ".schedule", "'" + schedule +
                                        "' needs train.max_steps or train.max_epochs to know "
                                        "where it ends");

@@ -54,13 +54,16 @@ struct OptimSection {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  std::string schedule = "constant";  // constant | step | cosine | linear | plateau
+  std::string schedule =
+      "constant";  // constant | step | cosine | linear | plateau | slanted_triangular
   int64_t warmup_steps = 0;
   int64_t decay_steps = 1000;    // step: decay every N steps
   int64_t decay_epochs = 0;      // step: decay every N epochs instead (0: decay_steps)
   int64_t decay_start = 0;       // step: first decay after N updates/epochs (0: one period)
   double decay_factor = 0.5;     // step/plateau: multiply the rate by this
   double min_lr = 0.0;           // cosine/linear: final rate
+  double stlr_cut_frac = 0.1;    // slanted_triangular: share of the updates rising
+  double stlr_ratio = 32.0;      // slanted_triangular: peak / lowest rate
   int64_t plateau_patience = 1;  // plateau: validations without improvement before a decay
   int64_t asgd_nonmono = 0;      // > 0: NT-ASGD's non-monotone interval (sgd only)
   void bind(ConfigSchema& s, const std::string& prefix = "optim");

@@ -77,6 +77,16 @@ double Trainer::scheduled_lr(const OptimSection& o, int64_t step, int64_t total_
     return o.min_lr + (o.lr - o.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
   if (o.schedule == "linear") return o.lr + (o.min_lr - o.lr) * progress;
   if (o.schedule == "plateau") return o.lr * plateau_scale;
+  if (o.schedule == "slanted_triangular") {
+    // Howard and Ruder (2018), eq. 3: cut = floor(T cut_frac);
+    // p = t / cut before it, 1 - (t - cut) / (cut (1 / cut_frac - 1)) after;
+    // lr_t = lr (1 + p (ratio - 1)) / ratio.
+    const double T = static_cast<double>(span), t = static_cast<double>(after);
+    const double cut = std::max(1.0, std::floor(T * o.stlr_cut_frac));
+    const double p =
+        t < cut ? t / cut : std::max(0.0, 1.0 - (t - cut) / (cut * (1.0 / o.stlr_cut_frac - 1.0)));
+    return o.lr * (1.0 + p * (o.stlr_ratio - 1.0)) / o.stlr_ratio;
+  }
   return o.lr;
 }
 

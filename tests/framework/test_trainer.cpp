@@ -96,6 +96,14 @@ TEST(Trainer, LearningRateSchedules) {
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(z, 6 * spe, 13 * spe, 1, spe), 0.25);
   o.schedule = "plateau";
   EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(o, 70, 110, 0.25), 0.25);
+  // ULMFiT's slanted triangular rates: T = 100 updates, cut at 10, ratio 32.
+  OptimSection u;
+  u.lr = 0.01, u.schedule = "slanted_triangular";
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(u, 0, 100, 1), 0.01 / 32);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(u, 5, 100, 1), 0.01 * (1 + 0.5 * 31) / 32);
+  EXPECT_DOUBLE_EQ(Trainer::scheduled_lr(u, 10, 100, 1), 0.01);
+  EXPECT_NEAR(Trainer::scheduled_lr(u, 55, 100, 1), 0.01 * (1 + 0.5 * 31) / 32, 1e-15);
+  EXPECT_NEAR(Trainer::scheduled_lr(u, 100, 100, 1), 0.01 / 32, 1e-15);
 }
 
 TEST(Trainer, RegressionLearnsAndWritesTheRunDirectory) {
