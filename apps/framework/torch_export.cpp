@@ -190,17 +190,7 @@ void write_state_dict(const NamedTensors& tensors, const fs::path& file) {
   } catch (const c10::Error& e) {
     throw RuntimeError("cannot write '" + file.string() + "': " + first_line(e));
   }
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) throw RuntimeError("cannot write '" + tmp.string() + "'");
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) throw RuntimeError("cannot rename '" + tmp.string() + "': " + ec.message());
+  write_file_atomic(file, std::string(bytes.begin(), bytes.end()));
 }
 
 NamedTensors read_state_dict(const fs::path& file) {
@@ -208,9 +198,8 @@ NamedTensors read_state_dict(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) throw DataError(f + " does not exist");
   if (!fs::is_regular_file(file, ec)) throw DataError(f + " is not a file");
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw DataError("cannot read " + f);
+  const std::string text = read_file(file);
+  const std::vector<char> bytes(text.begin(), text.end());
   const char* how =
       "a dict of name -> tensor written by torch.save (Python: "
       "torch.save(dict(model.state_dict()), "
