@@ -93,7 +93,11 @@ void TrainSection::bind(ConfigSchema& s, const std::string& p) {
 
 void OptimSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".name", &name, "optimizer").choices({"sgd", "adam", "adamw"});
-  s.add(p + ".lr", &lr, "peak learning rate").greater(0.0);
+  // The rate and its schedule may change on --resume (fairseq's
+  // --reset-lr-scheduler, a hand-made step decay): the optimizer's state
+  // does not depend on them, the trainer recomputes the rate at every update
+  // from the update number, and resumed.yaml records the change and where.
+  s.add(p + ".lr", &lr, "peak learning rate").greater(0.0).resumable();
   s.add(p + ".weight_decay", &weight_decay, "L2 penalty (sgd, adam) or decoupled decay (adamw)")
       .range(0.0, 1.0);
   s.add(p + ".momentum", &momentum, "sgd momentum").range(0.0, 0.9999);
@@ -101,7 +105,8 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
   s.add(p + ".beta2", &beta2, "adam/adamw beta2").range(0.0, 0.99999);
   s.add(p + ".eps", &eps, "adam/adamw epsilon").greater(0.0);
   s.add(p + ".schedule", &schedule, "learning-rate schedule after warm-up")
-      .choices({"constant", "step", "cosine", "linear", "plateau", "slanted_triangular"});
+      .choices({"constant", "step", "cosine", "linear", "plateau", "slanted_triangular"})
+      .resumable();
   s.add(p + ".warmup_steps", &warmup_steps, "linear warm-up from 0 over N updates")
       .range(0, INT64_MAX);
   s.add(p + ".decay_steps", &decay_steps, "step schedule: decay every N updates").greater(0);
@@ -115,10 +120,12 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
       .range(0, INT64_MAX);
   s.add(p + ".decay_factor", &decay_factor,
         "step/plateau schedules: multiply the rate by this at each decay")
-      .range(0.0, 1.0);
+      .range(0.0, 1.0)
+      .resumable();
   s.add(p + ".plateau_patience", &plateau_patience,
         "plateau schedule: decay after N validations in a row without improvement")
-      .range(1, INT64_MAX);
+      .range(1, INT64_MAX)
+      .resumable();
   s.add(p + ".min_lr", &min_lr, "cosine/linear schedules: rate at the last update").range(0.0, 1e3);
   s.add(p + ".stlr_cut_frac", &stlr_cut_frac,
         "slanted_triangular (ULMFiT's STLR, Howard and Ruder 2018): the share of the updates over "

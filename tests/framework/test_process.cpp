@@ -116,6 +116,34 @@ TEST(Process, AFailedResumeChangesNothingAndAGoodOneIsRecorded) {
   EXPECT_EQ(r.code, 0) << r.output;
 }
 
+// The learning rate and its schedule may change on --resume (a hand-made step
+// decay): the updates after the resumption use the new rate, those before
+// keep theirs, and resumed.yaml says what changed and where.
+TEST(Process, TheLearningRateMayChangeOnResume) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  std::string cfg = process_config(dir, "optim:\n  lr: 0.002\n  schedule: constant\n");
+  ASSERT_EQ(run_command(kLm + " train " + cfg + " --set train.max_steps=21 --run-dir " + run).code,
+            0);
+  auto r = run_command(kLm + " train --resume " + run +
+                       " --set train.max_steps=42 --set optim.lr=0.0005");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(run + "/metrics.jsonl");
+  int before = 0, after = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto rec = nlohmann::json::parse(line);
+    if (rec["type"] != "train") continue;
+    bool resumed = rec["step"].get<int64_t>() > 21;
+    EXPECT_DOUBLE_EQ(rec["lr"].get<double>(), resumed ? 0.0005 : 0.002) << line;
+    ++(resumed ? after : before);
+  }
+  EXPECT_GT(before, 0);
+  EXPECT_GT(after, 0);
+  std::string resumed = test::read_all(run + "/resumed.yaml");
+  EXPECT_NE(resumed.find("optim.lr=0.0005"), std::string::npos) << resumed;
+  EXPECT_NE(resumed.find("21"), std::string::npos) << resumed;
+}
+
 TEST(Process, ACheckpointOfAnotherModelNeverLoads) {
   TempDir dir;
   std::string run = short_run(dir);
