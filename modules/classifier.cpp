@@ -4,6 +4,7 @@
 #include <torch/nn/init.h>
 
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 namespace rnnlab {
@@ -33,8 +34,15 @@ void SentenceClassifierImpl::reset() {
   check_classifier(o.vocab_size() >= 2 && o.embedding_dim() >= 1 && o.num_classes() >= 2,
                    "vocab_size >= 2, embedding_dim >= 1 and num_classes >= 2 are required");
   const std::string& p = o.pooling();
-  check_classifier(p == "last" || p == "mean" || p == "max" || p == "attention",
-                   "pooling must be last, mean, max or attention, got '" + p + "'");
+  check_classifier(p == "last" || p == "mean" || p == "max" || p == "attention" || p == "concat",
+                   "pooling must be last, mean, max, attention or concat, got '" + p + "'");
+  check_classifier(o.chunk() >= 0 && o.grad_chunks() >= 0, "chunk and grad_chunks must be >= 0");
+  check_classifier(o.chunk() == 0 || !o.rnn().bidirectional(),
+                   "chunk (texts read in chunks, the state carried forward) needs a "
+                   "unidirectional encoder");
+  check_classifier(o.chunk() == 0 || p != "attention",
+                   "chunk cannot be combined with attention pooling (its softmax spans the "
+                   "whole text)");
   const int64_t input = o.embedding_dim() * (o.two_channels() ? 2 : 1);
   check_classifier(o.rnn().input_size() == input,
                    "the encoder's input_size is " + std::to_string(o.rnn().input_size()) +
@@ -70,7 +78,7 @@ void SentenceClassifierImpl::reset() {
         "attention_score", torch::nn::Linear(torch::nn::LinearOptions(D, 1).bias(false)));
   }
   dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
-  output = register_module("output", torch::nn::Linear(D, o.num_classes()));
+  output = register_module("output", torch::nn::Linear(p == "concat" ? 3 * D : D, o.num_classes()));
 }
 
 void SentenceClassifierImpl::pretty_print(std::ostream& stream) const {
@@ -80,6 +88,8 @@ void SentenceClassifierImpl::pretty_print(std::ostream& stream) const {
          << ", dropout=" << options.dropout() << ", freeze_embedding=" << std::boolalpha
          << options.freeze_embedding() << ", two_channels=" << options.two_channels();
   if (options.fixed_words() > 0) stream << ", fixed_words=" << options.fixed_words();
+  if (options.chunk() > 0)
+    stream << ", chunk=" << options.chunk() << ", grad_chunks=" << options.grad_chunks();
   stream << ")";
 }
 
@@ -118,6 +128,13 @@ torch::Tensor SentenceClassifierImpl::lookup(torch::nn::Embedding& table,
   return x + f * fixed.unsqueeze(2).to(f.scalar_type());
 }
 
+torch::Tensor SentenceClassifierImpl::embed(const torch::Tensor& tokens) {
+  // x = E[w] (T, B, E), or [E_static[w]; E[w]] (T, B, 2E)
+  torch::Tensor x = lookup(embedding, tokens);
+  if (static_embedding) x = torch::cat({lookup(static_embedding, tokens), x}, 2);
+  return dropout(x);
+}
+
 torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
                                               const torch::Tensor& lengths) {
   check_classifier(tokens.dim() == 2 && tokens.scalar_type() == torch::kLong,
@@ -129,36 +146,117 @@ torch::Tensor SentenceClassifierImpl::forward(const torch::Tensor& tokens,
   check_classifier(
       B == 0 || (lengths.min().item<int64_t>() >= 1 && lengths.max().item<int64_t>() <= T),
       "every length must be in [1, " + std::to_string(T) + "]");
+  const bool chunked =
+      options.chunk() > 0 && B > 0 && lengths.max().item<int64_t>() > options.chunk();
+  return output(dropout(chunked ? pool_chunked(tokens, lengths) : pool_whole(tokens, lengths)));
+}
 
-  // x = E[w] (T, B, E), or [E_static[w]; E[w]] (T, B, 2E)
-  torch::Tensor x = lookup(embedding, tokens);
-  if (static_embedding) x = torch::cat({lookup(static_embedding, tokens), x}, 2);
-  x = dropout(x);
+torch::Tensor SentenceClassifierImpl::pool_whole(const torch::Tensor& tokens,
+                                                 const torch::Tensor& lengths) {
+  const int64_t T = tokens.size(0);
   // o (T, B, D), final state h (layers * directions, B, out)
-  auto [o, state] = encoder(x, RecurrentState{}, lengths.to(torch::kCPU));
+  auto [o, state] = encoder(embed(tokens), RecurrentState{}, lengths.to(torch::kCPU));
   const torch::Tensor valid =
       torch::arange(T, lengths.options()).unsqueeze(1) < lengths.unsqueeze(0);  // (T, B)
   const std::string& pooling = options.pooling();
-  torch::Tensor p;
-  if (pooling == "last") {
-    // The last layer's directions: rows (layers - 1) * dirs + d of h.
+  // The last layer's directions: rows (layers - 1) * dirs + d of h.
+  auto last = [&, &state = state] {
     const int64_t dirs = options.rnn().bidirectional() ? 2 : 1;
     const int64_t first = (options.rnn().num_layers() - 1) * dirs;
-    p = dirs == 1 ? state.h[first] : torch::cat({state.h[first], state.h[first + 1]}, 1);
-  } else if (pooling == "mean") {
-    // sum_{t < len} o_t / len
-    p = (o * valid.unsqueeze(2).to(o.scalar_type())).sum(0) /
-        lengths.unsqueeze(1).to(o.scalar_type());
-  } else if (pooling == "max") {
-    p = o.masked_fill(~valid.unsqueeze(2), -std::numeric_limits<double>::infinity()).amax(0);
-  } else {
-    // a_t = softmax_t(v . tanh(W o_t + b)) over valid t;  p = sum_t a_t o_t
-    torch::Tensor scores = attention_score(torch::tanh(attention_proj(o))).squeeze(2);  // (T, B)
-    scores = scores.masked_fill(~valid, -std::numeric_limits<double>::infinity());
-    attention_ = torch::softmax(scores, 0);
-    p = (attention_.unsqueeze(2) * o).sum(0);
+    return dirs == 1 ? state.h[first] : torch::cat({state.h[first], state.h[first + 1]}, 1);
+  };
+  // max_{t < len} o_t
+  auto max = [&, &o = o] {
+    return o.masked_fill(~valid.unsqueeze(2), -std::numeric_limits<double>::infinity()).amax(0);
+  };
+  // sum_{t < len} o_t / len
+  auto mean = [&, &o = o] {
+    return (o * valid.unsqueeze(2).to(o.scalar_type())).sum(0) /
+           lengths.unsqueeze(1).to(o.scalar_type());
+  };
+  if (pooling == "last") return last();
+  if (pooling == "mean") return mean();
+  if (pooling == "max") return max();
+  if (pooling == "concat") return torch::cat({last(), max(), mean()}, 1);
+  // a_t = softmax_t(v . tanh(W o_t + b)) over valid t;  p = sum_t a_t o_t
+  torch::Tensor scores = attention_score(torch::tanh(attention_proj(o))).squeeze(2);  // (T, B)
+  scores = scores.masked_fill(~valid, -std::numeric_limits<double>::infinity());
+  attention_ = torch::softmax(scores, 0);
+  return (attention_.unsqueeze(2) * o).sum(0);
+}
+
+torch::Tensor SentenceClassifierImpl::pool_chunked(const torch::Tensor& tokens,
+                                                   const torch::Tensor& lengths) {
+  const int64_t L = options.chunk(), B = tokens.size(1);
+  // Longest text first: the texts still being read at any chunk are a prefix.
+  torch::Tensor order = std::get<1>(lengths.to(torch::kCPU).sort(0, /*descending=*/true));
+  torch::Tensor len = lengths.to(torch::kCPU).index_select(0, order);  // (B) descending
+  const int64_t* n = len.data_ptr<int64_t>();
+  torch::Tensor toks = tokens.index_select(1, order.to(tokens.device()));
+  const int64_t J = (n[0] + L - 1) / L;  // chunks of the longest text
+  const int64_t with_grad = options.grad_chunks() > 0 ? options.grad_chunks() : J;
+  const std::string& pooling = options.pooling();
+  const bool need_max = pooling == "max" || pooling == "concat";
+  const bool need_sum = pooling == "mean" || pooling == "concat";
+
+  RecurrentState state;  // of the texts read so far: (layers, n_prev, H)
+  torch::Tensor m, s;    // running max and sum of the outputs: (n_prev, D)
+  int64_t active = 0;
+  // Chunk j counts from the end: text i's chunk j is its tokens
+  // [max(0, n_i - (j+1)L), n_i - jL); texts with n_i > jL take part.
+  for (int64_t j = J - 1; j >= 0; --j) {
+    const int64_t before = active;
+    while (active < B && n[active] > j * L) ++active;
+    std::vector<int64_t> starts(static_cast<size_t>(active)), counts(static_cast<size_t>(active));
+    int64_t rows = 0;
+    for (int64_t i = 0; i < active; ++i) {
+      starts[i] = std::max<int64_t>(0, n[i] - (j + 1) * L);
+      counts[i] = n[i] - j * L - starts[i];
+      rows = std::max(rows, counts[i]);
+    }
+    torch::Tensor start = torch::tensor(starts, torch::kLong);           // (active)
+    torch::Tensor count = torch::tensor(counts, torch::kLong);           // (active)
+    torch::Tensor r = torch::arange(rows, torch::kLong).unsqueeze(1);    // (rows, 1)
+    torch::Tensor valid = r < count.unsqueeze(0);                        // (rows, active)
+    torch::Tensor at = (start.unsqueeze(0) + r).masked_fill(~valid, 0);  // (rows, active)
+    torch::Tensor chunk = toks.narrow(1, 0, active)
+                              .gather(0, at.to(toks.device()))
+                              .masked_fill(~valid.to(toks.device()), 0);  // (rows, active)
+    // The texts that start in this chunk start from the zero state.
+    if (state.defined() && active > before) {
+      auto grow = [&](const torch::Tensor& t) {
+        if (!t.defined()) return t;
+        return torch::cat({t, torch::zeros({t.size(0), active - before, t.size(2)}, t.options())},
+                          1);
+      };
+      state = {grow(state.h), grow(state.c)};
+    }
+    std::optional<torch::NoGradGuard> no_grad;
+    if (j >= with_grad) no_grad.emplace();
+    auto [o, next] = encoder(embed(chunk), state, count);  // o (rows, active, D)
+    state = next;
+    torch::Tensor v = valid.to(o.device()).unsqueeze(2);
+    auto extend = [&](const torch::Tensor& acc, double fill) {
+      if (!acc.defined()) return torch::full({active, o.size(2)}, fill, o.options());
+      if (active == before) return acc;
+      return torch::cat({acc, torch::full({active - before, o.size(2)}, fill, o.options())});
+    };
+    if (need_max)
+      m = torch::maximum(extend(m, -std::numeric_limits<double>::infinity()),
+                         o.masked_fill(~v, -std::numeric_limits<double>::infinity()).amax(0));
+    if (need_sum) s = extend(s, 0.0) + (o * v.to(o.scalar_type())).sum(0);
   }
-  return output(dropout(p));
+  // Every text has been read (active == B); back to the batch's order.
+  torch::Tensor last = state.h[options.rnn().num_layers() - 1];  // (B, D)
+  torch::Tensor mean;
+  if (need_sum) mean = s / len.to(s.device()).unsqueeze(1).to(s.scalar_type());
+  torch::Tensor p = pooling == "last"   ? last
+                    : pooling == "max"  ? m
+                    : pooling == "mean" ? mean
+                                        : torch::cat({last, m, mean}, 1);
+  torch::Tensor inverse = torch::empty_like(order);
+  inverse.index_put_({order}, torch::arange(B, torch::kLong));
+  return p.index_select(0, inverse.to(p.device()));
 }
 
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~ SequenceClassifier ~~~~~~~~~~~~~~~~~~~~~~~~~~~~

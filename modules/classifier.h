@@ -11,7 +11,16 @@
 //       mean:      sum_{t < len} o_t / len
 //       max:       max_{t < len} o_t
 //       attention: a_t = softmax_t(v . tanh(W o_t + b)) over t < len;  p = sum_t a_t o_t
+//       concat:    [last; max; mean]      (B, 3D)   (ULMFiT's concat pooling)
 //   logits = U dropout(p) + c             (B, C)
+//
+// Long texts (ULMFiT's BPT3C, `chunk` > 0, unidirectional encoders): each text
+// is read in chunks of `chunk` tokens counted from its end (its first chunk is
+// the short one), the state carried from chunk to chunk, so that every text of
+// a batch ends in the same last chunk. Only the last `grad_chunks` chunks keep
+// their graph; the earlier ones run without gradient, their outputs still in
+// the pooling. Memory is then bounded by chunk * grad_chunks steps, whatever
+// the length, and the pooling still covers the whole text.
 #pragma once
 
 #include <torch/arg.h>
@@ -54,8 +63,15 @@ struct SentenceClassifierOptions {
   TORCH_ARG(int64_t, num_classes);
   /// The encoder; its input_size must be E (2E with two channels).
   TORCH_ARG(RecurrentOptions, rnn);
-  /// "last", "mean", "max" or "attention". Default: "last"
+  /// "last", "mean", "max", "attention" or "concat" ([last; max; mean]). Default: "last"
   TORCH_ARG(std::string, pooling) = "last";
+  /// Read texts longer than this in chunks of this many tokens, the state
+  /// carried (BPT3C; unidirectional encoders, not with attention pooling).
+  /// Default: 0 (each text at once)
+  TORCH_ARG(int64_t, chunk) = 0;
+  /// With `chunk`: backpropagate through the last N chunks of a batch only.
+  /// Default: 0 (every chunk)
+  TORCH_ARG(int64_t, grad_chunks) = 0;
   /// Dropout on the pooled vector (and on the embeddings). Default: 0.5
   TORCH_ARG(double, dropout) = 0.5;
   /// Keep the embedding fixed (word2vec vectors used as they are). Default: false
@@ -103,6 +119,11 @@ class SentenceClassifierImpl : public torch::nn::Cloneable<SentenceClassifierImp
   /// E[w] (T, B, E) for tokens (T, B): rows of `table` for the trained
   /// words, of fixed_vectors for the last fixed_words ids.
   torch::Tensor lookup(torch::nn::Embedding& table, const torch::Tensor& tokens);
+  /// Embeddings -> dropout (T, B, E or 2E).
+  torch::Tensor embed(const torch::Tensor& tokens);
+  /// The pooled vector p (B, D or 3D) of texts read at once / chunk by chunk.
+  torch::Tensor pool_whole(const torch::Tensor& tokens, const torch::Tensor& lengths);
+  torch::Tensor pool_chunked(const torch::Tensor& tokens, const torch::Tensor& lengths);
 
   torch::Tensor attention_;
 };

@@ -44,6 +44,9 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "dev table for early stopping (\"\": data.dev_fraction of the training data)");
   s.add("data.test", &data.test,
         "test table (\"\": data.test_fraction of the training data, or no test with 0)");
+  s.add("data.test_class_files", &data.test_class_files,
+        "or: the test part as one file per class, \"label=path\" with the labels of the "
+        "training data (IMDb: [neg=imdb/imdb_test_neg.txt, pos=imdb/imdb_test_pos.txt])");
   s.add("data.delimiter", &data.delimiter, "table field separator").choices({"tab", "comma"});
   s.add("data.header", &data.header, "the table's first line names its columns");
   s.add("data.quoting", &data.quoting,
@@ -120,8 +123,19 @@ void SentimentConfig::bind(ConfigSchema& s) {
       .range(0, 1000000);
   s.add("model.pooling", &model.pooling,
         "sentence vector from the encoder's outputs: last state, mean or max over valid steps, "
-        "or attention")
-      .choices({"last", "mean", "max", "attention"});
+        "or attention; concat: [last; max; mean] (ULMFiT)")
+      .choices({"last", "mean", "max", "attention", "concat"});
+  s.add("model.chunk", &model.chunk,
+        "long texts (IMDb reviews): read each text in chunks of N tokens counted from its end, "
+        "the recurrent state carried from chunk to chunk, the pooling over the whole text "
+        "(ULMFiT's BPT3C; unidirectional encoders, not with attention pooling; 0: each text at "
+        "once)")
+      .range(0, 1 << 20);
+  s.add("model.grad_chunks", &model.grad_chunks,
+        "with model.chunk: backpropagate through the last N chunks of a batch only, the earlier "
+        "ones read without gradient, so memory is bounded by chunk x grad_chunks steps whatever "
+        "the length (ULMFiT: 70 x 20 = 1400 tokens; 0: every chunk)")
+      .range(0, 1 << 20);
   s.add("model.dropout", &model.dropout, "dropout on the embeddings and the pooled vector")
       .range(0.0, 0.99);
   model.rnn.bind(s, "model.rnn");
@@ -154,6 +168,32 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
   } else if (data.fold != 0) {
     throw s.error("data.fold", "data.fold is a fold of data.folds, which is 0 (one split)");
   }
+  if (!data.test_class_files.empty()) {
+    if (!data.test.empty())
+      throw s.error(
+          "data.test_class_files",
+          "set one of data.test (a table) and data.test_class_files (one file per class)");
+    if (data.folds > 0)
+      throw s.error("data.test_class_files",
+                    "with data.folds the folds make the test part; leave it empty");
+    for (const auto& entry : data.test_class_files) {
+      auto eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
+        throw s.error("data.test_class_files",
+                      "entry '" + entry + "' is not of the form label=path");
+    }
+  }
+  if (model.chunk > 0 && model.rnn.stack.bidirectional())
+    throw s.error("model.chunk",
+                  "texts read in chunks carry the state forward only; a bidirectional encoder's "
+                  "backward direction cannot (set model.rnn.bidirectional: false or model.chunk: "
+                  "0)");
+  if (model.chunk > 0 && model.pooling == "attention")
+    throw s.error("model.chunk",
+                  "attention pooling's softmax spans the whole text at once; use last, mean, max "
+                  "or concat pooling with chunks");
+  if (model.chunk == 0 && model.grad_chunks > 0)
+    throw s.error("model.grad_chunks", "counts chunks of model.chunk, which is 0 (texts at once)");
   if (!model.vectors.empty() && data.tokenizer.type != "word")
     throw s.error("model.vectors", "word vectors need data.tokenizer.type: word (it is '" +
                                        data.tokenizer.type + "')");
@@ -248,8 +288,9 @@ SentimentData load_data(const SentimentConfig& cfg) {
           datasets::cross_validation_split(all.labels, d.folds, d.fold - 1, d.dev_fraction, seed);
       out.description += fmt::format(", fold {}/{}", d.fold, d.folds);
     } else {
-      split = datasets::random_split(all.labels, d.dev.empty() ? d.dev_fraction : 0.0,
-                                     d.test.empty() ? d.test_fraction : 0.0, seed);
+      split = datasets::random_split(
+          all.labels, d.dev.empty() ? d.dev_fraction : 0.0,
+          d.test.empty() && d.test_class_files.empty() ? d.test_fraction : 0.0, seed);
     }
   } catch (const std::invalid_argument& e) {
     throw DataError(out.description + ": " + e.what());
@@ -263,6 +304,27 @@ SentimentData load_data(const SentimentConfig& cfg) {
   if (!d.test.empty())
     out.test = datasets::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table,
                                             &all.label_names);
+  if (!d.test_class_files.empty()) {
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& entry : d.test_class_files) {
+      auto eq = entry.find('=');
+      files.emplace_back(entry.substr(0, eq),
+                         data_path(cfg.run, entry.substr(eq + 1), "data.test_class_files"));
+    }
+    out.test = datasets::read_class_files(files);
+    // The training data's label ids: a test label it lacks is an error.
+    std::vector<int64_t> id;
+    for (const auto& label : out.test.label_names) {
+      auto at = std::find(all.label_names.begin(), all.label_names.end(), label);
+      if (at == all.label_names.end())
+        throw ConfigError(fmt::format(
+            "key 'data.test_class_files': label '{}' is not a label of the training data ({})",
+            label, fmt::join(all.label_names, ", ")));
+      id.push_back(at - all.label_names.begin());
+    }
+    for (auto& y : out.test.labels) y = id[static_cast<size_t>(y)];
+    out.test.label_names = all.label_names;
+  }
   if (out.dev.size() == 0)
     throw ConfigError(
         "key 'data.dev_fraction': no dev data for early stopping; set data.dev or "
@@ -311,6 +373,8 @@ SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, i
       SentenceClassifierOptions(vocab_size, m.embedding_dim, classes,
                                 m.rnn.options(m.embedding_dim * (two ? 2 : 1)))
           .pooling(m.pooling)
+          .chunk(m.chunk)
+          .grad_chunks(m.grad_chunks)
           .dropout(m.dropout)
           .freeze_embedding(m.embedding_mode == "freeze")
           .two_channels(two)

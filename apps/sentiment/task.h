@@ -32,11 +32,12 @@ struct SentimentConfig {
   TrainSection train;
   OptimSection optim;
   struct Data {
-    std::vector<std::string> class_files;  // "label=path", one file per class (MR)
-    std::string train;                     // or a table of text and label
-    std::string dev;                       // "" = a share of the training data
-    std::string test;                      // "" = a share of the training data (or none)
-    std::string delimiter = "tab";         // tab | comma
+    std::vector<std::string> class_files;       // "label=path", one file per class (MR)
+    std::string train;                          // or a table of text and label
+    std::string dev;                            // "" = a share of the training data
+    std::string test;                           // "" = a share of the training data (or none)
+    std::vector<std::string> test_class_files;  // or one test file per class (IMDb)
+    std::string delimiter = "tab";              // tab | comma
     bool header = true;
     bool quoting = false;
     std::string text_column = "sentence";
@@ -65,6 +66,8 @@ struct SentimentConfig {
     std::string init_from_pytorch;    // a Python state_dict file
     std::string init_from;            // an rnnlab-lm run: tokenizer, embedding, encoder
     std::string pooling = "max";
+    int64_t chunk = 0;        // BPT3C: read long texts in chunks of N tokens (0: at once)
+    int64_t grad_chunks = 0;  // BPT3C: backpropagate through the last N chunks (0: all)
     double dropout = 0.5;
     RecurrentSection rnn;
   } model;

@@ -27,7 +27,7 @@ TEST(SentenceClassifier, PaddingChangesNothing) {
   torch::Tensor tokens =
       torch::tensor({{3, 4, 5}, {7, 8, 0}, {9, 0, 0}}, torch::kLong).t();  // (T, B)
   torch::Tensor lengths = torch::tensor({3, 2, 1}, torch::kLong);
-  for (const char* pooling : {"last", "mean", "max", "attention"})
+  for (const char* pooling : {"last", "mean", "max", "attention", "concat"})
     for (Implementation impl : {Implementation::kCustom, Implementation::kBuiltin})
       for (bool bi : {false, true}) {
         SentenceClassifier m = make_classifier(pooling, impl, bi, 2, CellType::kGRU);
@@ -144,6 +144,52 @@ TEST(SentenceClassifier, FixedWordsReadTheirVectorsAndAreNeverTrained) {
       std::invalid_argument);
 }
 
+// BPT3C: texts read in chunks with the state carried give the logits and,
+// with every chunk in the graph, the gradients of texts read at once; with
+// grad_chunks, the same logits and a gradient from the last chunks only.
+TEST(SentenceClassifier, ChunkedReadingEqualsReadingAtOnce) {
+  torch::manual_seed(3);
+  const int64_t T = 23, B = 6;
+  torch::Tensor lengths = torch::tensor({23, 5, 17, 1, 9, 12}, torch::kLong);
+  torch::Tensor tokens = torch::randint(1, 20, {T, B}, torch::kLong);
+  tokens.masked_fill_(torch::arange(T).unsqueeze(1) >= lengths.unsqueeze(0), 0);
+  for (const char* pooling : {"last", "mean", "max", "concat"})
+    for (Implementation impl : {Implementation::kCustom, Implementation::kBuiltin})
+      for (int64_t chunk : {1, 4, 7}) {
+        auto options = [&](int64_t c, int64_t g) {
+          return SentenceClassifierOptions(
+                     20, 6, 3, RecurrentOptions(CellType::kLSTM, 6, 5).impl(impl).num_layers(2))
+              .pooling(pooling)
+              .dropout(0.0)
+              .chunk(c)
+              .grad_chunks(g);
+        };
+        std::string what = std::string(pooling) + " chunk " + std::to_string(chunk);
+        torch::manual_seed(1);
+        SentenceClassifier whole(options(0, 0));
+        torch::manual_seed(1);
+        SentenceClassifier chunked(options(chunk, 0));
+        torch::Tensor a = whole(tokens, lengths), b = chunked(tokens, lengths);
+        ASSERT_TRUE(torch::allclose(a, b, 1e-5, 1e-6)) << what << "\n" << a << "\n" << b;
+        a.pow(2).sum().backward();
+        b.pow(2).sum().backward();
+        auto pw = whole->named_parameters(), pc = chunked->named_parameters();
+        for (const auto& p : pw) {
+          ASSERT_TRUE(p.value().grad().defined()) << p.key();
+          EXPECT_TRUE(torch::allclose(p.value().grad(), pc[p.key()].grad(), 1e-4, 1e-6))
+              << what << " " << p.key();
+        }
+        // Only the last chunk in the graph: the same logits, a smaller gradient.
+        torch::manual_seed(1);
+        SentenceClassifier last_only(options(chunk, 1));
+        torch::Tensor c = last_only(tokens, lengths);
+        EXPECT_TRUE(torch::allclose(a, c, 1e-5, 1e-6)) << what;
+        c.pow(2).sum().backward();
+        torch::Tensor g = last_only->named_parameters()["encoder.rnn.weight_hh_l0"].grad();
+        EXPECT_FALSE(torch::allclose(g, pw["encoder.rnn.weight_hh_l0"].grad(), 1e-4, 1e-6)) << what;
+      }
+}
+
 TEST(SentenceClassifier, BadInputIsAOneLineError) {
   auto message = [](const std::function<void()>& f) {
     try {
@@ -164,6 +210,17 @@ TEST(SentenceClassifier, BadInputIsAOneLineError) {
                       .pooling("sum"));
             }).find("pooling must be"),
             std::string::npos);
+  for (const char* pooling : {"last", "attention"})
+    EXPECT_NE(message([&] {
+                SentenceClassifier(
+                    SentenceClassifierOptions(20, 6, 2,
+                                              RecurrentOptions(CellType::kLSTM, 6, 5)
+                                                  .bidirectional(std::string(pooling) == "last"))
+                        .pooling(pooling)
+                        .chunk(10));
+              }).find("chunk"),
+              std::string::npos)
+        << pooling;
   SentenceClassifier m = make_classifier("mean", Implementation::kCustom, false);
   torch::Tensor tokens = torch::tensor({{3, 4}}, torch::kLong).t();
   EXPECT_NE(message([&] { m(tokens, torch::tensor({3}, torch::kLong)); }).find("every length"),

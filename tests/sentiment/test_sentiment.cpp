@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -236,6 +237,34 @@ TEST(SentimentTrain, LearnsAPlantedTaskThatNeedsWordOrder) {
   auto bad_json = run_command(kBin + " predict --run " + dir.file("one_label") + " good");
   expect_one_line_error(bad_json, 1, "labels.json: not a JSON list of label names (line 1");
   EXPECT_EQ(bad_json.output.find("json.exception"), std::string::npos) << bad_json.output;
+}
+
+// Long-document reading (BPT3C) learns the planted task: chunks of 3 tokens,
+// gradient through the last 2, concat pooling; the test part from its own
+// class files (IMDb's layout), scored as test_accuracy.
+TEST(SentimentTrain, ChunkedReadingLearnsAndTestClassFilesAreTheTestPart) {
+  TempDir dir;
+  std::string cfg = planted_config(dir);
+  Planted test = planted(200, 99);
+  write_file(dir.file("test_pos.txt"), test.pos);
+  write_file(dir.file("test_neg.txt"), test.neg);
+  std::string run = dir.file("run");
+  auto r = run_command(kBin + " train " + cfg + " --run-dir " + run +
+                       " --set model.rnn.bidirectional=false --set model.chunk=3"
+                       " --set model.grad_chunks=2 --set model.pooling=concat"
+                       " --set data.test_class_files=[pos=test_pos.txt,neg=test_neg.txt]");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary_of(run);
+  EXPECT_EQ(s["test_sentences"].get<int64_t>(), 200);
+  EXPECT_EQ(s["train_sentences"].get<int64_t>() + s["dev_sentences"].get<int64_t>(), 800);
+  EXPECT_GT(s["test_accuracy"].get<double>(), 90.0) << s.dump(1);
+  // eval of the run on the same files gives the summary's accuracy.
+  auto e = run_command(kBin + " eval --run " + run + " --class pos=" + dir.file("test_pos.txt") +
+                       " --class neg=" + dir.file("test_neg.txt") + " 2>/dev/null");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find(fmt::format("accuracy {:.2f}", s["test_accuracy"].get<double>())),
+            std::string::npos)
+      << e.output << s.dump(1);
 }
 
 TEST(SentimentTrain, AttentionExplainsEachWord) {
@@ -750,6 +779,16 @@ TEST(SentimentErrors, ConfigAndDataErrorsComeBeforeAnyRunDirectory) {
   expect("--set model.vectors=v.txt --set data.tokenizer.type=char", 2,
          "data.tokenizer.type: word");
   expect("--set data.class_files=[pos=pos.txt,neg=missing.txt]", 1, "missing.txt");
+  expect("--set model.chunk=50", 2, "model.chunk");  // the planted encoder is bidirectional
+  expect("--set model.chunk=50 --set model.rnn.bidirectional=false --set model.pooling=attention",
+         2, "model.chunk");
+  expect("--set model.grad_chunks=2", 2, "model.grad_chunks");
+  expect("--set data.test=t.tsv --set data.test_class_files=[pos=pos.txt,neg=neg.txt]", 2,
+         "data.test_class_files");
+  expect("--set data.folds=3 --set data.test_class_files=[pos=pos.txt,neg=neg.txt]", 2,
+         "data.test_class_files");
+  expect("--set data.test_class_files=[good=pos.txt,neg=neg.txt]", 2,
+         "label 'good' is not a label of the training data (neg, pos)");
 
   // Data files with faults.
   write_file(dir.file("empty_line.txt"), "good\n\nbad\n");
