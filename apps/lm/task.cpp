@@ -1,6 +1,8 @@
 // The language-modelling task (see task.h).
 #include "apps/lm/task.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include "datasets/seed.h"
 
 #include "apps/framework/distributed.h"
@@ -76,6 +78,11 @@ void LMConfig::bind(ConfigSchema& s) {
       .range(0.0, 0.99);
   s.add("model.tie_weights", &model.tie_weights, "share the embedding and output matrices");
   bind_init_from_pytorch(s, "model", &model.init_from_pytorch);
+  s.add("model.init_from", &model.init_from,
+        "an rnnlab-lm run directory whose tokenizer and weights (its best checkpoint) start this "
+        "model, to go on training on this config's text: ULMFiT's language-model fine-tuning on "
+        "the target task's text (the data.tokenizer keys are not used; the model keys that shape "
+        "the weights must match the run's; \"\": none)");
   s.add("model.init_uniform", &model.init_uniform,
         "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
@@ -162,6 +169,9 @@ void LMConfig::validate(const ConfigSchema& s) const {
     throw s.error("model.rnn.bidirectional",
                   "a language model predicts the next token; a reversed direction would read it "
                   "first (use it in classifiers and encoders)");
+  if (!model.init_from.empty() && !model.init_from_pytorch.empty())
+    throw s.error("model.init_from_pytorch",
+                  "the weights come from model.init_from's run; set one of the two");
   train.validate(s);
   optim.validate(s, train);
 }
@@ -426,6 +436,40 @@ std::string generate(LanguageModel& model, const datasets::Tokenizer& tokenizer,
   return text;
 }
 
+// ---- starting from a trained language model ----
+
+std::unique_ptr<LmStart> open_lm_start(const std::string& path, const std::string& key) {
+  auto lm = std::make_unique<LmStart>();
+  lm->path = path;
+  lm->cfg.bind(lm->schema);
+  try {
+    lm->run = open_trained_run(lm->schema, lm->cfg.run, RunChoice{path, "", ""}, "rnnlab-lm");
+  } catch (const Error& e) {
+    throw ConfigError("key '" + key + "': " + std::string(e.what()));
+  }
+  return lm;
+}
+
+void LmStart::check_same(const ConfigSchema& mine,
+                         const std::vector<std::pair<std::string, std::string>>& keys,
+                         const std::string& key) const {
+  auto value = [](const ConfigSchema& s, const std::string& k) {
+    const ConfigField* f = s.find(k);
+    if (!f) throw std::logic_error("LmStart::check_same: no key '" + k + "'");
+    YAML::Emitter out;
+    out << YAML::Flow << f->to_node();
+    return std::string(out.c_str());
+  };
+  for (const auto& [k, theirs] : keys) {
+    std::string a = value(mine, k), b = value(schema, theirs);
+    if (a != b)
+      throw ConfigError(
+          fmt::format("key '{}': {} here, {} in {}'s language model '{}'; they must "
+                      "match",
+                      k, a, b, key, path));
+  }
+}
+
 // ---- the task ----
 
 LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Device device)
@@ -447,8 +491,23 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
     parts[1] = datasets::read_text_file(data_path(cfg.run, d.valid, "data.valid"));
   if (!d.test.empty()) parts[2] = datasets::read_text_file(data_path(cfg.run, d.test, "data.test"));
 
+  std::unique_ptr<LmStart> start;
   if (!tokenizer_dir.empty()) {
     tokenizer_ = datasets::load_tokenizer(tokenizer_dir);
+  } else if (!cfg.model.init_from.empty()) {
+    // Fine-tuning: the run's tokenizer (its ids are its embedding's rows).
+    start = open_lm_start(cfg.model.init_from, "model.init_from");
+    LMConfig mine = cfg;
+    ConfigSchema schema;
+    mine.bind(schema);
+    std::vector<std::pair<std::string, std::string>> keys;
+    for (const char* k : {"model.embedding", "model.tie_weights", "model.last_hidden",
+                          "model.adaptive_softmax.cutoffs", "model.adaptive_softmax.div_value",
+                          "model.rnn.type", "model.rnn.hidden", "model.rnn.layers",
+                          "model.rnn.proj_size", "model.rnn.layer_norm", "model.rnn.nonlinearity"})
+      keys.emplace_back(k, k);
+    start->check_same(schema, keys, "model.init_from");
+    tokenizer_ = datasets::load_tokenizer((start->run.dir / "tokenizer").string());
   } else {
     // Trained on the training split only.
     if (parts[0].empty())
@@ -493,6 +552,14 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
   init_note_ =
       apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
                               !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
+  if (start) {
+    load_trained_model(*model_, start->run);
+    init_note_ = fmt::format(
+        "model.init_from: the tokenizer (vocabulary {}) and every weight of the language model {} "
+        "({})",
+        tokenizer_->vocab_size(), start->run.dir.string(),
+        start->run.checkpoint.filename().string());
+  }
   model_->to(device_);
 }
 

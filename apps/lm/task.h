@@ -54,6 +54,7 @@ struct LMConfig {
     bool locked_dropout = false;
     double embedding_dropout = 0.0;
     std::string init_from_pytorch;  // a Python state_dict file
+    std::string init_from;          // an rnnlab-lm run: its tokenizer and weights (fine-tuning)
     RecurrentSection rnn;
   } model;
   /// Train on T x the per-token mean (the sum over the batch's T steps of
@@ -143,6 +144,26 @@ LanguageModel build_model(const LMConfig& cfg, int64_t vocab_size);
 /// layer is written as `decoder` (a torch.nn.Linear whose weight is the
 /// embedding's and whose bias is `output_bias`).
 TorchNaming torch_naming(const LanguageModel& model);
+
+/// A trained rnnlab-lm run opened to start another model from (rnnlab-lm's
+/// and rnnlab-sentiment's model.init_from): its config as trained, bound to
+/// `schema`, and its best checkpoint.
+struct LmStart {
+  LMConfig cfg;
+  ConfigSchema schema;  // bound to cfg: the struct stays where it was made
+  TrainedRun run;
+  std::string path;  ///< as the config names it
+  /// The keys `keys` of `mine` (a config of this app or another, bound to
+  /// `mine`) must have the values they have in this run: ConfigError
+  /// "key 'K': A here, B in KEY's language model 'RUN'; they must match".
+  /// A pair maps one of mine to the run's key of another name.
+  void check_same(const ConfigSchema& mine,
+                  const std::vector<std::pair<std::string, std::string>>& keys,
+                  const std::string& key) const;
+};
+/// Opens `path` for `key` (ConfigError naming the key if it is not a trained
+/// rnnlab-lm run).
+std::unique_ptr<LmStart> open_lm_start(const std::string& path, const std::string& key);
 
 /// Samples `length` tokens after `prompt` (greedy when temperature is 0) and
 /// returns the prompt and their text; `on_text`, if given, receives the same

@@ -497,48 +497,26 @@ std::vector<std::vector<int64_t>> encode_all(const SentimentConfig& cfg,
 
 }  // namespace
 
-struct SentimentTask::LmSource {
-  lm::LMConfig cfg;
-  ConfigSchema schema;  // bound to cfg: the struct stays where it was made
-  TrainedRun run;
-};
-
 SentimentTask::~SentimentTask() = default;
 
 void SentimentTask::open_lm(const SentimentConfig& cfg) {
-  const std::string& path = cfg.model.init_from;
-  lm_ = std::make_unique<LmSource>();
-  lm::LMConfig& lcfg = lm_->cfg;
-  lcfg.bind(lm_->schema);
-  try {
-    lm_->run = open_trained_run(lm_->schema, lcfg.run, RunChoice{path, "", ""}, "rnnlab-lm");
-  } catch (const Error& e) {
-    throw ConfigError("key 'model.init_from': " + std::string(e.what()));
-  }
+  lm_ = lm::open_lm_start(cfg.model.init_from, "model.init_from");
   // The classifier's stack must be the language model's, key by key.
-  const RecurrentOptions& mine = cfg.model.rnn.stack;
-  const RecurrentOptions& theirs = lcfg.model.rnn.stack;
-  auto differs = [&](const std::string& key, const std::string& a, const std::string& b) {
-    if (a != b)
-      throw ConfigError(fmt::format(
-          "key '{}': {} here, {} in model.init_from's language model '{}'; they must match", key, a,
-          b, path));
-  };
-  differs("model.rnn.type", cfg.model.rnn.type, lcfg.model.rnn.type);
-  differs("model.rnn.hidden", std::to_string(mine.hidden_size()),
-          std::to_string(theirs.hidden_size()));
-  differs("model.rnn.layers", std::to_string(mine.num_layers()),
-          std::to_string(theirs.num_layers()));
-  differs("model.rnn.proj_size", std::to_string(mine.proj_size()),
-          std::to_string(theirs.proj_size()));
-  differs("model.rnn.layer_norm", mine.layer_norm() ? "true" : "false",
-          theirs.layer_norm() ? "true" : "false");
+  SentimentConfig mine = cfg;
+  ConfigSchema schema;
+  mine.bind(schema);
+  std::vector<std::pair<std::string, std::string>> keys = {
+      {"model.rnn.type", "model.rnn.type"},
+      {"model.rnn.hidden", "model.rnn.hidden"},
+      {"model.rnn.layers", "model.rnn.layers"},
+      {"model.rnn.proj_size", "model.rnn.proj_size"},
+      {"model.rnn.layer_norm", "model.rnn.layer_norm"},
+      {"model.embedding_dim", "model.embedding"}};
   if (cfg.model.rnn.type == "rnn")
-    differs("model.rnn.nonlinearity", cfg.model.rnn.nonlinearity, lcfg.model.rnn.nonlinearity);
-  differs("model.embedding_dim", std::to_string(cfg.model.embedding_dim),
-          std::to_string(lcfg.model.embedding));
-  if (lcfg.model.last_hidden > 0)
-    throw ConfigError("key 'model.init_from': the language model '" + path +
+    keys.emplace_back("model.rnn.nonlinearity", "model.rnn.nonlinearity");
+  lm_->check_same(schema, keys, "model.init_from");
+  if (lm_->cfg.model.last_hidden > 0)
+    throw ConfigError("key 'model.init_from': the language model '" + cfg.model.init_from +
                       "' has a last layer of its own size (model.last_hidden); a classifier "
                       "cannot start from it");
 }

@@ -24,6 +24,10 @@
 #include "datasets/word_vectors.h"
 #include "modules/classifier.h"
 
+namespace rnnlab::lm {
+struct LmStart;
+}  // namespace rnnlab::lm
+
 namespace rnnlab::sentiment {
 
 /// The config of rnnlab-sentiment (experiments/sentiment/*.yaml).
@@ -174,8 +178,7 @@ class SentimentTask : public ExampleTask {
   /// model.init_from (a new run only): the language model's run and config,
   /// opened and checked against the classifier's (open_lm, before the
   /// tokenizer: it is the LM's), then its weights copied (init_from_lm).
-  struct LmSource;
-  std::unique_ptr<LmSource> lm_;
+  std::unique_ptr<lm::LmStart> lm_;
   void open_lm(const SentimentConfig& cfg);
   /// model.unfreeze_every: what trains in gradual-unfreezing stage `stage`.
   void unfreeze(int64_t stage);

@@ -268,5 +268,64 @@ TEST(Cli, ExportedLanguageModelsScoreTheSameInPythonAndInitialiseNewRuns) {
       "does not exist");
 }
 
+// ULMFiT's second step: a language model trained on one text goes on
+// training on another, from the first run's tokenizer and weights.
+TEST(Cli, InitFromAnotherRunFineTunesItsModelOnNewText) {
+  TempDir dir;
+  std::string general = write_file(dir.file("general.txt"), test::tiny_corpus(300));
+  std::string corpus = test::tiny_corpus(120);
+  std::string task = write_file(dir.file("task.txt"), corpus.substr(corpus.size() / 2) + "zebra\n");
+  auto config = [&](const std::string& text) {
+    return write_file(dir.file("lm_" + std::to_string(text.size()) + ".yaml"),
+                      "data:\n  train: " + text +
+                          "\n  tokenizer:\n    type: word\n  batch_size: 4\n  bptt: 16\n"
+                          "model:\n  embedding: 8\n  rnn:\n    hidden: 16\n"
+                          "train:\n  max_steps: 20\n  eval_every: 10\nsample:\n  length: 0\n"
+                          "run:\n  progress: lines\n");
+  };
+  std::string pre = dir.file("pre");
+  ASSERT_EQ(run_command(kLm + " train " + config(general) + " --run-dir " + pre).code, 0);
+  // With a rate too small to move a weight, the new run is the old model:
+  // the same perplexity on any text, with the old run's vocabulary.
+  std::string tuned = dir.file("tuned");
+  auto r = run_command(kLm + " train " + config(task) + " --run-dir " + tuned +
+                       " --set model.init_from=" + pre +
+                       " --set optim.lr=1e-30 --set train.max_steps=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(test::read_all(tuned + "/log.txt").find("model.init_from: the tokenizer (vocabulary "),
+            std::string::npos);
+  const std::string vocab = test::read_all(pre + "/tokenizer/vocab.json");
+  ASSERT_NE(vocab.find("\"the\""), std::string::npos) << vocab;
+  EXPECT_EQ(vocab.find("zebra"), std::string::npos);
+  EXPECT_EQ(test::read_all(tuned + "/tokenizer/vocab.json"), vocab)
+      << "the tokenizer is the pre-trained run's (task.txt's 'zebra' is <unk>)";
+  auto a = run_command(kLm + " eval --run " + pre + " --text " + task);
+  auto b = run_command(kLm + " eval --run " + tuned + " --text " + task);
+  ASSERT_EQ(a.code, 0) << a.output;
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_NEAR(number_after(a.output, "ppl"), number_after(b.output, "ppl"),
+              1e-6 * number_after(a.output, "ppl"))
+      << a.output << b.output;
+  // Training on the task's text then lowers its perplexity.
+  r = run_command(kLm + " train " + config(task) + " --run-dir " + dir.file("tuned2") +
+                  " --set model.init_from=" + pre + " --set train.max_steps=40");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto c = run_command(kLm + " eval --run " + dir.file("tuned2") + " --text " + task);
+  EXPECT_LT(number_after(c.output, "ppl"), number_after(a.output, "ppl")) << a.output << c.output;
+  // Another shape, both sources, no run: one line, before any run directory.
+  std::string never = dir.file("never");
+  auto refuse = [&](const std::string& sets, const std::string& text) {
+    expect_one_line_error(
+        run_command(kLm + " train " + config(task) + " --run-dir " + never + " " + sets), 2, text);
+    EXPECT_FALSE(std::filesystem::exists(never)) << sets;
+  };
+  refuse("--set model.init_from=" + pre + " --set model.rnn.hidden=12",
+         "key 'model.rnn.hidden': 12 here, 16 in model.init_from's language model '" + pre +
+             "'; they must match");
+  refuse("--set model.init_from=" + pre + " --set model.init_from_pytorch=x.pt",
+         "model.init_from_pytorch");
+  refuse("--set model.init_from=" + dir.file("nothing"), "key 'model.init_from'");
+}
+
 }  // namespace
 }  // namespace rnnlab
