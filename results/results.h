@@ -63,6 +63,9 @@ struct RunInfo {
   bool parent = false;           ///< true if summary.json lists "runs"
   std::vector<RunInfo> subruns;  ///< the finished sub-runs of a parent, in order
   std::map<std::string, std::string> config;  ///< flattened config (see read_run)
+  /// A row of published figures (rnnlab-report --published), not a run:
+  /// `summary` holds its numbers, and it has no config, curve or n.
+  bool published = false;
   /// Sub-runs: runs_finished of a parent (else the sub-runs read), 1 for a plain run.
   int64_t n() const;
 };

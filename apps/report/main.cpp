@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"minmax", "std", "lines"}))
       ->capture_default_str();
 
+  cli.add_option("--published", o.published,
+                 "a row of published figures under the runs, in the same columns: \"LABEL: "
+                 "key=value, key=value\" (\"Zaremba et al. 2014: test_ppl=114.5\"); repeatable")
+      ->allow_extra_args(false)
+      ->take_all();
   try {
     try {
       cli.parse(argc, argv);

@@ -11,8 +11,8 @@
 #include <ostream>
 #include <set>
 
-#include "results/gnuplot.h"
 #include "core/error.h"
+#include "results/gnuplot.h"
 
 namespace fs = std::filesystem;
 
@@ -178,8 +178,9 @@ std::string format_text_or_md(const std::vector<RunInfo>& runs,
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : runs) {
-    std::vector<std::string> row = {r.label, std::to_string(r.n())};
-    if (!differs.empty()) row.push_back(differs_text(r, differs, markdown, kDiffersShown));
+    std::vector<std::string> row = {r.label, r.published ? "" : std::to_string(r.n())};
+    if (!differs.empty())
+      row.push_back(r.published ? "" : differs_text(r, differs, markdown, kDiffersShown));
     for (const auto& k : keys) row.push_back(display(value_of(r, k)));
     rows.push_back(std::move(row));
   }
@@ -231,8 +232,8 @@ std::string format_csv(const std::vector<RunInfo>& runs, const std::vector<std::
   };
   std::string out = join(header);
   for (const auto& r : runs) {
-    std::vector<std::string> row = {r.label, std::to_string(r.n())};
-    if (!differs.empty()) row.push_back(differs_text(r, differs, false));
+    std::vector<std::string> row = {r.label, r.published ? "" : std::to_string(r.n())};
+    if (!differs.empty()) row.push_back(r.published ? "" : differs_text(r, differs, false));
     for (const auto& k : keys) {
       Value v = value_of(r, k);
       row.push_back(v.present ? exact(v.value, v.integer) : "");
@@ -250,6 +251,12 @@ std::string format_json(const std::vector<RunInfo>& runs, const std::vector<std:
   for (const auto& r : runs) {
     ojson row;
     row["run"] = r.label;
+    if (r.published) {
+      row["published"] = true;
+      for (const auto& k : keys) row[k] = r.summary.contains(k) ? ojson(r.summary[k]) : ojson();
+      out.push_back(std::move(row));
+      continue;
+    }
     row["path"] = r.path;
     row["n"] = r.n();
     if (!differs.empty()) {
@@ -575,6 +582,50 @@ PlotResult write_plot(const std::vector<RunInfo>& runs, const std::string& metri
   return result;
 }
 
+RunInfo parse_published(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return UsageError("--published '" + text + "': " + why +
+                      " (expected \"LABEL: key=value, key=value\", e.g. \"Zaremba et al. "
+                      "2014: test_ppl=114.5\")");
+  };
+  const size_t eq = text.find('=');
+  const size_t colon = text.rfind(':', eq);
+  if (eq == std::string::npos || colon == std::string::npos) throw bad("no label or no key=value");
+  auto trim = [](std::string s) {
+    s.erase(0, s.find_first_not_of(" \t"));
+    s.erase(s.find_last_not_of(" \t") + 1);
+    return s;
+  };
+  RunInfo row;
+  row.published = true;
+  row.label = trim(text.substr(0, colon));
+  if (row.label.empty()) throw bad("the label is empty");
+  row.summary = nlohmann::json::object();
+  const std::string pairs = text.substr(colon + 1);
+  for (size_t start = 0; start <= pairs.size();) {
+    const size_t comma = std::min(pairs.find(',', start), pairs.size());
+    const std::string item = trim(pairs.substr(start, comma - start));
+    start = comma + 1;
+    if (item.empty()) continue;
+    const size_t at = item.find('=');
+    const std::string key = trim(item.substr(0, at));
+    const std::string value = at == std::string::npos ? "" : trim(item.substr(at + 1));
+    if (key.empty() || value.empty()) throw bad("'" + item + "' is not key=value");
+    size_t used = 0;
+    double number = 0;
+    try {
+      number = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != value.size() || !std::isfinite(number))
+      throw bad("the value of '" + key + "' is not a number: '" + value + "'");
+    row.summary[key] = number;
+  }
+  if (row.summary.empty()) throw bad("no key=value");
+  return row;
+}
+
 int run(const Options& options, std::ostream& out, std::ostream& err) {
   if (options.runs.empty()) throw UsageError("give at least one run directory");
   if (!options.plot.empty() && fs::path(options.plot).extension() != ".svg")
@@ -609,7 +660,20 @@ int run(const Options& options, std::ostream& out, std::ostream& err) {
     }
     keys = options.keys;
   }
-  out << format_table(runs, keys, differing_keys(runs), options.format) << std::flush;
+  // Published rows: every key one of the table's columns, before any output.
+  std::vector<RunInfo> rows = runs;
+  for (const auto& text : options.published) {
+    RunInfo row = parse_published(text);
+    for (const auto& [k, v] : row.summary.items()) {
+      if (std::find(keys.begin(), keys.end(), k) != keys.end()) continue;
+      std::string list;
+      for (const auto& c : keys) list += (list.empty() ? "" : ", ") + c;
+      throw UsageError("--published '" + text + "': '" + k +
+                       "' is not a column of the table (columns: " + list + "; --keys picks them)");
+    }
+    rows.push_back(std::move(row));
+  }
+  out << format_table(rows, keys, differing_keys(runs), options.format) << std::flush;
 
   if (options.no_plot) return 0;
   fs::path svg = options.plot.empty() ? fs::path("report.svg") : fs::path(options.plot);

@@ -2,11 +2,13 @@
 //
 //   rnnlab-report RUN_DIR... [--keys K1,K2,...] [--format text|md|csv|json]
 //                 [--metric val_loss] [--plot OUT.svg] [--no-plot] [--band minmax|std|lines]
+//                 [--published "LABEL: key=value, ..."]...
 //
 // One row per run directory: its label, n (sub-runs of a parent run, 1 for a
 // plain run), the config keys whose values differ between the runs given
 // ("differs", left out when there are none), then one column per summary
-// metric. A parent run shows "mean ± std" over its sub-runs.
+// metric. A parent run shows "mean ± std" over its sub-runs. Rows of
+// published figures (a paper's test perplexity) follow, in the same columns.
 #pragma once
 
 #include <filesystem>
@@ -28,7 +30,16 @@ struct Options {
   std::string plot;                 ///< --plot: SVG to write (default report.svg)
   bool no_plot = false;             ///< --no-plot
   std::string band = "minmax";      ///< minmax | std | lines: how parents spread
+  /// --published "LABEL: key=value, key=value": rows of published figures
+  /// under the runs' rows, in the same columns.
+  std::vector<std::string> published;
 };
+
+/// Reads one --published value, "LABEL: key=value, key=value" (the label is
+/// what comes before the last ':' ahead of the first '='), into a row of
+/// published figures. UsageError naming the value if it is malformed or a
+/// value is not a number.
+RunInfo parse_published(const std::string& text);
 
 /// Gives colliding labels (runs/a/seed1, runs/b/seed1) as many trailing path
 /// components as it takes to tell them apart (a/seed1, b/seed1).

@@ -412,6 +412,45 @@ TEST_F(ReportTest, JsonIsAnArrayOfRows) {
   EXPECT_FALSE(rows[2].contains("steps_std"));
 }
 
+TEST_F(ReportTest, PublishedFiguresAreRowsInTheSameColumns) {
+  // Given before and between the runs, the rows come after them, in order.
+  auto r = report("--published " + sh("Paper A (2014): val_loss=1.41, steps=500") + " " + runs() +
+                  " --published " + sh("Paper B: val_loss=1.39") +
+                  " --format md --keys val_loss,steps --no-plot");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(
+      r.output.find("| Paper A (2014) |  |  | 1.4100 | 500 |\n| Paper B |  |  | 1.3900 | - |\n"),
+      std::string::npos)
+      << r.output;
+  EXPECT_LT(r.output.find("| builtin |"), r.output.find("| Paper A"));
+  r = report(runs() + " --published " + sh("Paper A: val_loss=1.41") +
+             " --format json --keys val_loss --no-plot");
+  ASSERT_EQ(r.code, 0) << r.output;
+  json rows = json::parse(r.output);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2]["run"], "Paper A");
+  EXPECT_EQ(rows[2]["published"], true);
+  EXPECT_DOUBLE_EQ(rows[2]["val_loss"].get<double>(), 1.41);
+  EXPECT_FALSE(rows[2].contains("n"));
+  // Malformed values and keys that are not columns: usage errors before any output.
+  for (const auto& [arg, text] : std::vector<std::pair<std::string, std::string>>{
+           {"val_loss=1.4", "no label or no key=value"},
+           {": val_loss=1.4", "the label is empty"},
+           {"A: val_loss", "no label or no key=value"},
+           {"A: val_loss=low", "the value of 'val_loss' is not a number: 'low'"},
+           {"A: val_loss=1.4x", "the value of 'val_loss' is not a number: '1.4x'"},
+           {"A: val_loss=1.4, =2", "'=2' is not key=value"},
+           {"A: test_accuracy=90",
+            "'test_accuracy' is not a column of the table (columns: "
+            "val_loss"}}) {
+    auto e = report(runs() + " --published " + sh(arg) + " --keys val_loss --no-plot");
+    EXPECT_EQ(e.code, 2) << arg << "\n" << e.output;
+    EXPECT_NE(e.output.find("error: --published '" + arg + "': " + text), std::string::npos)
+        << e.output;
+    EXPECT_EQ(e.output.find("1.4425"), std::string::npos) << "no table before the error";
+  }
+}
+
 TEST_F(ReportTest, CollidingLabelsGetMorePathComponents) {
   make_run(tmp.path / "other" / "single", "custom", 1, 1.6);
   auto r = report(sh(single) + " " + sh((tmp.path / "other" / "single").string()) +
