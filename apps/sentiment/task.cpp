@@ -149,11 +149,14 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
     throw s.error(data.train.empty() ? "data.train" : "data.class_files",
                   "set exactly one of data.class_files (one file per class) and data.train (a "
                   "table of text and label)");
-  for (const auto& entry : data.class_files) {
-    auto eq = entry.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
-      throw s.error("data.class_files", "entry '" + entry + "' is not of the form label=path");
-  }
+  for (const char* key : {"data.class_files", "data.test_class_files"})
+    for (const auto& entry :
+         key == std::string("data.class_files") ? data.class_files : data.test_class_files) {
+      auto eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
+        throw s.error(key, "entry '" + entry + "' is not of the form label=path");
+    }
+
   if (data.class_files.size() == 1)
     throw s.error("data.class_files", "one file gives one class; a classifier needs two or more");
   if (data.folds == 1)
@@ -176,12 +179,6 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
     if (data.folds > 0)
       throw s.error("data.test_class_files",
                     "with data.folds the folds make the test part; leave it empty");
-    for (const auto& entry : data.test_class_files) {
-      auto eq = entry.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
-        throw s.error("data.test_class_files",
-                      "entry '" + entry + "' is not of the form label=path");
-    }
   }
   if (model.chunk > 0 && model.rnn.stack.bidirectional())
     throw s.error("model.chunk",
@@ -265,13 +262,17 @@ SentimentData load_data(const SentimentConfig& cfg) {
   SentimentData out;
   datasets::LabeledTexts all;
   datasets::TableOptions table = cfg.table_options();
-  if (!d.class_files.empty()) {
+  // "label=path" entries (checked by validate) as (label, path under run.data_root).
+  auto class_files = [&](const std::vector<std::string>& entries, const std::string& key) {
     std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& entry : d.class_files) {
+    for (const auto& entry : entries) {
       auto eq = entry.find('=');
-      files.emplace_back(entry.substr(0, eq),
-                         data_path(cfg.run, entry.substr(eq + 1), "data.class_files"));
+      files.emplace_back(entry.substr(0, eq), data_path(cfg.run, entry.substr(eq + 1), key));
     }
+    return files;
+  };
+  if (!d.class_files.empty()) {
+    auto files = class_files(d.class_files, "data.class_files");
     all = datasets::read_class_files(files);
     out.description = fmt::format("{} files", files.size());
   } else {
@@ -305,13 +306,7 @@ SentimentData load_data(const SentimentConfig& cfg) {
     out.test = datasets::read_labeled_table(data_path(cfg.run, d.test, "data.test"), table,
                                             &all.label_names);
   if (!d.test_class_files.empty()) {
-    std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& entry : d.test_class_files) {
-      auto eq = entry.find('=');
-      files.emplace_back(entry.substr(0, eq),
-                         data_path(cfg.run, entry.substr(eq + 1), "data.test_class_files"));
-    }
-    out.test = datasets::read_class_files(files);
+    out.test = datasets::read_class_files(class_files(d.test_class_files, "data.test_class_files"));
     // The training data's label ids: a test label it lacks is an error.
     std::vector<int64_t> id;
     for (const auto& label : out.test.label_names) {
