@@ -204,7 +204,7 @@ void RunDir::remove_temporaries() const {
   for (const auto& p : stale) fs::remove(p, ec);
 }
 
-bool RunDir::plot_learning_curve() const {
+bool RunDir::plot_learning_curve(const std::string& loss_label) const {
   fs::path metrics = file("metrics.jsonl");
   if (!fs::exists(metrics)) return false;
   // Two data blocks for gnuplot: training loss and validation loss per step.
@@ -236,7 +236,9 @@ bool RunDir::plot_learning_curve() const {
       "set output 'learning_curve.svg'\n"
       "set title 'learning curve'\n"
       "set xlabel 'training step'\n"
-      "set ylabel 'cross-entropy (nats per token)'\n"
+      "set ylabel '" +
+      loss_label +
+      "'\n"
       "set grid\n"
       "set key top right\n"
       "plot " +

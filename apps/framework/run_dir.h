@@ -78,9 +78,10 @@ class RunDir {
   /// killed mid-write ("checkpoint_last.pt.tmp", "summary.json.tmp.<pid>");
   /// called under the run-directory lock before a resume.
   void remove_temporaries() const;
-  /// Renders learning_curve.svg from metrics.jsonl with gnuplot. Returns false
-  /// (and leaves learning_curve.gp for later use) if gnuplot is unavailable.
-  bool plot_learning_curve() const;
+  /// Renders learning_curve.svg from metrics.jsonl with gnuplot, the loss
+  /// axis labelled `loss_label` (Task::loss_label()). Returns false (and
+  /// leaves learning_curve.gp for later use) if gnuplot is unavailable.
+  bool plot_learning_curve(const std::string& loss_label = "loss") const;
 
  private:
   explicit RunDir(std::filesystem::path path) : path_(std::move(path)) {}

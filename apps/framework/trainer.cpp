@@ -647,7 +647,7 @@ bool Trainer::validate(bool final) {
   }
   engine_->end_evaluation();
   save_checkpoint(dir_->file("checkpoint_last.pt"));
-  if (!final && writer_) dir_->plot_learning_curve();
+  if (!final && writer_) dir_->plot_learning_curve(task_.loss_label());
   return stop;
 }
 
@@ -800,6 +800,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     if (std::isfinite(s.last_loss)) summary["train_loss"] = s.last_loss;
     double units_per_sec = static_cast<double>(s.units) / std::max(1e-9, s.train_seconds);
     summary[task_.unit_name() + "_per_sec"] = units_per_sec;
+    summary["loss_label"] = task_.loss_label();
     task_.add_summary(summary, units_per_sec);
     engine_->add_summary(summary);
     summary["stop_reason"] = stop_reason;
@@ -810,7 +811,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   }
   summary["wall_seconds"] = seconds_since(s.started);
   if (writer_) {
-    dir.plot_learning_curve();
+    dir.plot_learning_curve(task_.loss_label());
     dir.write_summary(summary);
   }
   std::string best_text =

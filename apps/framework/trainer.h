@@ -91,6 +91,9 @@ class Task {
   virtual Metrics loss_metrics(double /*mean_loss*/) const { return {}; }
   /// What the units of StepOutput are called in throughput lines ("chars", "tokens").
   virtual std::string unit_name() const { return "units"; }
+  /// What the training loss is, for the learning curve's axis and
+  /// summary.json's "loss_label", e.g. "cross-entropy (nats per token)".
+  virtual std::string loss_label() const { return "loss"; }
   /// Adds task-specific figures to the final summary (e.g. chars_per_sec for a
   /// subword model, whose units are tokens).
   virtual void add_summary(nlohmann::json& /*summary*/, double /*units_per_sec*/) const {}

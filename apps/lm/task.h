@@ -202,6 +202,7 @@ class LMTask : public Task {
   std::vector<MetricInfo> metrics() const override;
   Metrics loss_metrics(double mean_loss) const override;
   std::string unit_name() const override;
+  std::string loss_label() const override { return "cross-entropy (nats per token)"; }
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
   void save_state(torch::serialize::OutputArchive& archive) const override;
   void load_state(torch::serialize::InputArchive& archive) override;

@@ -87,6 +87,7 @@ class CaptionTask : public ExampleTask {
   Metrics evaluate(const std::string& split) override;
   std::vector<MetricInfo> metrics() const override;
   std::string unit_name() const override { return "strips"; }
+  std::string loss_label() const override { return "cross-entropy (nats per caption token)"; }
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
 
   /// Writes caption_examples.txt and the attention pictures of a few test

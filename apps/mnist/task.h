@@ -157,6 +157,7 @@ class MnistTask : public ExampleTask {
   Metrics evaluate(const std::string& split) override;
   std::vector<MetricInfo> metrics() const override;
   std::string unit_name() const override { return "images"; }
+  std::string loss_label() const override { return "cross-entropy (nats per image)"; }
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
 
   const MnistData& data() const { return data_; }

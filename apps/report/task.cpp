@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <set>
@@ -331,8 +332,27 @@ Curve parent_curve(const std::vector<std::vector<std::pair<int64_t, double>>>& s
   return c;
 }
 
-std::string axis_label(const std::string& key) {
-  if (key == "loss") return "cross-entropy (nats per token)";
+/// The y axis of `key`; for "loss", what the runs' summaries say their loss
+/// is ("loss_label", Task::loss_label()) where they all say the same.
+std::string axis_label(const std::string& key, const std::vector<RunInfo>& runs) {
+  if (key == "loss") {
+    std::string label;
+    bool same = true;
+    std::function<void(const RunInfo&)> visit = [&](const RunInfo& r) {
+      if (r.published) return;
+      if (r.parent) {
+        for (const auto& sub : r.subruns) visit(sub);
+        return;
+      }
+      const auto it = r.summary.find("loss_label");
+      const std::string own =
+          it != r.summary.end() && it->is_string() ? it->get<std::string>() : "";
+      if (own.empty() || (!label.empty() && own != label)) same = false;
+      label = own;
+    };
+    for (const auto& r : runs) visit(r);
+    return same && !label.empty() ? label : "loss";
+  }
   if (key == "bpc") return "bits per character";
   if (key == "ppl") return "perplexity";
   if (key == "acc" || key == "accuracy") return "accuracy";
@@ -559,7 +579,7 @@ PlotResult write_plot(const std::vector<RunInfo>& runs, const std::string& metri
   script +=
       "set xlabel 'training step'\n"
       "set ylabel " +
-      gnuplot_quote(split_name(type) + " " + axis_label(key)) +
+      gnuplot_quote(split_name(type) + " " + axis_label(key, runs)) +
       "\n"
       "set grid lc rgb '#d8d8d8' lw 1\n"
       "set border 3 lc rgb '#444444'\n"

@@ -158,6 +158,7 @@ class SentimentTask : public ExampleTask {
   Metrics evaluate(const std::string& split) override;
   std::vector<MetricInfo> metrics() const override;
   std::string unit_name() const override { return "sentences"; }
+  std::string loss_label() const override { return "cross-entropy (nats per text)"; }
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
 
   const SentimentData& data() const { return data_; }

@@ -347,6 +347,13 @@ TranslateTask::TranslateTask(const TranslateConfig& cfg, const fs::path& resume_
   batches_ = epoch_batches(0);
 }
 
+std::string TranslateTask::loss_label() const {
+  if (cfg_.model.label_smoothing > 0)
+    return fmt::format("cross-entropy, labels smoothed by {} (nats per target token)",
+                       cfg_.model.label_smoothing);
+  return "cross-entropy (nats per target token)";
+}
+
 std::string TranslateTask::describe() const {
   return fmt::format(
       "data: {} -> {}; {} training pairs ({} dropped by the length filter), {} valid, {} test; "

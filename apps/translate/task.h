@@ -134,6 +134,7 @@ class TranslateTask : public ExampleTask {
   std::vector<MetricInfo> metrics() const override;
   Metrics loss_metrics(double mean_loss) const override;
   std::string unit_name() const override { return "tokens"; }
+  std::string loss_label() const override;
   void add_summary(nlohmann::json& summary, double units_per_sec) const override;
 
   Seq2Seq& seq2seq() { return model_; }

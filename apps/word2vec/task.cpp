@@ -46,6 +46,7 @@ class HogwildTask : public Task {
   }
   Metrics evaluate(const std::string&) override { return {}; }
   std::string unit_name() const override { return "words"; }
+  std::string loss_label() const override { return "-log-likelihood (nats per target)"; }
 
  private:
   Word2VecModel& model_;

@@ -112,6 +112,7 @@ class W2VTask : public Task {
   StepOutput train_step(int64_t index) override;
   Metrics evaluate(const std::string& /*split*/) override { return {}; }
   std::string unit_name() const override { return "words"; }
+  std::string loss_label() const override { return "-log-likelihood (nats per target)"; }
   /// Data-parallel: every rank draws the whole batch's examples and
   /// negatives (cheap), then trains on its consecutive 1/W of the examples;
   /// the ranks' summed-loss gradients add up to the one-process update.

@@ -193,6 +193,11 @@ TEST(Trainer, EarlyStoppingAfterPatience) {
   EXPECT_EQ(summary["steps"].get<int64_t>(), 16);  // best at epoch 1, then 3 stalls
   EXPECT_EQ(summary["best_step"].get<int64_t>(), 4);
   EXPECT_NE(summary["stop_reason"].get<std::string>().find("early stop"), std::string::npos);
+  // What the loss is, as the task says, in the summary and on the curve's axis.
+  EXPECT_EQ(summary["loss_label"], "loss");
+  EXPECT_NE(
+      rnnlab::test::read_all(dir.file("learning_curve.gp").string()).find("set ylabel 'loss'"),
+      std::string::npos);
 }
 
 TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheCheckpoint) {

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "results/gnuplot.h"
 #include "results/results.h"
-#include "core/error.h"
 #include "tests/support/support.h"
 
 namespace fs = std::filesystem;
@@ -60,10 +60,14 @@ void make_run(const fs::path& dir, const std::string& impl, int seed, double val
   }
   metrics += "{\"type\":\"valid\",\"step\":40";  // cut off by a crash
   write_file((dir / "metrics.jsonl").string(), metrics);
-  json summary = {
-      {"val_loss", val_loss}, {"val_bpc", val_loss / 0.693}, {"test_loss", val_loss + 0.01},
-      {"steps", steps},       {"train_seconds", 12.5},       {"stop_reason", "max_steps"},
-      {"converged", true}};
+  json summary = {{"val_loss", val_loss},
+                  {"val_bpc", val_loss / 0.693},
+                  {"test_loss", val_loss + 0.01},
+                  {"steps", steps},
+                  {"train_seconds", 12.5},
+                  {"stop_reason", "max_steps"},
+                  {"converged", true},
+                  {"loss_label", "cross-entropy (nats per token)"}};
   write_file((dir / "summary.json").string(), summary.dump(2));
 }
 
@@ -523,6 +527,20 @@ TEST_F(ReportTest, WritesTheSvgNextToItsDataAndScript) {
   auto r = report(runs() + " --metric val_bpc");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(tmp.path / "report.svg")) << r.output;
+  // The loss axis says what the runs' summaries call their loss, where they
+  // agree; "loss" where one says something else.
+  r = report(runs() + " --metric val_loss --plot loss.svg");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(rnnlab::test::read_all(tmp.file("loss.gp"))
+                .find("set ylabel 'validation cross-entropy (nats per token)'"),
+            std::string::npos);
+  json other = json::parse(rnnlab::test::read_all(single + "/summary.json"));
+  other["loss_label"] = "cross-entropy (nats per image)";
+  write_file(single + "/summary.json", other.dump());
+  r = report(runs() + " " + sh(single) + " --metric val_loss --plot loss.svg");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(rnnlab::test::read_all(tmp.file("loss.gp")).find("set ylabel 'validation loss'"),
+            std::string::npos);
   // A metric that no run logged: a usage error before any output, with or
   // without --plot.
   for (const char* plot : {" --plot x.svg", ""}) {

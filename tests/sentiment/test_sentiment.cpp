@@ -156,6 +156,7 @@ TEST(SentimentTrain, LearnsAPlantedTaskThatNeedsWordOrder) {
   EXPECT_GT(s["test_macro_f1"].get<double>(), 95.0);
   EXPECT_EQ(s["dev_accuracy"], s["val_accuracy"]);
   EXPECT_EQ(s["labels"], (nlohmann::json{"neg", "pos"}));
+  EXPECT_EQ(s["loss_label"], "cross-entropy (nats per text)");
   // The confusion matrix adds up to the test part.
   int64_t total = 0;
   for (const auto& row : s["test_confusion"])
