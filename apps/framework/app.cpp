@@ -72,9 +72,11 @@ const std::string& program_name() {
   return program_name_storage();
 }
 
-std::string run_config_text(const ConfigSchema& schema) {
-  return "# " + (program_name().empty() ? std::string("rnnlab") : program_name()) + " run\n" +
-         schema.to_yaml();
+std::string run_config_text(const ConfigSchema& schema, const std::string& app) {
+  const std::string name = !app.empty()             ? app
+                           : program_name().empty() ? std::string("rnnlab")
+                                                    : program_name();
+  return "# " + name + " run\n" + schema.to_yaml();
 }
 
 int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()>& body) {

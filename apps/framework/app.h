@@ -40,7 +40,7 @@ const std::string& program_name();
 /// The text of a run's config.yaml: a first line naming the app that wrote
 /// it ("# rnnlab-translate run"), so that another app refuses the run by
 /// name, then the resolved config.
-std::string run_config_text(const ConfigSchema& schema);
+std::string run_config_text(const ConfigSchema& schema, const std::string& app = "");
 
 /// Options of a `train` subcommand.
 struct TrainArgs {

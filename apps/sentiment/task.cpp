@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "apps/framework/distributed.h"
 #include "apps/lm/task.h"
 #include "core/error.h"
 #include "datasets/batching.h"
@@ -90,6 +91,15 @@ void SentimentConfig::bind(ConfigSchema& s) {
         "an rnnlab-lm run directory (its best checkpoint) whose tokenizer, embedding and "
         "recurrent stack start the classifier: language-model pre-training, then fine-tuning "
         "(Dai and Le 2015; ULMFiT); the stack's keys must match the LM's (\"\": none)");
+  s.add("model.lm_finetune.epochs", &model.lm_finetune.epochs,
+        "ULMFiT's target-task LM fine-tuning: before the classifier, train model.init_from's "
+        "language model for N more epochs on this run's training part (its dev part as "
+        "validation; never the test part), in RUN/lm (an rnnlab-lm run); the classifier then "
+        "starts from that run's best checkpoint (0: off)")
+      .range(0, 1000);
+  s.add("model.lm_finetune.set", &model.lm_finetune.set,
+        "more key=value settings of that fine-tuning's language-model config (rnnlab-lm's keys, "
+        "on top of the LM run's own config), e.g. [optim.lr=1e-3, data.batch_size=16]");
   s.add("model.vectors", &model.vectors,
         "word2vec file (text or binary) to initialise the embedding from, relative to the "
         "current directory (\"\": random U(-0.25, 0.25))");
@@ -223,6 +233,13 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
                     "model.init_from's language model reads left to right only; a bidirectional "
                     "classifier's backward direction would have no weights to start from");
   }
+  if (model.lm_finetune.epochs > 0 && model.init_from.empty())
+    throw s.error("model.lm_finetune.epochs",
+                  "fine-tunes model.init_from's language model, which is not set");
+  if (!model.lm_finetune.set.empty() && model.lm_finetune.epochs == 0)
+    throw s.error("model.lm_finetune.set",
+                  "sets keys of the language-model fine-tuning, which model.lm_finetune.epochs: 0 "
+                  "turns off");
   model.rnn.validate(s, "model.rnn");
   train.validate(s);
   optim.validate(s, train);
@@ -516,11 +533,11 @@ void SentimentTask::open_lm(const SentimentConfig& cfg) {
                       "cannot start from it");
 }
 
-void SentimentTask::init_from_lm(const SentimentConfig& cfg) {
-  const std::string& path = cfg.model.init_from;
-  const lm::LMConfig& lcfg = lm_->cfg;
-  const TrainedRun& lrun = lm_->run;
-  const RecurrentOptions& mine = cfg.model.rnn.stack;
+void SentimentTask::init_from_lm(const lm::LmStart& start) {
+  const std::string& path = start.path;
+  const lm::LMConfig& lcfg = start.cfg;
+  const TrainedRun& lrun = start.run;
+  const RecurrentOptions& mine = cfg_.model.rnn.stack;
   LanguageModel lmodel = lm::build_model(lcfg, tokenizer_->vocab_size());
   load_trained_model(*lmodel, lrun);
   // Its embedding and stack under torch.nn's names, the stack renamed to the
@@ -537,7 +554,7 @@ void SentimentTask::init_from_lm(const SentimentConfig& cfg) {
   init_note_ = fmt::format(
       "model.init_from: the tokenizer (vocabulary {}), embedding and {}-layer {} encoder of the "
       "language model {} ({}){}",
-      tokenizer_->vocab_size(), mine.num_layers(), cfg.model.rnn.type, lrun.dir.string(),
+      tokenizer_->vocab_size(), mine.num_layers(), cfg_.model.rnn.type, lrun.dir.string(),
       lrun.checkpoint.filename().string(),
       missing.empty() ? "" : fmt::format("; trained from scratch: {}", fmt::join(missing, ", ")));
 }
@@ -582,7 +599,7 @@ SentimentTask::SentimentTask(const SentimentConfig& cfg, const std::string& toke
                        static_cast<int64_t>(data_.train.label_names.size()), extended_);
   // A resumed run takes its weights from the checkpoint; the file is read once.
   if (wv.size() > 0) covered_ = load_vectors(model_, *tokenizer_, wv, cfg.model.vectors);
-  if (lm_) init_from_lm(cfg);
+  if (lm_) init_from_lm(*lm_);
   // After the vectors: the file's tensors win where it has them.
   if (!lm_)
     init_note_ =
@@ -735,12 +752,141 @@ void SentimentTask::add_summary(nlohmann::json& summary, double) const {
 
 // ---- the job ----
 
+struct SentimentJob::LmFinetune {
+  lm::LMConfig cfg;
+  ConfigSchema schema;  // bound to cfg
+  std::string from;     // the language model's run directory
+};
+
+namespace {
+
+/// A YAML single-quoted scalar: a path read back as it is written.
+std::string yaml_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+/// The fine-tuning's settings on top of the language model's own config:
+/// start from it, read `train_file` (and `valid_file`, or a tenth of the
+/// training text when there is no dev part), no test, every word outside
+/// the vocabulary as <unk>, validate each epoch, no sample; then the user's.
+std::vector<std::string> finetune_sets(const SentimentConfig& cfg, const std::string& from,
+                                       const std::string& train_file,
+                                       const std::string& valid_file) {
+  std::vector<std::string> sets = {"model.init_from=" + yaml_quoted(from),
+                                   "data.text=",
+                                   "data.text_repeat=1",
+                                   "data.train=" + yaml_quoted(train_file),
+                                   "data.valid=" + yaml_quoted(valid_file),
+                                   "data.valid_fraction=0.1",
+                                   "data.test=",
+                                   "data.test_fraction=0",
+                                   "data.oov=unk",
+                                   fmt::format("train.max_epochs={}", cfg.model.lm_finetune.epochs),
+                                   "train.max_steps=0",
+                                   "train.max_minutes=0",
+                                   "train.eval_every=0",
+                                   "train.patience=0",
+                                   "sample.length=0",
+                                   "run.repeats=1",
+                                   fmt::format("run.seed={}", cfg.run.seed),
+                                   fmt::format("run.threads={}", cfg.run.threads),
+                                   "run.device=" + cfg.run.device};
+  sets.insert(sets.end(), cfg.model.lm_finetune.set.begin(), cfg.model.lm_finetune.set.end());
+  return sets;
+}
+
+/// The texts as the classifier reads them (cleaned as data.clean says), one per line.
+std::string text_lines(const SentimentConfig& cfg, const std::vector<std::string>& texts) {
+  std::string out;
+  for (const auto& t : texts) {
+    std::string line = cfg.data.clean == "kim" ? datasets::kim_clean(t) : t;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::replace(line.begin(), line.end(), '\r', ' ');
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 SentimentJob::SentimentJob(const SentimentConfig& cfg, const ConfigSchema& schema,
                            const fs::path& resume_dir)
     : cfg_(cfg), device_(resolve_device(cfg.run.device)) {
   task_ = std::make_unique<SentimentTask>(
       cfg, resume_dir.empty() ? "" : (resume_dir / "tokenizer").string(), device_);
   trainer_ = std::make_unique<Trainer>(*task_, cfg.train, cfg.optim, cfg.run, &schema);
+  // A run with a checkpoint has its weights; else the fine-tuning's config is
+  // made and checked now, before any directory exists.
+  if (cfg.model.lm_finetune.epochs > 0 && resume_dir.empty()) {
+    if (process_collective() != nullptr)
+      throw schema.error("model.lm_finetune.epochs",
+                         "the language-model fine-tuning trains in one process; train this run "
+                         "without --nproc (folds and seeds may still run side by side: "
+                         "run.subruns_parallel)");
+    finetune_ = std::make_unique<LmFinetune>();
+    finetune_->from = fs::absolute(task_->language_model()->run.dir).lexically_normal().string();
+    finetune_->cfg.bind(finetune_->schema);
+    try {
+      load_run_config(finetune_->schema, RunDir::open(finetune_->from),
+                      finetune_sets(cfg, finetune_->from, "RUN/lm_train.txt",
+                                    task_->data().dev.texts.empty() ? "" : "RUN/lm_valid.txt"),
+                      "rnnlab-lm");
+      finetune_->cfg.validate(finetune_->schema);
+    } catch (const Error& e) {
+      throw schema.error("model.lm_finetune.set",
+                         std::string("the language model's config: ") + e.what());
+    }
+  }
+}
+
+SentimentJob::~SentimentJob() = default;
+
+void SentimentJob::finetune_lm(const RunDir& dir, const std::string& label) {
+  LmFinetune& f = *finetune_;
+  const fs::path lm_dir = dir.file("lm");
+  std::error_code ec;
+  if (!fs::exists(lm_dir / "summary.json", ec)) {
+    // The training part (never dev or test) as the language model's text;
+    // the dev part as its validation text.
+    const SentimentData& d = task_->data();
+    const fs::path train_file = fs::absolute(dir.file("lm_train.txt")),
+                   valid_file = fs::absolute(dir.file("lm_valid.txt"));
+    write_file_atomic(train_file, text_lines(cfg_, d.train.texts));
+    if (!d.dev.texts.empty()) write_file_atomic(valid_file, text_lines(cfg_, d.dev.texts));
+    for (const auto& s : finetune_sets(cfg_, f.from, train_file.string(),
+                                       d.dev.texts.empty() ? "" : valid_file.string()))
+      f.schema.apply_override(s);
+    f.schema.finalize();
+    f.cfg.validate(f.schema);
+    const bool resume =
+        fs::exists(lm_dir / "config.yaml", ec) && !RunDir::open(lm_dir).resume_checkpoint().empty();
+    const std::string lm_label = label.empty() ? "lm" : label + " lm";
+    logger()->info(
+        "--- model.lm_finetune: the language model {} trained {} more epochs on the "
+        "training part, in {}{} ---",
+        f.from, cfg_.model.lm_finetune.epochs, lm_dir.string(), resume ? " (resumed)" : "");
+    seed_run(f.cfg.run);
+    lm::LMJob job(f.cfg, f.schema, resume ? lm_dir : fs::path());
+    if (resume) {
+      RunDir lm_run = RunDir::open(lm_dir);
+      RunDirLock lock(lm_dir);
+      LogFile log(lm_run.file("log.txt"));
+      job.run(lm_run, true, lm_label, {});
+    } else {
+      // Stopped before its first checkpoint, or never started: from the beginning.
+      fs::remove_all(lm_dir, ec);
+      NewRun made = create_run(lm_dir, run_config_text(f.schema, "rnnlab-lm"));
+      LogFile log(made.dir.file("log.txt"));
+      job.save_assets(made.dir);
+      job.run(made.dir, false, lm_label, {});
+    }
+    logger()->info("--- the classifier ---");
+  }
+  auto start = lm::open_lm_start(lm_dir.string(), "model.lm_finetune");
+  task_->init_from_lm(*start);
+  seed_run(cfg_.run);
 }
 
 void SentimentJob::save_assets(const RunDir& dir) {
@@ -752,6 +898,7 @@ void SentimentJob::save_assets(const RunDir& dir) {
 
 nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::string& label,
                                  const std::function<void(int64_t)>& on_resumed) {
+  if (finetune_) finetune_lm(dir, label);
   const auto& d = task_->data();
   const auto& m = cfg_.model;
   int64_t n_params = 0;

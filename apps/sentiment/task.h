@@ -69,6 +69,10 @@ struct SentimentConfig {
     int64_t unfreeze_every = 0;       // ULMFiT's gradual unfreezing: epochs per stage (0: off)
     std::string init_from_pytorch;    // a Python state_dict file
     std::string init_from;            // an rnnlab-lm run: tokenizer, embedding, encoder
+    struct LmFinetune {
+      int64_t epochs = 0;            // ULMFiT: first fine-tune init_from on the training part
+      std::vector<std::string> set;  // overrides of that LM's config for it
+    } lm_finetune;
     std::string pooling = "max";
     int64_t chunk = 0;        // BPT3C: read long texts in chunks of N tokens (0: at once)
     int64_t grad_chunks = 0;  // BPT3C: backpropagate through the last N chunks (0: all)
@@ -169,6 +173,11 @@ class SentimentTask : public ExampleTask {
   int64_t extended() const { return extended_; }
   /// What model.init_from_pytorch read, for the run's log ("" without it).
   const std::string& init_note() const { return init_note_; }
+  /// model.init_from's language model (a new run only; else nullptr).
+  const lm::LmStart* language_model() const { return lm_.get(); }
+  /// Copies the tokenizer-compatible language model `start` (model.init_from,
+  /// or its fine-tuned copy) into the embedding and encoder.
+  void init_from_lm(const lm::LmStart& start);
 
  private:
   const SentimentConfig& cfg_;
@@ -183,7 +192,6 @@ class SentimentTask : public ExampleTask {
   void open_lm(const SentimentConfig& cfg);
   /// model.unfreeze_every: what trains in gradual-unfreezing stage `stage`.
   void unfreeze(int64_t stage);
-  void init_from_lm(const SentimentConfig& cfg);
   std::vector<std::vector<int64_t>> train_ids_, dev_ids_, test_ids_;
   std::vector<int64_t> train_lengths_;
   std::vector<std::vector<int64_t>> batches_;
@@ -199,6 +207,7 @@ class SentimentJob : public Job {
  public:
   SentimentJob(const SentimentConfig& cfg, const ConfigSchema& schema,
                const std::filesystem::path& resume_dir);
+  ~SentimentJob() override;
   void save_assets(const RunDir& dir) override;
   nlohmann::json run(const RunDir& dir, bool resume, const std::string& label,
                      const std::function<void(int64_t)>& on_resumed) override;
@@ -208,6 +217,14 @@ class SentimentJob : public Job {
   torch::Device device_;
   std::unique_ptr<SentimentTask> task_;
   std::unique_ptr<Trainer> trainer_;
+  /// model.lm_finetune: the language model's config for RUN/lm, made and
+  /// checked when the job is built (a run without a checkpoint yet).
+  struct LmFinetune;
+  std::unique_ptr<LmFinetune> finetune_;
+  /// Trains RUN/lm (resumes it, or finds it finished), copies its best
+  /// checkpoint into the classifier and seeds the run again, so that the
+  /// classifier trains alike whether the stage ran now or before.
+  void finetune_lm(const RunDir& dir, const std::string& label);
 };
 
 }  // namespace rnnlab::sentiment

@@ -383,6 +383,100 @@ TEST(SentimentTrain, StartsFromALanguageModelRun) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("bad")));
 }
 
+// ULMFiT's target-task LM fine-tuning (model.lm_finetune): the language model
+// trains on the run's training part (the dev part its validation; never the
+// test part) in RUN/lm, and the classifier starts from that run.
+TEST(SentimentTrain, FineTunesTheLanguageModelOnTheTrainingPartFirst) {
+  TempDir dir;
+  std::string cfg = planted_config(dir, "", 200);
+  Planted text = planted(400, 9);
+  write_file(dir.file("lm.txt"), text.pos + text.neg);
+  std::string lm_cfg = write_file(
+      dir.file("lm.yaml"), "data:\n  train: " + dir.file("lm.txt") +
+                               "\n  tokenizer:\n    type: word\n  batch_size: 4\n  bptt: 16\n"
+                               "model:\n  embedding: 16\n  rnn:\n    type: gru\n    hidden: 24\n"
+                               "train:\n  max_steps: 20\n  eval_every: 10\nsample:\n  length: 0\n"
+                               "run:\n  progress: lines\n");
+  std::string lm = dir.file("lm");
+  auto r = run_command(test::kLm + " train " + lm_cfg + " --run-dir " + lm);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string from = " --set model.init_from=" + lm +
+                           " --set model.rnn.bidirectional=false --set model.dropout=0"
+                           " --set train.max_steps=1 --set optim.lr=1e-9";
+  const std::string run = dir.file("run");
+  r = run_command(kBin + " train " + cfg + " --run-dir " + run + from +
+                  " --set model.lm_finetune.epochs=2 --set model.lm_finetune.set=[optim.lr=0.005]");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary_of(run);
+  // The LM's text: the training part's texts, one per line; its validation: the dev part's.
+  auto lines = [](const std::string& file) {
+    std::string t = read_all(file);
+    return static_cast<int64_t>(std::count(t.begin(), t.end(), '\n'));
+  };
+  EXPECT_EQ(lines(run + "/lm_train.txt"), s["train_sentences"].get<int64_t>());
+  EXPECT_EQ(lines(run + "/lm_valid.txt"), s["dev_sentences"].get<int64_t>());
+  auto lm_summary = summary_of(run + "/lm");
+  EXPECT_EQ(lm_summary["epochs"], 2);
+  const std::string lm_config = read_all(run + "/lm/config.yaml");
+  EXPECT_EQ(lm_config.rfind("# rnnlab-lm run\n", 0), 0u) << lm_config;
+  EXPECT_NE(lm_config.find("lr: 0.005"), std::string::npos) << lm_config;
+  EXPECT_NE(read_all(run + "/log.txt").find("model.init_from: the tokenizer (vocabulary "),
+            std::string::npos);
+  // The classifier's embedding and encoder are the fine-tuned LM's (one
+  // update at 1e-9 later), no longer the LM it started from.
+  for (const char* name : {"lm", "run/lm", "run"})
+    ASSERT_EQ(run_command(
+                  (std::string(name) == "run" ? kBin : test::kLm) + " export --run " +
+                  dir.file(name) + " --out " +
+                  dir.file(std::string(name) == "run/lm" ? "tuned.pt" : std::string(name) + ".pt"))
+                  .code,
+              0)
+        << name;
+  std::map<std::string, torch::Tensor> before, tuned, clf;
+  for (auto& [k, v] : read_state_dict(dir.file("lm.pt"))) before[k] = v;
+  for (auto& [k, v] : read_state_dict(dir.file("tuned.pt"))) tuned[k] = v;
+  for (auto& [k, v] : read_state_dict(dir.file("run.pt"))) clf[k] = v;
+  EXPECT_TRUE(torch::allclose(tuned.at("embedding.weight"), clf.at("embedding.weight"), 0, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(tuned.at("rnn.weight_hh_l0"), clf.at("encoder.weight_hh_l0"), 0, 1e-6));
+  EXPECT_FALSE(
+      torch::allclose(before.at("rnn.weight_hh_l0"), clf.at("encoder.weight_hh_l0"), 0, 1e-4));
+
+  // Stopped after the LM stage (the classifier had no checkpoint yet): the
+  // resumed run keeps RUN/lm and trains the classifier as the first did.
+  for (const char* f : {"checkpoint_best.pt", "checkpoint_best.pt.yml", "checkpoint_last.pt",
+                        "checkpoint_last.pt.yml", "summary.json", "metrics.jsonl"})
+    fs::remove(run + "/" + f);
+  const auto lm_mtime = fs::last_write_time(run + "/lm/checkpoint_best.pt");
+  r = run_command(kBin + " train --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(fs::last_write_time(run + "/lm/checkpoint_best.pt"), lm_mtime);
+  auto again = summary_of(run);
+  for (const char* key : {"val_loss", "test_loss", "test_accuracy"})
+    EXPECT_EQ(again[key], s[key]) << key;
+
+  // Config errors before any directory: no language model to fine-tune, a
+  // bad key of the LM's config.
+  const std::string bad = dir.file("bad");
+  expect_one_line_error(
+      run_command(kBin + " train " + cfg + " --run-dir " + bad +
+                  " --set model.lm_finetune.epochs=1"),
+      2,
+      "key 'model.lm_finetune.epochs' (--set): fine-tunes model.init_from's language "
+      "model, which is not set");
+  expect_one_line_error(run_command(kBin + " train " + cfg + " --run-dir " + bad + from +
+                                    " --set model.lm_finetune.epochs=1 --set "
+                                    "model.lm_finetune.set=[optim.lrr=1]"),
+                        2,
+                        "key 'model.lm_finetune.set' (--set): the language model's config: "
+                        "unknown key 'optim.lrr'");
+  expect_one_line_error(
+      run_command(kBin + " train " + cfg + " --run-dir " + bad + from +
+                  " --set model.lm_finetune.set=[optim.lr=1]"),
+      2, "key 'model.lm_finetune.set' (--set): sets keys of the language-model fine-tuning");
+  EXPECT_FALSE(fs::exists(bad));
+}
+
 TEST(SentimentTrain, SameSeedSameRunOtherSeedOtherRun) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 300);
