@@ -1,19 +1,39 @@
 // SIGINT/SIGTERM guard (see signals.h).
 #include "apps/framework/signals.h"
 
+#include <time.h>
+
 #include <atomic>
+#include <cstdint>
 
 namespace rnnlab {
 
 namespace {
 
 std::atomic<int> g_requested{0};
-int g_depth = 0;  // guards alive: the outermost one owns the request
+std::atomic<int64_t> g_requested_at{0};  // CLOCK_MONOTONIC nanoseconds of the request
+int g_depth = 0;                         // guards alive: the outermost one owns the request
+
+int64_t monotonic_ns() {  // clock_gettime is async-signal-safe
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 extern "C" void on_stop_signal(int sig) {
-  g_requested = sig;
-  // A second Ctrl-C or SIGTERM kills at once (the default action).
+  const int64_t now = monotonic_ns();
+  if (g_requested.load() == 0) {
+    g_requested_at = now;
+    g_requested = sig;
+    return;
+  }
+  // The same request delivered twice: timeout(1) signals the command and
+  // then its whole process group, a shell script's group gets one each.
+  if (now - g_requested_at.load() < StopSignals::kSameRequestNs) return;
+  // A second Ctrl-C or SIGTERM, later: kill at once (the default action, on
+  // return from this handler).
   std::signal(sig, SIG_DFL);
+  std::raise(sig);
 }
 
 }  // namespace

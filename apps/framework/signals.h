@@ -6,6 +6,7 @@
 #pragma once
 
 #include <csignal>
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
@@ -18,6 +19,11 @@ namespace rnnlab {
 /// (the Trainer's) is being set up is kept for it.
 class StopSignals {
  public:
+  /// A second signal this soon after the first is the same request, delivered
+  /// twice (timeout(1) without --foreground signals the command, then its
+  /// process group); a later one kills at once.
+  static constexpr int64_t kSameRequestNs = 1000000000;
+
   StopSignals();
   ~StopSignals();
   StopSignals(const StopSignals&) = delete;

@@ -4,7 +4,10 @@
 // gradient-norm and non-finite handling.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <time.h>
 #include <torch/nn/modules/linear.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <sstream>
@@ -164,6 +167,32 @@ TEST(StopSignals, CatchesSigtermAndRestoresTheHandlerOnScopeExit) {
   EXPECT_EQ(previous_ran, 1);
   std::signal(SIGTERM, previous);
   StopSignals::clear();
+}
+
+// In a child process: SIGTERM twice at once is one request; a second one
+// after StopSignals::kSameRequestNs kills (the default action).
+TEST(StopSignals, TheSameSignalTwiceAtOnceIsOneRequestALaterOneKills) {
+  auto child = [](bool later) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      StopSignals guard;
+      StopSignals::clear();
+      std::raise(SIGTERM);
+      if (later) {
+        timespec wait{1, 200000000};
+        ::nanosleep(&wait, nullptr);
+      }
+      std::raise(SIGTERM);
+      ::_exit(StopSignals::requested() == SIGTERM ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+  };
+  int status = child(false);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  status = child(true);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
 }
 
 TEST(Sections, RecurrentConflictsAreConfigErrorsNamingTheKey) {
