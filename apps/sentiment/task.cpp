@@ -746,6 +746,7 @@ void SentimentTask::add_summary(nlohmann::json& summary, double) const {
   summary["vocab_size"] = tokenizer_->vocab_size();
   if (covered_ >= 0) summary["vectors_covered"] = covered_ - extended_;
   if (extended_ > 0) summary["vectors_added"] = extended_;
+  for (const auto& [key, value] : figures_) summary[key] = value;
   // The names: dev_accuracy is val_accuracy.
   if (summary.contains("val_accuracy")) summary["dev_accuracy"] = summary["val_accuracy"];
 }
@@ -869,6 +870,18 @@ void SentimentJob::finetune_lm(const RunDir& dir, const std::string& label) {
         f.from, cfg_.model.lm_finetune.epochs, lm_dir.string(), resume ? " (resumed)" : "");
     seed_run(f.cfg.run);
     lm::LMJob job(f.cfg, f.schema, resume ? lm_dir : fs::path());
+    if (!resume) {
+      // What the fine-tuning starts from, on the same validation text.
+      const Metrics before = job.task().evaluate("valid");
+      if (before.count("ppl")) {
+        logger()->info("the language model before fine-tuning: val_loss {:.4f}, val_ppl {:.2f}",
+                       before.at("loss"), before.at("ppl"));
+        write_file_atomic(
+            dir.file("lm_start.json"),
+            nlohmann::json{{"val_loss", before.at("loss")}, {"val_ppl", before.at("ppl")}}.dump(2) +
+                "\n");
+      }
+    }
     if (resume) {
       RunDir lm_run = RunDir::open(lm_dir);
       RunDirLock lock(lm_dir);
@@ -899,6 +912,18 @@ void SentimentJob::save_assets(const RunDir& dir) {
 nlohmann::json SentimentJob::run(const RunDir& dir, bool resume, const std::string& label,
                                  const std::function<void(int64_t)>& on_resumed) {
   if (finetune_) finetune_lm(dir, label);
+  // The language model's validation perplexity before and after its
+  // fine-tuning, into the summary (a parent's has their means over folds).
+  for (const auto& [file, key] :
+       {std::pair<const char*, const char*>{"lm_start.json", "lm_start_val_ppl"},
+        {"lm/summary.json", "lm_val_ppl"}}) {
+    const fs::path path = dir.file(file);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) continue;
+    const auto j = nlohmann::json::parse(read_file(path), nullptr, false);
+    if (j.is_object() && j.contains("val_ppl") && j["val_ppl"].is_number())
+      task_->set_summary_figure(key, j["val_ppl"].get<double>());
+  }
   const auto& d = task_->data();
   const auto& m = cfg_.model;
   int64_t n_params = 0;

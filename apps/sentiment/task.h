@@ -11,6 +11,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -178,6 +179,8 @@ class SentimentTask : public ExampleTask {
   /// Copies the tokenizer-compatible language model `start` (model.init_from,
   /// or its fine-tuned copy) into the embedding and encoder.
   void init_from_lm(const lm::LmStart& start);
+  /// A figure of the run's other stages for summary.json (lm_val_ppl).
+  void set_summary_figure(const std::string& key, double value) { figures_[key] = value; }
 
  private:
   const SentimentConfig& cfg_;
@@ -200,6 +203,7 @@ class SentimentTask : public ExampleTask {
   int64_t covered_ = -1;
   int64_t extended_ = 0;
   Scores last_test_;
+  std::map<std::string, double> figures_;
 };
 
 /// One sentiment run: the task and its trainer.

@@ -418,6 +418,11 @@ TEST(SentimentTrain, FineTunesTheLanguageModelOnTheTrainingPartFirst) {
   EXPECT_EQ(lines(run + "/lm_valid.txt"), s["dev_sentences"].get<int64_t>());
   auto lm_summary = summary_of(run + "/lm");
   EXPECT_EQ(lm_summary["epochs"], 2);
+  // The LM's validation perplexity before and after, in the summary: the
+  // fine-tuning on this text lowered it.
+  EXPECT_EQ(s["lm_val_ppl"], lm_summary["val_ppl"]);
+  ASSERT_TRUE(s.contains("lm_start_val_ppl")) << s.dump(1);
+  EXPECT_LT(s["lm_val_ppl"].get<double>(), s["lm_start_val_ppl"].get<double>());
   const std::string lm_config = read_all(run + "/lm/config.yaml");
   EXPECT_EQ(lm_config.rfind("# rnnlab-lm run\n", 0), 0u) << lm_config;
   EXPECT_NE(lm_config.find("lr: 0.005"), std::string::npos) << lm_config;
@@ -453,7 +458,8 @@ TEST(SentimentTrain, FineTunesTheLanguageModelOnTheTrainingPartFirst) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(fs::last_write_time(run + "/lm/checkpoint_best.pt"), lm_mtime);
   auto again = summary_of(run);
-  for (const char* key : {"val_loss", "test_loss", "test_accuracy"})
+  for (const char* key :
+       {"val_loss", "test_loss", "test_accuracy", "lm_val_ppl", "lm_start_val_ppl"})
     EXPECT_EQ(again[key], s[key]) << key;
 
   // Config errors before any directory: no language model to fine-tune, a
