@@ -345,12 +345,16 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     }
     for (const auto& s : sub.sets) schema.apply_override(s);
     schema.finalize();
-    bool sub_resume = resume && fs::exists(sdir / "config.yaml") &&
-                      !RunDir::open(sdir).resume_checkpoint().empty();
-    if (resume && !sub_resume && fs::exists(sdir)) {
-      // Started, but stopped before its first checkpoint: nothing to keep
-      // (but the lock this process holds).
-      logger()->info("sub-run {}: no checkpoint yet, starting it again", label);
+    const bool started = resume && fs::exists(sdir / "config.yaml");
+    const bool sub_resume = started && !RunDir::open(sdir).resume_checkpoint().empty();
+    if (started && !sub_resume) {
+      // Stopped before its first checkpoint: trained from the start in its
+      // directory, as a plain run is, so that what a stage before the
+      // training finished (a fine-tuned language model, RUN/lm) is kept.
+      logger()->info("sub-run {}: no checkpoint yet, training it from the start", label);
+    } else if (resume && !started && fs::exists(sdir)) {
+      // Stopped before its config was written: nothing to keep (but the
+      // lock this process holds).
       for (const auto& e : fs::directory_iterator(sdir))
         if (e.path().filename() != ".lock") fs::remove_all(e.path());
     }
@@ -359,10 +363,15 @@ nlohmann::json run_experiment(ConfigSchema& schema, RunSection& run, const Train
     logger()->info("=== sub-run {} (seed {}{}) ===", label, run.seed,
                    spread ? fmt::format(", rank {}", rank) : "");
     try {
-      if (sub_resume) {
+      if (started) {
         RunDir dir = RunDir::open(sdir);
         LogFile log(dir.file("log.txt"));
         say_rank();
+        if (!sub_resume) {
+          // Its assets made again (perhaps stopped while they were written).
+          dir.remove_temporaries();
+          job->save_assets(dir);
+        }
         return job->run(dir, true, label, [&](int64_t step) {
           record_resumption(dir, args.sets, step);
           record_parent();

@@ -462,6 +462,29 @@ TEST(SentimentTrain, FineTunesTheLanguageModelOnTheTrainingPartFirst) {
        {"val_loss", "test_loss", "test_accuracy", "lm_val_ppl", "lm_start_val_ppl"})
     EXPECT_EQ(again[key], s[key]) << key;
 
+  // So does a fold of a cross-validation: each fold fine-tunes on its own
+  // training part, and one stopped after its stage keeps FOLD/lm.
+  const std::string cv = dir.file("cv");
+  r = run_command(kBin + " train " + cfg + " --run-dir " + cv + from +
+                  " --set data.folds=2 --set model.lm_finetune.epochs=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto fold2 = summary_of(cv + "/fold02");
+  EXPECT_NE(read_all(cv + "/fold01/lm_train.txt"), read_all(cv + "/fold02/lm_train.txt"));
+  for (const char* f : {"checkpoint_best.pt", "checkpoint_best.pt.yml", "checkpoint_last.pt",
+                        "checkpoint_last.pt.yml", "summary.json"})
+    fs::remove(cv + "/fold02/" + f);
+  const auto fold_lm_mtime = fs::last_write_time(cv + "/fold02/lm/checkpoint_best.pt");
+  r = run_command(kBin + " train --resume " + cv);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("fold02 2/2: no checkpoint yet, training it from the start"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(fs::last_write_time(cv + "/fold02/lm/checkpoint_best.pt"), fold_lm_mtime);
+  auto fold2_again = summary_of(cv + "/fold02");
+  for (const char* key : {"val_loss", "test_loss", "test_accuracy", "lm_val_ppl"})
+    EXPECT_EQ(fold2_again[key], fold2[key]) << key;
+  EXPECT_EQ(summary_of(cv)["runs_finished"], 2);
+
   // Config errors before any directory: no language model to fine-tune, a
   // bad key of the LM's config.
   const std::string bad = dir.file("bad");
