@@ -727,9 +727,16 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
                        s.epoch + 1, s.batch);
       else
         logger()->info(
-            "resumed from {} at update {}: training is over ({}); finishing the run (final "
+            "resumed from {} at update {}: training is over ({}{}); finishing the run (final "
             "evaluation and summary)",
-            from.string(), s.step, over);
+            from.string(), s.step, over,
+            // train.max_minutes counts the whole run's training, not this
+            // slice's: say so where a --set gave less than was done.
+            over == "time limit"
+                ? fmt::format(": {:.1f} min trained, train.max_minutes {} counts the whole run's "
+                              "training; give more to train on",
+                              s.train_seconds / 60, train_.max_minutes)
+                : std::string());
     }
   } else {
     task_.start_epoch(0);

@@ -466,7 +466,8 @@ nlohmann::json MnistJob::run(const RunDir& dir, bool resume, const std::string& 
           "model: {} {}{}{} x{} hidden {}{}{}, dropout {}; {} parameters, device {}, seed {}",
           r.impl, r.stack.bidirectional() ? "bi-" : "", r.type,
           r.type == "rnn" ? "_" + r.nonlinearity : "", r.stack.num_layers(), r.stack.hidden_size(),
-          init, "", cfg_.model.dropout, n_params, device_.str(), cfg_.run.seed)};
+          init, r.stack.layer_norm() ? ", layer norm" : "", cfg_.model.dropout, n_params,
+          device_.str(), cfg_.run.seed)};
   trainer_->set_intro(intro);
   trainer_->set_label(label);
   if (on_resumed) trainer_->on_resumed(on_resumed);

@@ -140,6 +140,25 @@ TEST_F(Finish, AKillDuringTheFirstCheckpointWriteDoesNotBlockResume) {
   EXPECT_EQ(summary_without_time(run), summary_without_time(straight()));
 }
 
+TEST_F(Finish, ATimeLimitBelowTheRunsTrainingTimeFinishesItAndSaysWhy) {
+  // train.max_minutes counts the whole run's training: a --resume that sets
+  // less than was trained (meaning "this many more") finishes the run, and
+  // the log says how much was trained against which limit.
+  TempDir dir;
+  fs::path run = dir.path / "run";
+  fs::copy(straight(), run, fs::copy_options::recursive);
+  fs::remove(run / "summary.json");
+  auto r = run_command(kLm + " train --resume " + run.string() +
+                       " --set train.max_epochs=3 --set train.max_minutes=0.001");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("training is over (time limit: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" min trained, train.max_minutes 0.001 counts the whole run's "
+                          "training; give more to train on); finishing the run"),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(run / "summary.json"));
+}
+
 TEST_F(Finish, AnUnfinishedRunIsSaidToBeSoWhenItsModelIsUsed) {
   TempDir dir;
   fs::path run = dir.path / "run";
