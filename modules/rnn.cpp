@@ -2,8 +2,9 @@
 //
 // Speed: a layer projects the inputs of all steps in one addmm; the recurrence
 // then runs as one fused autograd node (modules/scan.h: preallocated buffers,
-// BPTT by hand, dL/dW_hh in one product) wherever no layer_norm, proj_size or
-// held relu state needs the general step-by-step path below, which `unbind`s
+// BPTT by hand, dL/dW_hh in one product; the layer-normalised LSTM too)
+// wherever no GRU or RNN layer_norm, proj_size or held relu state needs the
+// general step-by-step path below, which `unbind`s
 // the projection along time once (NOTES fact 3: a per-step select costs a
 // full-size zero gradient per step) and `stack`s the outputs once.
 // Padded batches need no per-step masking: the forward direction runs through
@@ -483,7 +484,7 @@ using detail::fused_scan_enabled;
 using detail::LayerWeights;
 
 // The recurrence step by step, every op recorded by autograd: the general
-// path (layer_norm, proj_size, relu held over padding) and the reference the
+// path (GRU and RNN layer_norm, proj_size, relu held over padding) and the reference the
 // fused scan is tested against. xw (T, B, G): the input projection of every
 // step; h (B, out), c (B, H): the initial state.
 // Returns out (T, B, out), h and c after the last step taken, and with keep_c
@@ -583,11 +584,13 @@ DirectionResult run_direction(const RecurrentOptions& o, const LayerWeights& w, 
     xw = b_x.defined() ? torch::addmm(b_x, xin, w.w_ih.t()) : torch::mm(xin, w.w_ih.t());
   }
   DirectionResult r;
-  const bool fusable = !o.layer_norm() && !w.w_hr.defined() && hold.empty();
+  const bool fusable = (!o.layer_norm() || lstm) && !w.w_hr.defined() && hold.empty();
   if (fusable && fused_scan_enabled()) {
     // the whole recurrence as one autograd node (modules/scan.h)
+    detail::LayerNormWeights ln;
+    if (o.layer_norm()) ln = {w.ln_hh, w.ln_c_weight, w.ln_c_bias};
     auto res = fused_scan(kind, xw.view({T, B, G}), h, c, w.w_hh, gru ? w.b_hh : Tensor(), rec_mask,
-                          backwards);
+                          backwards, ln);
     const int64_t last = backwards ? 0 : T - 1;
     r.out = res[0];
     r.h = r.out[last];

@@ -233,6 +233,152 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
   }
 };
 
+// ~~~~~~~~~~~~~~~~~~~~~~~~~ layer-normalised LSTM ~~~~~~~~~~~~~~~~~~~~~~~~~
+
+// torch::layer_norm's default epsilon, which the step-by-step path uses.
+constexpr double kLayerNormEps = 1e-5;
+
+// Ba, Kiros and Hinton (2016), as the step-by-step path computes it:
+//   z_t = W_hh h~_{t-1}                          (B, G)
+//   (i, f, g, o) pre-activations a_t = x~_t + LN_hh(z_t)
+//   c_t = f c_{t-1} + i g;  m_t = LN_c(c_t);  h_t = o tanh(m_t)
+// where x~_t = LN_ih(W_ih x_t) + b comes in as xw, LN_hh(z) = (z - mean z) /
+// sqrt(var z + eps) * ln_hh over each row (no bias: b is in x~), and LN_c has
+// a gain and a bias. The norms run through ATen's native_layer_norm, whose
+// per-row mean and 1/std are kept for its backward; the gains' and LN_c's
+// bias gradients are summed over all steps in one call after the loop.
+class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& xw, const Tensor& h0,
+                               const Tensor& c0, const Tensor& w_hh, const Tensor& ln_hh,
+                               const Tensor& ln_c_weight, const Tensor& ln_c_bias,
+                               const c10::optional<Tensor>& mask_opt, bool reverse) {
+    const Tensor mask = mask_opt.value_or(Tensor());
+    const int64_t T = xw.size(0), B = xw.size(1), G = xw.size(2), H = h0.size(1);
+    const StepOrder order{T, reverse};
+    // gates_t starts as x~_t and becomes (i, f, g, o) in place (kept for backward)
+    Tensor gates = xw.clone(at::MemoryFormat::Contiguous);
+    Tensor z_all = torch::empty({T, B, G}, h0.options());
+    Tensor out = torch::empty({T, B, H}, h0.options());
+    Tensor c_all = torch::empty_like(out), tanh_m = torch::empty_like(out);
+    // each row's mean and 1/std of z_t (hh) and of c_t (c)
+    Tensor mean_hh = torch::empty({T, B, 1}, h0.options()), rstd_hh = torch::empty_like(mean_hh);
+    Tensor mean_c = torch::empty_like(mean_hh), rstd_c = torch::empty_like(mean_hh);
+    const Tensor w_hh_t = w_hh.t();
+    Tensor hr = mask.defined() ? torch::empty_like(h0) : Tensor();
+    Tensor h = h0, c = c0;
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t t = order(s);
+      // a_t = x~_t + LN_hh(W_hh h~_{t-1})
+      Tensor z = z_all[t];
+      at::mm_out(z, masked(h, mask, hr), w_hh_t);
+      auto [zn, mz, rz] = at::native_layer_norm(z, {G}, ln_hh, c10::nullopt, kLayerNormEps);
+      mean_hh[t].copy_(mz.view({B, 1}));
+      rstd_hh[t].copy_(rz.view({B, 1}));
+      Tensor a = gates[t];
+      a.add_(zn);
+      // i, f = sigmoid(.), g = tanh(.), o = sigmoid(.)
+      a.narrow(1, 0, 2 * H).sigmoid_();
+      a.narrow(1, 2 * H, H).tanh_();
+      a.narrow(1, 3 * H, H).sigmoid_();
+      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
+                   o = a.narrow(1, 3 * H, H);
+      // c_t = f * c_{t-1} + i * g
+      Tensor c_t = c_all[t];
+      at::mul_out(c_t, f, c);
+      c_t.addcmul_(i, g);
+      // h_t = o * tanh(LN_c(c_t))
+      auto [m, mc, rc] = at::native_layer_norm(c_t, {H}, ln_c_weight, ln_c_bias, kLayerNormEps);
+      mean_c[t].copy_(mc.view({B, 1}));
+      rstd_c[t].copy_(rc.view({B, 1}));
+      Tensor tm = tanh_m[t], h_t = out[t];
+      at::tanh_out(tm, m);
+      at::mul_out(h_t, o, tm);
+      h = h_t;
+      c = c_t;
+    }
+    ctx->set_materialize_grads(false);
+    ctx->saved_data["reverse"] = reverse;
+    ctx->save_for_backward({gates, z_all, tanh_m, c_all, out, mean_hh, rstd_hh, mean_c, rstd_c, h0,
+                            c0, w_hh, ln_hh, ln_c_weight, ln_c_bias, mask});
+    return {out, c_all};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    check_first_order();
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &gates = saved[0], &z_all = saved[1], &tanh_m = saved[2], &c_all = saved[3],
+                 &out = saved[4], &mean_hh = saved[5], &rstd_hh = saved[6], &mean_c = saved[7],
+                 &rstd_c = saved[8], &h0 = saved[9], &c0 = saved[10], &w_hh = saved[11],
+                 &ln_hh = saved[12], &ln_c_weight = saved[13], &ln_c_bias = saved[14],
+                 &mask = saved[15];
+    const bool reverse = ctx->saved_data["reverse"].toBool();
+    const Tensor &grad_out = grads[0], &grad_c = grads[1];
+    const int64_t T = out.size(0), B = out.size(1), G = gates.size(2), H = h0.size(1);
+    const StepOrder order{T, reverse};
+    // dL/da_t (= dL/dx~_t), dL/dz_t and dL/dm_t of every step
+    Tensor dgates = torch::empty_like(gates), dz_all = torch::empty_like(z_all);
+    Tensor dm_all = torch::empty_like(out);
+    Tensor dh = torch::empty_like(h0), dh_next = torch::zeros_like(h0);
+    Tensor dc = torch::empty_like(c0), dc_next = torch::zeros_like(c0);
+    Tensor tmp = torch::empty_like(h0);
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t t = order(s);
+      const Tensor a = gates[t], tm = tanh_m[t];
+      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
+                   o = a.narrow(1, 3 * H, H);
+      const Tensor c_prev = s == 0 ? c0 : c_all[order.previous(t)];
+      total_grad(dh, dh_next, grad_out, t);
+      // h_t = o * tanh(m_t):  dm_t = dh_t * o * (1 - tanh^2 m_t)
+      Tensor dm = dm_all[t];
+      at::mul_out(tmp, dh, o);
+      at::tanh_backward_out(dm, tmp, tm);
+      // m_t = LN_c(c_t):  dc_t = LN_c's input gradient + what t+1 and the output send
+      Tensor dcn = std::get<0>(at::native_layer_norm_backward(
+          dm, c_all[t], {H}, mean_c[t], rstd_c[t], ln_c_weight, ln_c_bias, {true, false, false}));
+      at::add_out(dc, dcn, dc_next);
+      if (grad_c.defined()) dc.add_(grad_c[t]);
+      // do = dh_t tanh(m_t); c_t = f c_{t-1} + i g:  di = dc_t g, df = dc_t c_{t-1}, dg = dc_t i
+      Tensor d = dgates[t];
+      Tensor d_i = d.narrow(1, 0, H), d_f = d.narrow(1, H, H), d_g = d.narrow(1, 2 * H, H),
+             d_o = d.narrow(1, 3 * H, H), d_if = d.narrow(1, 0, 2 * H);
+      at::mul_out(d_o, dh, tm);
+      at::mul_out(d_i, dc, g);
+      at::mul_out(d_f, dc, c_prev);
+      at::mul_out(d_g, dc, i);
+      // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
+      at::sigmoid_backward_out(d_if, d_if, a.narrow(1, 0, 2 * H));
+      at::tanh_backward_out(d_g, d_g, g);
+      at::sigmoid_backward_out(d_o, d_o, o);
+      // dc_{t-1} = dc_t f
+      at::mul_out(dc_next, dc, f);
+      // a_t = x~_t + LN_hh(z_t):  dz_t = LN_hh's input gradient of da_t
+      Tensor dz = dz_all[t];
+      dz.copy_(std::get<0>(at::native_layer_norm_backward(
+          d, z_all[t], {G}, mean_hh[t], rstd_hh[t], ln_hh, c10::nullopt, {true, false, false})));
+      // dh_{t-1} = (dz_t W_hh) * mask
+      recurrent_grad(dh_next, dz, w_hh, mask);
+    }
+    // the norms' gains (and LN_c's bias) over every step at once: rows (t, b)
+    auto rows = [&](const Tensor& x) { return x.reshape({T * B, x.size(2)}); };
+    Tensor d_ln_hh = std::get<1>(
+        at::native_layer_norm_backward(rows(dgates), rows(z_all), {G}, rows(mean_hh), rows(rstd_hh),
+                                       ln_hh, c10::nullopt, {false, true, false}));
+    auto dc_norm =
+        at::native_layer_norm_backward(rows(dm_all), rows(c_all), {H}, rows(mean_c), rows(rstd_c),
+                                       ln_c_weight, ln_c_bias, {false, true, true});
+    return {dgates,
+            dh_next,
+            dc_next,
+            recurrent_weight_grad(dz_all, out, h0, mask, reverse),
+            d_ln_hh,
+            std::get<1>(dc_norm),
+            std::get<2>(dc_norm),
+            Tensor(),
+            Tensor()};
+  }
+};
+
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ GRU ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 class GRUScan : public torch::autograd::Function<GRUScan> {
@@ -339,9 +485,13 @@ c10::optional<Tensor> optional(const Tensor& t) {
 
 std::vector<Tensor> fused_scan(CellKind kind, const Tensor& xw, const Tensor& h0, const Tensor& c0,
                                const Tensor& w_hh, const Tensor& b_hh, const Tensor& rec_mask,
-                               bool reverse) {
+                               bool reverse, const LayerNormWeights& ln) {
   switch (kind) {
     case CellKind::kLSTM:
+      if (ln.hh.defined()) {
+        return LNLSTMScan::apply(xw, h0, c0, w_hh, ln.hh, ln.c_weight, ln.c_bias,
+                                 optional(rec_mask), reverse);
+      }
       return LSTMScan::apply(xw, h0, c0, w_hh, optional(rec_mask), reverse);
     case CellKind::kGRU:
       return GRUScan::apply(xw, h0, w_hh, optional(b_hh), optional(rec_mask), reverse);
