@@ -81,6 +81,30 @@ void recurrent_grad(Tensor& dh_next, const Tensor& dpre_t, const Tensor& w_hh, c
   if (mask.defined()) dh_next.mul_(mask);
 }
 
+// One LSTM step's gate gradients, shared by the plain and the layer-normalised
+// scan. a (B, 4H): the activated gates (i, f, g, o); h_t = o * tanh_out;
+// dc = dL/dc_t in full. Writes d (B, 4H) = dL/d(pre-activations) and
+// dc_next = dL/dc_{t-1} = dc_t f.
+void lstm_gate_grads(Tensor& d, const Tensor& a, const Tensor& dh, const Tensor& tanh_out,
+                     const Tensor& dc, const Tensor& c_prev, Tensor& dc_next) {
+  const int64_t H = dh.size(1);
+  const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
+               o = a.narrow(1, 3 * H, H);
+  // do = dh_t tanh_out; c_t = f c_{t-1} + i g:  di = dc_t g, df = dc_t c_{t-1}, dg = dc_t i
+  Tensor d_i = d.narrow(1, 0, H), d_f = d.narrow(1, H, H), d_g = d.narrow(1, 2 * H, H),
+         d_o = d.narrow(1, 3 * H, H), d_if = d.narrow(1, 0, 2 * H);
+  at::mul_out(d_o, dh, tanh_out);
+  at::mul_out(d_i, dc, g);
+  at::mul_out(d_f, dc, c_prev);
+  at::mul_out(d_g, dc, i);
+  // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
+  at::sigmoid_backward_out(d_if, d_if, a.narrow(1, 0, 2 * H));
+  at::tanh_backward_out(d_g, d_g, g);
+  at::sigmoid_backward_out(d_o, d_o, o);
+  // dc_{t-1} = dc_t f
+  at::mul_out(dc_next, dc, f);
+}
+
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ RNN ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 class RNNScan : public torch::autograd::Function<RNNScan> {
@@ -202,9 +226,7 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
     Tensor tmp = torch::empty_like(h0);
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = order(s);
-      const Tensor a = gates[t], tc = tanh_c[t];
-      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
-                   o = a.narrow(1, 3 * H, H);
+      const Tensor a = gates[t], tc = tanh_c[t], o = a.narrow(1, 3 * H, H);
       const Tensor c_prev = s == 0 ? c0 : c_all[order.previous(t)];
       total_grad(dh, dh_next, grad_out, t);
       // h_t = o * tanh(c_t):  dc_t = dc_t(from t+1 and the output) + dh_t * o * (1 - tanh^2 c_t)
@@ -212,20 +234,9 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
       at::tanh_backward_out(dc, tmp, tc);
       dc.add_(dc_next);
       if (grad_c.defined()) dc.add_(grad_c[t]);
-      // do = dh_t tanh(c_t); c_t = f c_{t-1} + i g:  di = dc_t g, df = dc_t c_{t-1}, dg = dc_t i
       Tensor d = dgates[t];
-      Tensor d_i = d.narrow(1, 0, H), d_f = d.narrow(1, H, H), d_g = d.narrow(1, 2 * H, H),
-             d_o = d.narrow(1, 3 * H, H), d_if = d.narrow(1, 0, 2 * H);
-      at::mul_out(d_o, dh, tc);
-      at::mul_out(d_i, dc, g);
-      at::mul_out(d_f, dc, c_prev);
-      at::mul_out(d_g, dc, i);
-      // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
-      at::sigmoid_backward_out(d_if, d_if, a.narrow(1, 0, 2 * H));
-      at::tanh_backward_out(d_g, d_g, g);
-      at::sigmoid_backward_out(d_o, d_o, o);
-      // dc_{t-1} = dc_t f;  dh_{t-1} = (dgates_t W_hh) * mask
-      at::mul_out(dc_next, dc, f);
+      lstm_gate_grads(d, a, dh, tc, dc, c_prev, dc_next);
+      // dh_{t-1} = (dgates_t W_hh) * mask
       recurrent_grad(dh_next, d, w_hh, mask);
     }
     return {dgates,   dh_next, dc_next, recurrent_weight_grad(dgates, out, h0, mask, reverse),
@@ -324,9 +335,7 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
     Tensor tmp = torch::empty_like(h0);
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = order(s);
-      const Tensor a = gates[t], tm = tanh_m[t];
-      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
-                   o = a.narrow(1, 3 * H, H);
+      const Tensor a = gates[t], tm = tanh_m[t], o = a.narrow(1, 3 * H, H);
       const Tensor c_prev = s == 0 ? c0 : c_all[order.previous(t)];
       total_grad(dh, dh_next, grad_out, t);
       // h_t = o * tanh(m_t):  dm_t = dh_t * o * (1 - tanh^2 m_t)
@@ -338,20 +347,8 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
           dm, c_all[t], {H}, mean_c[t], rstd_c[t], ln_c_weight, ln_c_bias, {true, false, false}));
       at::add_out(dc, dcn, dc_next);
       if (grad_c.defined()) dc.add_(grad_c[t]);
-      // do = dh_t tanh(m_t); c_t = f c_{t-1} + i g:  di = dc_t g, df = dc_t c_{t-1}, dg = dc_t i
       Tensor d = dgates[t];
-      Tensor d_i = d.narrow(1, 0, H), d_f = d.narrow(1, H, H), d_g = d.narrow(1, 2 * H, H),
-             d_o = d.narrow(1, 3 * H, H), d_if = d.narrow(1, 0, 2 * H);
-      at::mul_out(d_o, dh, tm);
-      at::mul_out(d_i, dc, g);
-      at::mul_out(d_f, dc, c_prev);
-      at::mul_out(d_g, dc, i);
-      // through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
-      at::sigmoid_backward_out(d_if, d_if, a.narrow(1, 0, 2 * H));
-      at::tanh_backward_out(d_g, d_g, g);
-      at::sigmoid_backward_out(d_o, d_o, o);
-      // dc_{t-1} = dc_t f
-      at::mul_out(dc_next, dc, f);
+      lstm_gate_grads(d, a, dh, tm, dc, c_prev, dc_next);
       // a_t = x~_t + LN_hh(z_t):  dz_t = LN_hh's input gradient of da_t
       Tensor dz = dz_all[t];
       dz.copy_(std::get<0>(at::native_layer_norm_backward(
