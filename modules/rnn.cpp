@@ -18,6 +18,8 @@
 #include "modules/dropout.h"
 #include "modules/scan.h"
 
+#include "core/torch_error.h"
+
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -264,14 +266,6 @@ GRUOptions layer_options<GRUOptions>(const RecurrentOptions& o) {
 
 namespace detail {
 
-namespace {
-std::string shape_str(torch::IntArrayRef sizes) {
-  std::ostringstream s;
-  s << sizes;
-  return s.str();
-}
-}  // namespace
-
 void check(bool ok, const std::string& who, const std::string& message) {
   if (!ok) throw std::invalid_argument(who + ": " + message);
 }
@@ -377,7 +371,7 @@ int64_t check_cell_input(const std::string& who, const Tensor& input, int64_t in
                          const Tensor& weight) {
   detail::check(input.defined() && input.dim() == 2 && input.size(1) == input_size, who,
                 "expected input of shape (B, " + std::to_string(input_size) + "), got " +
-                    (input.defined() ? detail::shape_str(input.sizes()) : "undefined"));
+                    (input.defined() ? shape_str(input.sizes()) : "undefined"));
   detail::check_like(who, input, weight);
   return input.size(0);
 }

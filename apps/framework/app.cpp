@@ -18,6 +18,7 @@
 
 #include "apps/framework/experiment.h"
 #include "core/error.h"
+#include "core/torch_error.h"
 #include "datasets/utf8.h"
 
 namespace fs = std::filesystem;
@@ -126,8 +127,7 @@ int guarded_main(CLI::App& cli, int argc, char** argv, const std::function<int()
     return e.exit_code();
   } catch (const c10::Error& e) {
     // Keep the first line of libtorch's message, never its backtrace.
-    std::string msg = e.what_without_backtrace();
-    msg = msg.substr(0, msg.find('\n'));
+    std::string msg = first_line(e);
     // "[enforce fail at alloc_cpu.cpp:75] . DefaultCPUAllocator: can't allocate
     // memory: you tried to allocate N bytes..." names libtorch's source, not
     // the problem.

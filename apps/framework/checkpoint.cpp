@@ -11,21 +11,13 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/torch_error.h"
 
 namespace fs = std::filesystem;
 
 namespace rnnlab {
 
 namespace {
-
-std::string shape_str(const torch::Tensor& t) {
-  return fmt::format("[{}]", fmt::join(t.sizes(), ", "));
-}
-
-std::string first_line(const c10::Error& e) {
-  std::string msg = e.what_without_backtrace();
-  return msg.substr(0, msg.find('\n'));
-}
 
 // Walks module and archive together; returns the first mismatch or "".
 std::string mismatch(torch::nn::Module& module, torch::serialize::InputArchive& archive,
@@ -38,7 +30,7 @@ std::string mismatch(torch::nn::Module& module, torch::serialize::InputArchive& 
       return fmt::format("'{}{}' is missing from the file", prefix, key);
     if (theirs.sizes() != mine.sizes())
       return fmt::format("'{}{}' is {} in the file, {} in the model", prefix, key,
-                         shape_str(theirs), shape_str(mine));
+                         shape_str(theirs.sizes()), shape_str(mine.sizes()));
     if (theirs.scalar_type() != mine.scalar_type())
       return fmt::format("'{}{}' is {} in the file, {} in the model", prefix, key,
                          c10::toString(theirs.scalar_type()), c10::toString(mine.scalar_type()));

@@ -29,16 +29,11 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/torch_error.h"
 
 namespace rnnlab {
 
 namespace {
-
-std::string first_line(const std::exception& e) {
-  const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
-  std::string msg = ce ? ce->what_without_backtrace() : e.what();
-  return msg.substr(0, msg.find('\n'));
-}
 
 // An integer launch variable; UsageError naming it when it is not one.
 int64_t int_var(const char* name, const char* value) {

@@ -16,6 +16,7 @@
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/run_dir.h"
 #include "core/error.h"
+#include "core/torch_error.h"
 #include "datasets/vocab.h"
 #include "modules/recurrent.h"
 
@@ -24,15 +25,6 @@ namespace fs = std::filesystem;
 namespace rnnlab {
 
 namespace {
-
-std::string shape_str(const torch::Tensor& t) {
-  return fmt::format("[{}]", fmt::join(t.sizes(), ", "));
-}
-
-std::string first_line(const c10::Error& e) {
-  std::string msg = e.what_without_backtrace();
-  return msg.substr(0, msg.find('\n'));
-}
 
 /// Prefixes ("encoder.", "" for the model itself) of every recurrent stack.
 std::vector<std::string> recurrent_prefixes(const torch::nn::Module& model) {
@@ -266,7 +258,7 @@ std::vector<std::string> load_named(torch::nn::Module& model, const NamedTensors
     }
     if (t.sizes() != it->second.sizes())
       throw DataError(fmt::format("{}: '{}' is {} in the file, {} in the model", f, name,
-                                  shape_str(t), shape_str(it->second)));
+                                  shape_str(t.sizes()), shape_str(it->second.sizes())));
     if (t.is_floating_point() != it->second.is_floating_point())
       throw DataError(fmt::format("{}: '{}' is {} in the file, {} in the model", f, name,
                                   c10::toString(t.scalar_type()),

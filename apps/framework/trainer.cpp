@@ -19,6 +19,7 @@
 
 #include "apps/framework/checkpoint.h"
 #include "apps/framework/distributed.h"
+#include "core/torch_error.h"
 #include "datasets/seed.h"
 
 namespace fs = std::filesystem;
@@ -321,10 +322,9 @@ class AutogradEngine : public Engine {
       throw DataError("checkpoint '" + file.string() + "': its NT-ASGD state is malformed (" +
                       e.what() + ")");
     } catch (const c10::Error& e) {
-      std::string msg = e.what_without_backtrace();
-      throw DataError("checkpoint '" + file.string() +
-                      "' cannot be resumed (written for another optimizer or model?): " +
-                      msg.substr(0, msg.find('\n')));
+      throw DataError(
+          "checkpoint '" + file.string() +
+          "' cannot be resumed (written for another optimizer or model?): " + first_line(e));
     }
   }
 
@@ -537,10 +537,9 @@ void Trainer::load_checkpoint(const fs::path& path) {
                                   {static_cast<uint64_t>(r), static_cast<uint64_t>(st.step)}));
     }
   } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
     throw DataError("checkpoint '" + path.string() +
                     "' cannot be resumed (written by another version, or for another engine?): " +
-                    msg.substr(0, msg.find('\n')));
+                    first_line(e));
   }
   engine_->load(engine, st.engine, path);
   static_cast<TrainingState&>(*s_) = st;
