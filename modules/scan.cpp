@@ -81,6 +81,21 @@ void recurrent_grad(Tensor& dh_next, const Tensor& dpre_t, const Tensor& w_hh, c
   if (mask.defined()) dh_next.mul_(mask);
 }
 
+// One LSTM step's forward after its pre-activations a_t (B, 4H), in place:
+//   i, f = sigmoid(.), g = tanh(.), o = sigmoid(.)    (a_t becomes (i, f, g, o))
+//   c_t = f * c_{t-1} + i * g                         (into c_t, (B, H))
+// Returns o, a view of a_t.
+Tensor lstm_gates_and_cell(Tensor& a, const Tensor& c_prev, Tensor& c_t) {
+  const int64_t H = c_t.size(1);
+  a.narrow(1, 0, 2 * H).sigmoid_();
+  a.narrow(1, 2 * H, H).tanh_();
+  a.narrow(1, 3 * H, H).sigmoid_();
+  const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H);
+  at::mul_out(c_t, f, c_prev);
+  c_t.addcmul_(i, g);
+  return a.narrow(1, 3 * H, H);
+}
+
 // One LSTM step's gate gradients, shared by the plain and the layer-normalised
 // scan. a (B, 4H): the activated gates (i, f, g, o); h_t = o * tanh_out;
 // dc = dL/dc_t in full. Writes d (B, 4H) = dL/d(pre-activations) and
@@ -188,16 +203,9 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
       Tensor a = gates[t];
       // (i, f, g, o) pre-activations = x~_t + W_hh h~_{t-1}
       a.addmm_(masked(h, mask, hr), w_hh_t);
-      // i, f = sigmoid(.), g = tanh(.), o = sigmoid(.)
-      a.narrow(1, 0, 2 * H).sigmoid_();
-      a.narrow(1, 2 * H, H).tanh_();
-      a.narrow(1, 3 * H, H).sigmoid_();
-      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
-                   o = a.narrow(1, 3 * H, H);
-      // c_t = f * c_{t-1} + i * g
+      // (i, f, g, o) = activations of a_t;  c_t = f * c_{t-1} + i * g
       Tensor c_t = c_all[t];
-      at::mul_out(c_t, f, c);
-      c_t.addcmul_(i, g);
+      const Tensor o = lstm_gates_and_cell(a, c, c_t);
       // h_t = o * tanh(c_t)
       Tensor tc = tanh_c[t], h_t = out[t];
       at::tanh_out(tc, c_t);
@@ -288,16 +296,9 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
       rstd_hh[t].copy_(rz.view({B, 1}));
       Tensor a = gates[t];
       a.add_(zn);
-      // i, f = sigmoid(.), g = tanh(.), o = sigmoid(.)
-      a.narrow(1, 0, 2 * H).sigmoid_();
-      a.narrow(1, 2 * H, H).tanh_();
-      a.narrow(1, 3 * H, H).sigmoid_();
-      const Tensor i = a.narrow(1, 0, H), f = a.narrow(1, H, H), g = a.narrow(1, 2 * H, H),
-                   o = a.narrow(1, 3 * H, H);
-      // c_t = f * c_{t-1} + i * g
+      // (i, f, g, o) = activations of a_t;  c_t = f * c_{t-1} + i * g
       Tensor c_t = c_all[t];
-      at::mul_out(c_t, f, c);
-      c_t.addcmul_(i, g);
+      const Tensor o = lstm_gates_and_cell(a, c, c_t);
       // h_t = o * tanh(LN_c(c_t))
       auto [m, mc, rc] = at::native_layer_norm(c_t, {H}, ln_c_weight, ln_c_bias, kLayerNormEps);
       mean_c[t].copy_(mc.view({B, 1}));
