@@ -8,16 +8,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -204,45 +205,73 @@ void RunDir::remove_temporaries() const {
   for (const auto& p : stale) fs::remove(p, ec);
 }
 
-bool RunDir::plot_learning_curve(const std::string& loss_label) const {
+bool RunDir::plot_learning_curve(const std::string& loss_label, const std::string& metric) const {
   fs::path metrics = file("metrics.jsonl");
   if (!fs::exists(metrics)) return false;
-  // Two data blocks for gnuplot: training loss and validation loss per step.
-  std::ostringstream train, valid;
+  // Data blocks for gnuplot, "step value" per line: training loss, validation
+  // loss, and the validation metric when there is one.
+  std::ostringstream train, valid, score;
+  std::optional<std::pair<int64_t, double>> best;  // the last "new best" validation
+  const bool with_metric = !metric.empty() && metric != "loss";
   std::istringstream in(read_file(metrics));
   std::string line;
   while (std::getline(in, line)) {
     auto rec = nlohmann::json::parse(line, nullptr, false);
-    if (rec.is_discarded() || !rec.contains("loss") || !rec.contains("step")) continue;
-    std::string kind = rec.value("type", "");
-    auto& block = kind == "train" ? train : kind == "valid" ? valid : train;
+    if (rec.is_discarded() || !rec.contains("step")) continue;
+    const std::string kind = rec.value("type", "");
     if (kind != "train" && kind != "valid") continue;
-    block << rec["step"].get<int64_t>() << " " << rec["loss"].get<double>() << "\n";
+    const auto step = rec["step"].get<int64_t>();
+    auto point = [&](const std::string& key) {
+      return fmt::format("{} {}\n", step, rec[key].get<double>());
+    };
+    if (rec.contains("loss") && rec["loss"].is_number())
+      (kind == "train" ? train : valid) << point("loss");
+    if (kind == "valid" && with_metric && rec.contains(metric) && rec[metric].is_number()) {
+      score << point(metric);
+      if (rec.value("best", false)) best = {step, rec[metric].get<double>()};
+    }
   }
-  std::string train_data = train.str(), valid_data = valid.str();
+  const std::string train_data = train.str(), valid_data = valid.str(), score_data = score.str();
   if (train_data.empty() && valid_data.empty()) return false;
+  auto block = [](const std::string& data) { return data.empty() ? "nan nan\n" : data; };
   write_file_atomic(file("learning_curve.dat"),
-                    "# step loss (block 0: train, block 1: validation)\n" +
-                        (train_data.empty() ? "nan nan\n" : train_data) + "\n\n" +
-                        (valid_data.empty() ? "nan nan\n" : valid_data));
-  std::string plots;
+                    "# step value (block 0: training loss, 1: validation loss, 2: validation " +
+                        (with_metric ? metric : std::string("metric")) + ")\n" + block(train_data) +
+                        "\n\n" + block(valid_data) + "\n\n" + block(score_data));
+  std::vector<std::string> plots;
   if (!train_data.empty())
-    plots += "'learning_curve.dat' index 0 using 1:2 with lines lw 1.5 title 'train'";
+    plots.push_back(
+        "'learning_curve.dat' index 0 using 1:2 with lines lw 1.5 title 'training loss'");
   if (!valid_data.empty())
-    plots += std::string(plots.empty() ? "" : ", ") +
-             "'learning_curve.dat' index 1 using 1:2 with linespoints lw 2 pt 7 title 'validation'";
+    plots.push_back(
+        "'learning_curve.dat' index 1 using 1:2 with linespoints lw 2 pt 7 title 'validation "
+        "loss'");
+  std::string axes;
+  if (!score_data.empty()) {
+    // the metric on the right axis, its best value ringed and named
+    axes = "set y2label 'validation " + metric + "'\nset ytics nomirror\nset y2tics\n";
+    plots.push_back(
+        "'learning_curve.dat' index 2 using 1:2 axes x1y2 with linespoints lw 2 pt 5 "
+        "dt 2 lc rgb '#d95f02' title 'validation " +
+        metric + " (right axis)'");
+    if (best)
+      plots.push_back(
+          fmt::format("'+' using ({}):({}) every ::0::0 axes x1y2 with points pt 6 ps 2.5 lw 2 "
+                      "lc rgb '#d95f02' title 'best: {:.4g} at step {}'",
+                      best->first, best->second, best->second, best->first));
+  }
+  // the key below the plot, where no curve runs
   std::string script =
-      "set terminal svg size 900,540 dynamic background rgb 'white'\n"
+      "set terminal svg size 900,560 dynamic background rgb 'white'\n"
       "set output 'learning_curve.svg'\n"
       "set title 'learning curve'\n"
       "set xlabel 'training step'\n"
       "set ylabel '" +
-      loss_label +
-      "'\n"
+      loss_label + "'\n" + axes +
       "set grid\n"
-      "set key top right\n"
+      "set key below horizontal\n"
       "plot " +
-      plots + "\n";
+      fmt::format("{}", fmt::join(plots, ", ")) + "\n";
   write_file_atomic(file("learning_curve.gp"), script);
   return run_gnuplot(file("learning_curve.gp"), path_);
 }

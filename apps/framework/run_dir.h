@@ -78,10 +78,14 @@ class RunDir {
   /// killed mid-write ("checkpoint_last.pt.tmp", "summary.json.tmp.<pid>");
   /// called under the run-directory lock before a resume.
   void remove_temporaries() const;
-  /// Renders learning_curve.svg from metrics.jsonl with gnuplot, the loss
-  /// axis labelled `loss_label` (Task::loss_label()). Returns false (and
-  /// leaves learning_curve.gp for later use) if gnuplot is unavailable.
-  bool plot_learning_curve(const std::string& loss_label = "loss") const;
+  /// Renders learning_curve.svg from metrics.jsonl with gnuplot: training and
+  /// validation loss on the left axis, labelled `loss_label`
+  /// (Task::loss_label()), and, when `metric` names a validation metric other
+  /// than "loss" (the early-stop metric: "accuracy", "bleu"), its values on
+  /// the right axis with the best one marked. Returns false (and leaves
+  /// learning_curve.gp for later use) if gnuplot is unavailable.
+  bool plot_learning_curve(const std::string& loss_label = "loss",
+                           const std::string& metric = "") const;
 
  private:
   explicit RunDir(std::filesystem::path path) : path_(std::move(path)) {}

@@ -646,7 +646,7 @@ bool Trainer::validate(bool final) {
   }
   engine_->end_evaluation();
   save_checkpoint(dir_->file("checkpoint_last.pt"));
-  if (!final && writer_) dir_->plot_learning_curve(task_.loss_label());
+  if (!final && writer_) dir_->plot_learning_curve(task_.loss_label(), tracker_->metric().name);
   return stop;
 }
 
@@ -817,7 +817,7 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
   }
   summary["wall_seconds"] = seconds_since(s.started);
   if (writer_) {
-    dir.plot_learning_curve(task_.loss_label());
+    dir.plot_learning_curve(task_.loss_label(), tracker_->metric().name);
     dir.write_summary(summary);
   }
   std::string best_text =

@@ -481,5 +481,31 @@ TEST(RunDirectory, AtomicWritesAndNoOverwrite) {
   EXPECT_THROW(RunDir::open(tmp.path), UsageError);  // no config.yaml
 }
 
+TEST(RunDirectory, LearningCurveHasTheValidationMetricOnTheRightAxis) {
+  TempDir tmp;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  write_file_atomic(
+      dir.file("metrics.jsonl"),
+      "{\"type\":\"train\",\"step\":10,\"loss\":2.5}\n"
+      "{\"type\":\"valid\",\"step\":10,\"loss\":2.25,\"accuracy\":40.5,\"best\":true}\n"
+      "{\"type\":\"train\",\"step\":20,\"loss\":null}\n"  // a non-finite loss is skipped
+      "{\"type\":\"valid\",\"step\":20,\"loss\":1.5,\"accuracy\":62.25,\"best\":true}\n"
+      "{\"type\":\"valid\",\"step\":30,\"loss\":1.75,\"accuracy\":61}\n"
+      "{\"type\":\"test\",\"step\":30,\"loss\":9,\"accuracy\":1}\n");
+  dir.plot_learning_curve("nats", "accuracy");
+  const std::string data = test::read_all(dir.file("learning_curve.dat").string());
+  EXPECT_NE(data.find("\n10 2.5\n\n\n10 2.25\n20 1.5\n30 1.75\n\n\n10 40.5\n20 62.25\n30 61\n"),
+            std::string::npos)
+      << data;
+  const std::string script = test::read_all(dir.file("learning_curve.gp").string());
+  EXPECT_NE(script.find("set ylabel 'nats'"), std::string::npos) << script;
+  EXPECT_NE(script.find("set y2label 'validation accuracy'"), std::string::npos) << script;
+  EXPECT_NE(script.find("using (20):(62.25)"), std::string::npos) << script;  // the last best
+  EXPECT_NE(script.find("'best: 62.25 at step 20'"), std::string::npos) << script;
+  // the loss as the metric (a language model's): one axis
+  dir.plot_learning_curve("nats", "loss");
+  EXPECT_EQ(test::read_all(dir.file("learning_curve.gp").string()).find("y2"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rnnlab
