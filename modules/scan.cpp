@@ -66,6 +66,22 @@ const Tensor& masked(const Tensor& h, const Tensor& mask, Tensor& buffer) {
   return buffer;
 }
 
+// A step's values of shape (B, N): kept for every step, (T, B, N), when
+// backward will need them; otherwise (evaluation under torch::NoGradGuard, or
+// no input that requires grad) one (B, N) buffer that every step overwrites,
+// so that a no-grad forward holds only what it returns.
+class StepBuffer {
+ public:
+  StepBuffer(bool keep, int64_t T, int64_t B, int64_t N, const torch::TensorOptions& options)
+      : all_(torch::empty({keep ? T : 1, B, N}, options)), keep_(keep) {}
+  Tensor operator[](int64_t t) const { return all_[keep_ ? t : 0]; }
+  const Tensor& all() const { return all_; }
+
+ private:
+  Tensor all_;
+  bool keep_;
+};
+
 // dh_t = dL/dh_t from the layer's output at t plus what step t+1 sent back.
 void total_grad(Tensor& dh, const Tensor& dh_next, const Tensor& grad_out, int64_t t) {
   if (grad_out.defined()) {
@@ -187,14 +203,14 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& xw, const Tensor& h0,
                                const Tensor& c0, const Tensor& w_hh,
-                               const c10::optional<Tensor>& mask_opt, bool reverse) {
+                               const c10::optional<Tensor>& mask_opt, bool reverse, bool keep) {
     const Tensor mask = mask_opt.value_or(Tensor());
-    const int64_t T = xw.size(0), H = h0.size(1);
+    const int64_t T = xw.size(0), B = xw.size(1), G = xw.size(2), H = h0.size(1);
     const StepOrder order{T, reverse};
-    // gates_t starts as x~_t and becomes (i, f, g, o) in place (kept for backward)
-    Tensor gates = xw.clone(at::MemoryFormat::Contiguous);
-    Tensor out = torch::empty({T, h0.size(0), H}, h0.options());
-    Tensor c_all = torch::empty_like(out), tanh_c = torch::empty_like(out);
+    // gates_t: the pre-activations, then (i, f, g, o) in place
+    StepBuffer gates(keep, T, B, G, h0.options()), tanh_c(keep, T, B, H, h0.options());
+    Tensor out = torch::empty({T, B, H}, h0.options());
+    Tensor c_all = torch::empty_like(out);
     const Tensor w_hh_t = w_hh.t();
     Tensor hr = mask.defined() ? torch::empty_like(h0) : Tensor();
     Tensor h = h0, c = c0;
@@ -202,7 +218,7 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
       const int64_t t = order(s);
       Tensor a = gates[t];
       // (i, f, g, o) pre-activations = x~_t + W_hh h~_{t-1}
-      a.addmm_(masked(h, mask, hr), w_hh_t);
+      at::addmm_out(a, xw[t], masked(h, mask, hr), w_hh_t);
       // (i, f, g, o) = activations of a_t;  c_t = f * c_{t-1} + i * g
       Tensor c_t = c_all[t];
       const Tensor o = lstm_gates_and_cell(a, c, c_t);
@@ -215,7 +231,7 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
     }
     ctx->set_materialize_grads(false);
     ctx->saved_data["reverse"] = reverse;
-    ctx->save_for_backward({gates, tanh_c, c_all, out, h0, c0, w_hh, mask});
+    if (keep) ctx->save_for_backward({gates.all(), tanh_c.all(), c_all, out, h0, c0, w_hh, mask});
     return {out, c_all};
   }
 
@@ -247,8 +263,8 @@ class LSTMScan : public torch::autograd::Function<LSTMScan> {
       // dh_{t-1} = (dgates_t W_hh) * mask
       recurrent_grad(dh_next, d, w_hh, mask);
     }
-    return {dgates,   dh_next, dc_next, recurrent_weight_grad(dgates, out, h0, mask, reverse),
-            Tensor(), Tensor()};
+    return {dgates,   dh_next,  dc_next, recurrent_weight_grad(dgates, out, h0, mask, reverse),
+            Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -271,18 +287,18 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
   static variable_list forward(AutogradContext* ctx, const Tensor& xw, const Tensor& h0,
                                const Tensor& c0, const Tensor& w_hh, const Tensor& ln_hh,
                                const Tensor& ln_c_weight, const Tensor& ln_c_bias,
-                               const c10::optional<Tensor>& mask_opt, bool reverse) {
+                               const c10::optional<Tensor>& mask_opt, bool reverse, bool keep) {
     const Tensor mask = mask_opt.value_or(Tensor());
     const int64_t T = xw.size(0), B = xw.size(1), G = xw.size(2), H = h0.size(1);
     const StepOrder order{T, reverse};
-    // gates_t starts as x~_t and becomes (i, f, g, o) in place (kept for backward)
-    Tensor gates = xw.clone(at::MemoryFormat::Contiguous);
-    Tensor z_all = torch::empty({T, B, G}, h0.options());
-    Tensor out = torch::empty({T, B, H}, h0.options());
-    Tensor c_all = torch::empty_like(out), tanh_m = torch::empty_like(out);
+    const auto opt = h0.options();
+    // gates_t: x~_t + LN_hh(z_t), then (i, f, g, o) in place
+    StepBuffer gates(keep, T, B, G, opt), z_all(keep, T, B, G, opt), tanh_m(keep, T, B, H, opt);
+    Tensor out = torch::empty({T, B, H}, opt);
+    Tensor c_all = torch::empty_like(out);
     // each row's mean and 1/std of z_t (hh) and of c_t (c)
-    Tensor mean_hh = torch::empty({T, B, 1}, h0.options()), rstd_hh = torch::empty_like(mean_hh);
-    Tensor mean_c = torch::empty_like(mean_hh), rstd_c = torch::empty_like(mean_hh);
+    StepBuffer mean_hh(keep, T, B, 1, opt), rstd_hh(keep, T, B, 1, opt);
+    StepBuffer mean_c(keep, T, B, 1, opt), rstd_c(keep, T, B, 1, opt);
     const Tensor w_hh_t = w_hh.t();
     Tensor hr = mask.defined() ? torch::empty_like(h0) : Tensor();
     Tensor h = h0, c = c0;
@@ -295,7 +311,7 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
       mean_hh[t].copy_(mz.view({B, 1}));
       rstd_hh[t].copy_(rz.view({B, 1}));
       Tensor a = gates[t];
-      a.add_(zn);
+      at::add_out(a, xw[t], zn);
       // (i, f, g, o) = activations of a_t;  c_t = f * c_{t-1} + i * g
       Tensor c_t = c_all[t];
       const Tensor o = lstm_gates_and_cell(a, c, c_t);
@@ -311,8 +327,11 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
     }
     ctx->set_materialize_grads(false);
     ctx->saved_data["reverse"] = reverse;
-    ctx->save_for_backward({gates, z_all, tanh_m, c_all, out, mean_hh, rstd_hh, mean_c, rstd_c, h0,
-                            c0, w_hh, ln_hh, ln_c_weight, ln_c_bias, mask});
+    if (keep) {
+      ctx->save_for_backward({gates.all(), z_all.all(), tanh_m.all(), c_all, out, mean_hh.all(),
+                              rstd_hh.all(), mean_c.all(), rstd_c.all(), h0, c0, w_hh, ln_hh,
+                              ln_c_weight, ln_c_bias, mask});
+    }
     return {out, c_all};
   }
 
@@ -373,6 +392,7 @@ class LNLSTMScan : public torch::autograd::Function<LNLSTMScan> {
             std::get<1>(dc_norm),
             std::get<2>(dc_norm),
             Tensor(),
+            Tensor(),
             Tensor()};
   }
 };
@@ -383,13 +403,12 @@ class GRUScan : public torch::autograd::Function<GRUScan> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& xw, const Tensor& h0,
                                const Tensor& w_hh, const c10::optional<Tensor>& b_hh_opt,
-                               const c10::optional<Tensor>& mask_opt, bool reverse) {
+                               const c10::optional<Tensor>& mask_opt, bool reverse, bool keep) {
     const Tensor b_hh = b_hh_opt.value_or(Tensor()), mask = mask_opt.value_or(Tensor());
     const int64_t T = xw.size(0), B = xw.size(1), H = h0.size(1);
     const StepOrder order{T, reverse};
-    // act_t = (r, z, n) and hw_t = W_hh h~_{t-1} + b_hh of every step (kept for backward)
-    Tensor act = torch::empty({T, B, 3 * H}, h0.options());
-    Tensor hw = torch::empty_like(act);
+    // act_t = (r, z, n) and hw_t = W_hh h~_{t-1} + b_hh
+    StepBuffer act(keep, T, B, 3 * H, h0.options()), hw(keep, T, B, 3 * H, h0.options());
     Tensor out = torch::empty({T, B, H}, h0.options());
     const Tensor w_hh_t = w_hh.t();
     Tensor hr = mask.defined() ? torch::empty_like(h0) : Tensor();
@@ -422,7 +441,7 @@ class GRUScan : public torch::autograd::Function<GRUScan> {
     }
     ctx->set_materialize_grads(false);
     ctx->saved_data["reverse"] = reverse;
-    ctx->save_for_backward({act, hw, out, h0, w_hh, b_hh, mask});
+    if (keep) ctx->save_for_backward({act.all(), hw.all(), out, h0, w_hh, b_hh, mask});
     return {out};
   }
 
@@ -469,8 +488,8 @@ class GRUScan : public torch::autograd::Function<GRUScan> {
     }
     dxw.narrow(2, 0, 2 * H).copy_(dhw.narrow(2, 0, 2 * H));
     Tensor d_b_hh = b_hh.defined() ? dhw.sum(torch::IntArrayRef{0, 1}) : Tensor();
-    return {dxw,    dh_next,  recurrent_weight_grad(dhw, out, h0, mask, reverse),
-            d_b_hh, Tensor(), Tensor()};
+    return {dxw,      dh_next, recurrent_weight_grad(dhw, out, h0, mask, reverse), d_b_hh, Tensor(),
+            Tensor(), Tensor()};
   }
 };
 
@@ -479,20 +498,31 @@ c10::optional<Tensor> optional(const Tensor& t) {
   return t.defined() ? c10::optional<Tensor>(t) : c10::nullopt;
 }
 
+// Whether autograd records the scan, so that its backward will need every
+// step's buffers (what Function::apply decides for the node).
+bool records_grad(std::initializer_list<Tensor> inputs) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<Tensor> fused_scan(CellKind kind, const Tensor& xw, const Tensor& h0, const Tensor& c0,
                                const Tensor& w_hh, const Tensor& b_hh, const Tensor& rec_mask,
                                bool reverse, const LayerNormWeights& ln) {
+  const bool keep = records_grad({xw, h0, c0, w_hh, b_hh, ln.hh, ln.c_weight, ln.c_bias});
   switch (kind) {
     case CellKind::kLSTM:
       if (ln.hh.defined()) {
         return LNLSTMScan::apply(xw, h0, c0, w_hh, ln.hh, ln.c_weight, ln.c_bias,
-                                 optional(rec_mask), reverse);
+                                 optional(rec_mask), reverse, keep);
       }
-      return LSTMScan::apply(xw, h0, c0, w_hh, optional(rec_mask), reverse);
+      return LSTMScan::apply(xw, h0, c0, w_hh, optional(rec_mask), reverse, keep);
     case CellKind::kGRU:
-      return GRUScan::apply(xw, h0, w_hh, optional(b_hh), optional(rec_mask), reverse);
+      return GRUScan::apply(xw, h0, w_hh, optional(b_hh), optional(rec_mask), reverse, keep);
     case CellKind::kRNNTanh:
     case CellKind::kRNNReLU:
       break;

@@ -8,7 +8,9 @@
 //   dL/dW_hh = sum_t dgates_t^T h_{t-1} = dgates^T H_prev
 // as one (G, T*B) x (T*B, H) product after the loop, the way cuDNN does; per
 // step only dh_{t-1} = dgates_t W_hh remains. The forward writes into
-// preallocated (T, B, .) buffers instead of stacking per-step tensors.
+// preallocated (T, B, .) buffers instead of stacking per-step tensors; when
+// autograd will not record it (evaluation under torch::NoGradGuard), the
+// per-step gate buffers are one step's, reused, and only the outputs are (T, B, .).
 #pragma once
 
 #include <torch/torch.h>
