@@ -20,6 +20,7 @@
 
 #include "core/torch_error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -534,6 +535,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> step_by_step(const RecurrentOptions& 
   return {torch::stack(outs), h, c, keep_c ? torch::stack(cs) : Tensor()};
 }
 
+// Without a graph (evaluation), sequences longer than this run through the
+// fused scan this many steps at a time.
+constexpr int64_t kEvalChunk = 64;
+
 // What one direction of one layer hands back.
 struct DirectionResult {
   Tensor out;    // (T, B, out): h_t of every step, in time order
@@ -566,35 +571,56 @@ DirectionResult run_direction(const RecurrentOptions& o, const LayerWeights& w, 
   Tensor xin = x.reshape({T * B, x.size(2)});
   if (reindex) xin = xin.index_select(0, rev_index);
 
-  // input projection for all steps in one matmul: xw = x W_ih^T + b, (T*B, G)
-  // (b = b_ih + b_hh; GRU: b_ih only, as b_hn sits inside r * (...));
-  // with layer_norm: xw = LN_ih(x W_ih^T) + b
+  // the input projection of steps (rows of xin, n*B of them) in one matmul:
+  // xw = x W_ih^T + b, (n*B, G) (b = b_ih + b_hh; GRU: b_ih only, as b_hn sits
+  // inside r * (...)); with layer_norm: xw = LN_ih(x W_ih^T) + b
   Tensor b_x;
   if (o.bias()) b_x = gru ? w.b_ih : w.b_ih + w.b_hh;
-  Tensor xw;
-  if (o.layer_norm()) {
-    xw = torch::layer_norm(torch::mm(xin, w.w_ih.t()), {G}, w.ln_ih, b_x);
-  } else {
-    xw = b_x.defined() ? torch::addmm(b_x, xin, w.w_ih.t()) : torch::mm(xin, w.w_ih.t());
-  }
+  auto project = [&](const Tensor& rows) {
+    if (o.layer_norm()) return torch::layer_norm(torch::mm(rows, w.w_ih.t()), {G}, w.ln_ih, b_x);
+    return b_x.defined() ? torch::addmm(b_x, rows, w.w_ih.t()) : torch::mm(rows, w.w_ih.t());
+  };
   DirectionResult r;
   const bool fusable = (!o.layer_norm() || lstm) && !w.w_hr.defined() && hold.empty();
   if (fusable && fused_scan_enabled()) {
-    // the whole recurrence as one autograd node (modules/scan.h)
+    // the recurrence as one autograd node (modules/scan.h)
     detail::LayerNormWeights ln;
     if (o.layer_norm()) ln = {w.ln_hh, w.ln_c_weight, w.ln_c_bias};
-    auto res = fused_scan(kind, xw.view({T, B, G}), h, c, w.w_hh, gru ? w.b_hh : Tensor(), rec_mask,
-                          backwards, ln);
-    const int64_t last = backwards ? 0 : T - 1;
-    r.out = res[0];
-    r.h = r.out[last];
-    if (lstm) {
-      r.c_all = res[1];
-      r.c = r.c_all[last];
+    const Tensor b_hh = gru ? w.b_hh : Tensor();
+    if (torch::GradMode::is_enabled() || T <= kEvalChunk) {
+      // all steps at once
+      auto res = fused_scan(kind, project(xin).view({T, B, G}), h, c, w.w_hh, b_hh, rec_mask,
+                            backwards, ln);
+      r.out = res[0];
+      if (lstm) r.c_all = res[1];
+    } else {
+      // no graph (evaluation): kEvalChunk steps at a time, the state carried
+      // from chunk to chunk, so that the gate inputs take (kEvalChunk, B, G)
+      // of memory, not (T, B, G)
+      r.out = torch::empty({T, B, P}, h.options());
+      if (lstm) r.c_all = torch::empty({T, B, c.size(1)}, c.options());
+      const int64_t chunks = (T + kEvalChunk - 1) / kEvalChunk;
+      for (int64_t k = 0; k < chunks; ++k) {
+        // the chunks in the order the steps are taken
+        const int64_t t0 = (backwards ? chunks - 1 - k : k) * kEvalChunk;
+        const int64_t n = std::min(kEvalChunk, T - t0);
+        auto res = fused_scan(kind, project(xin.narrow(0, t0 * B, n * B)).view({n, B, G}), h, c,
+                              w.w_hh, b_hh, rec_mask, backwards, ln);
+        const int64_t last = backwards ? 0 : n - 1;
+        r.out.narrow(0, t0, n).copy_(res[0]);
+        h = res[0][last];
+        if (lstm) {
+          r.c_all.narrow(0, t0, n).copy_(res[1]);
+          c = res[1][last];
+        }
+      }
     }
+    const int64_t last = backwards ? 0 : T - 1;
+    r.h = r.out[last];
+    if (lstm) r.c = r.c_all[last];
   } else {
     std::tie(r.out, r.h, r.c, r.c_all) =
-        step_by_step(o, w, xw.view({T, B, G}), h, c, rec_mask, hold, backwards, keep_c);
+        step_by_step(o, w, project(xin).view({T, B, G}), h, c, rec_mask, hold, backwards, keep_c);
   }
   if (last_index.defined()) {
     // padded batch: the state at each sequence's own last step

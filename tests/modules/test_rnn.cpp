@@ -575,34 +575,39 @@ TEST(FusedScan, GradCheck) {
 }
 
 TEST(FusedScan, ForwardWithoutGradientMatches) {
-  // Evaluation under NoGradGuard (and inputs that require no grad) runs the
-  // fused scan with one step's gate buffers reused: the same outputs and
-  // states as the recorded forward and as the step-by-step path, no graph.
+  // Evaluation under NoGradGuard runs the fused scan with one step's gate
+  // buffers reused, and sequences of more than 64 steps in chunks of 64 with
+  // the state carried: the same outputs and states as the recorded forward
+  // and as the step-by-step path, no graph. Both directions, with lengths
+  // (the reverse direction reindexed) and without (walked backwards).
   for (std::string type : {"rnn_tanh", "lstm", "lstm_ln", "gru"}) {
-    for (bool use_lengths : {false, true}) {
-      const std::string what = type + (use_lengths ? " lengths" : "");
-      torch::manual_seed(13);
-      auto m = make_stack(type, true);
-      m->to(torch::kDouble);
-      m->train();  // the recurrent dropout masks too
-      const auto d = torch::kDouble;
-      const Tensor x = torch::randn({7, 3, 3}, d);
-      const Tensor h0 = torch::randn({4, 3, 5}, d), c0 = torch::randn({4, 3, 5}, d);
-      const Tensor lens = use_lengths ? torch::tensor({7, 2, 5}, torch::kInt64) : Tensor();
-      const Result recorded = run_stack(*m, type, x, h0, c0, lens);
-      ASSERT_TRUE(recorded.out.requires_grad()) << what;
-      Result no_grad, reference;
-      {
-        torch::NoGradGuard guard;
-        no_grad = run_stack(*m, type, x, h0, c0, lens);
-        reference = with_fused(false, [&] { return run_stack(*m, type, x, h0, c0, lens); });
-      }
-      EXPECT_FALSE(no_grad.out.requires_grad()) << what;
-      for (const Result& r : {recorded, reference}) {
-        EXPECT_LE(max_abs_diff(no_grad.out, r.out), 1e-12) << what;
-        EXPECT_LE(max_abs_diff(no_grad.h, r.h), 1e-12) << what;
-        if (r.c.defined()) {
-          EXPECT_LE(max_abs_diff(no_grad.c, r.c), 1e-12) << what;
+    for (int64_t T : {7, 150}) {
+      for (bool use_lengths : {false, true}) {
+        const std::string what = type + " T=" + std::to_string(T) + (use_lengths ? " lengths" : "");
+        torch::manual_seed(13);
+        auto m = make_stack(type, true);
+        m->to(torch::kDouble);
+        m->train();  // the recurrent dropout masks too
+        const auto d = torch::kDouble;
+        const Tensor x = torch::randn({T, 3, 3}, d);
+        const Tensor h0 = torch::randn({4, 3, 5}, d), c0 = torch::randn({4, 3, 5}, d);
+        const Tensor lens =
+            use_lengths ? torch::tensor({T, int64_t{2}, T - 3}, torch::kInt64) : Tensor();
+        const Result recorded = run_stack(*m, type, x, h0, c0, lens);
+        ASSERT_TRUE(recorded.out.requires_grad()) << what;
+        Result no_grad, reference;
+        {
+          torch::NoGradGuard guard;
+          no_grad = run_stack(*m, type, x, h0, c0, lens);
+          reference = with_fused(false, [&] { return run_stack(*m, type, x, h0, c0, lens); });
+        }
+        EXPECT_FALSE(no_grad.out.requires_grad()) << what;
+        for (const Result& r : {recorded, reference}) {
+          EXPECT_LE(max_abs_diff(no_grad.out, r.out), 1e-12) << what;
+          EXPECT_LE(max_abs_diff(no_grad.h, r.h), 1e-12) << what;
+          if (r.c.defined()) {
+            EXPECT_LE(max_abs_diff(no_grad.c, r.c), 1e-12) << what;
+          }
         }
       }
     }
