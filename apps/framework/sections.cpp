@@ -139,6 +139,11 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
         "more than N validations before it, keep averaging the weights after every update; "
         "validations, the best checkpoint and the test use the average (0: off; AWD-LSTM: 5)")
       .range(0, INT64_MAX);
+  s.add(p + ".asgd_start_epoch", &asgd_start_epoch,
+        "NT-ASGD: start averaging with the first update of this epoch (counted from 1) if "
+        "validation has not triggered it before, so that a run of a fixed number of epochs "
+        "ends averaged (0: only the trigger)")
+      .range(0, INT64_MAX);
 }
 
 void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
@@ -193,6 +198,9 @@ void OptimSection::validate(const ConfigSchema& s, const TrainSection& train,
   if (asgd_nonmono > 0 && name != "sgd")
     throw s.error(p + ".asgd_nonmono", "NT-ASGD averages plain SGD's iterates; " + p +
                                            ".name is '" + name + "' (set sgd)");
+  if (asgd_start_epoch > 0 && asgd_nonmono == 0)
+    throw s.error(p + ".asgd_start_epoch",
+                  "it is NT-ASGD's latest switch; set " + p + ".asgd_nonmono (AWD-LSTM: 5)");
   for (const char* key : {"decay_epochs", "decay_start"}) {
     const int64_t value = std::string(key) == "decay_epochs" ? decay_epochs : decay_start;
     if (value > 0 && schedule != "step")

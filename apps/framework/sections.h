@@ -66,6 +66,7 @@ struct OptimSection {
   double stlr_ratio = 32.0;      // slanted_triangular: peak / lowest rate
   int64_t plateau_patience = 1;  // plateau: validations without improvement before a decay
   int64_t asgd_nonmono = 0;      // > 0: NT-ASGD's non-monotone interval (sgd only)
+  int64_t asgd_start_epoch = 0;  // > 0: NT-ASGD averages from this epoch (from 1) at the latest
   void bind(ConfigSchema& s, const std::string& prefix = "optim");
   /// Checks across keys (a schedule that needs an end has one); throws ConfigError.
   void validate(const ConfigSchema& s, const TrainSection& train,

@@ -174,6 +174,8 @@ class AutogradEngine : public Engine {
   void advance(const TrainingState& s,
                const std::function<bool(const EngineProgress&)>& report) override {
     auto t0 = Clock::now();
+    if (!averaging_ && optim_.asgd_start_epoch > 0 && s.epoch + 1 >= optim_.asgd_start_epoch)
+      start_averaging(fmt::format("epoch {} (optim.asgd_start_epoch)", s.epoch + 1));
     EngineProgress p;
     p.lr = Trainer::scheduled_lr(optim_, s.step, total_steps_, s.validation.lr_scale,
                                  steps_per_epoch_);
@@ -274,17 +276,17 @@ class AutogradEngine : public Engine {
     const auto n = static_cast<size_t>(optim_.asgd_nonmono);
     if (n == 0 || averaging_) return;
     const double v = lower_is_better ? value : -value;
-    if (history_.size() > n && v > *std::min_element(history_.begin(), history_.end() - n)) {
-      averaging_ = true;
-      averaged_ = 0;
-      averages_.clear();
-      for (const auto& p : params_) averages_.push_back(p.detach().clone());
-      logger()->info(
-          "NT-ASGD: validation {} is worse than the best of those {}+ validations "
-          "before; averaging the weights from here on",
-          value, n + 1);
-    }
+    if (history_.size() > n && v > *std::min_element(history_.begin(), history_.end() - n))
+      start_averaging(fmt::format(
+          "validation {} is worse than the best of those {}+ validations before", value, n + 1));
     history_.push_back(v);
+  }
+  void start_averaging(const std::string& why) {
+    averaging_ = true;
+    averaged_ = 0;
+    averages_.clear();
+    for (const auto& p : params_) averages_.push_back(p.detach().clone());
+    logger()->info("NT-ASGD: {}; averaging the weights from here on", why);
   }
   void add_summary_asgd(nlohmann::json& summary) const {
     if (optim_.asgd_nonmono > 0) summary["asgd_averaged_updates"] = averaged_;

@@ -181,6 +181,54 @@ TEST(Trainer, NtAsgdValidatesTheAverageOfTheIteratesAfterTheSwitch) {
   EXPECT_THROW(s.optim.validate(schema, s.train), ConfigError);
 }
 
+// optim.asgd_start_epoch: with validations that keep improving the trigger
+// never fires, and averaging starts with the first update of epoch 3 (4
+// updates an epoch: update 9); the validation after epoch 4 (update 16) sees
+// the mean of iterates 9..16, the one after epoch 2 the weights themselves.
+TEST(Trainer, NtAsgdStartsAveragingAtTheGivenEpochAtTheLatest) {
+  struct Recorded : RegressionTask {
+    std::vector<torch::Tensor> at_step, at_eval;
+    StepOutput train_step(int64_t i) override {
+      at_step.push_back(net->weight.detach().clone());
+      return RegressionTask::train_step(i);
+    }
+    Metrics evaluate(const std::string& split) override {
+      if (split != "valid") return {};
+      at_eval.push_back(net->weight.detach().clone());
+      return {{"loss", 10.0 - static_cast<double>(evals++)}};  // always a new best
+    }
+  };
+  TempDir tmp;
+  torch::manual_seed(0);
+  Recorded task;
+  Sections s;
+  s.train.max_epochs = 5;
+  s.optim.name = "sgd";
+  s.optim.lr = 0.02;
+  s.optim.asgd_nonmono = 5;
+  s.optim.asgd_start_epoch = 3;
+  RunDir dir = RunDir::create(tmp.path / "run");
+  nlohmann::json summary = Trainer(task, s.train, s.optim, s.run).fit(dir, false);
+  ASSERT_EQ(task.at_step.size(), 20u);
+  ASSERT_GE(task.at_eval.size(), 4u);
+  EXPECT_EQ(summary["asgd_averaged_updates"].get<int64_t>(), 12);
+  EXPECT_TRUE(torch::equal(task.at_eval[1], task.at_step[8]));
+  torch::Tensor mean = torch::zeros_like(task.at_step[0]);
+  for (int k = 9; k <= 16; ++k) mean += task.at_step[k] / 8.0;
+  EXPECT_LE((task.at_eval[3] - mean).abs().max().item<double>(), 1e-6);
+  EXPECT_GT((task.at_eval[3] - task.at_step[16]).abs().max().item<double>(), 1e-6);
+  // without NT-ASGD itself: a config error naming the key
+  s.optim.asgd_nonmono = 0;
+  ConfigSchema schema;
+  s.optim.bind(schema);
+  try {
+    s.optim.validate(schema, s.train);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("optim.asgd_start_epoch"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Trainer, EarlyStoppingAfterPatience) {
   TempDir tmp;
   RegressionTask task;
