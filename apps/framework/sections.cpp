@@ -143,7 +143,8 @@ void OptimSection::bind(ConfigSchema& s, const std::string& p) {
         "NT-ASGD: start averaging with the first update of this epoch (counted from 1) if "
         "validation has not triggered it before, so that a run of a fixed number of epochs "
         "ends averaged (0: only the trigger)")
-      .range(0, INT64_MAX);
+      .range(0, INT64_MAX)
+      .resumable();
 }
 
 void RecurrentSection::bind(ConfigSchema& s, const std::string& p) {
