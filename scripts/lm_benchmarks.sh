@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The long PTB / WikiText-2 language-model runs (docs/lm.md#ptb-and-wikitext-2),
+# trained in slices: each call starts or resumes them, a few at a time, and
+# stops them all (each saves its checkpoint) by a deadline. A run that
+# finishes hands its lane the next one, so no core idles until the next call.
+#
+#   scripts/lm_benchmarks.sh --minutes 140             # in the foreground
+#   nohup scripts/lm_benchmarks.sh --minutes 140 > /var/tmp/rnnlab-logs/lm_benchmarks.log 2>&1 &
+#   scripts/lm_benchmarks.sh --dry-run                 # what a call would do
+#
+# Run directories: RUNS/NAME (--runs, default /var/tmp/rnnlab-runs), each
+# run's output appended to LOGS/NAME.log (--logs, default /var/tmp/rnnlab-logs).
+# A run directory with summary.json is finished and skipped; one with
+# checkpoint_last.pt is resumed with train.max_minutes=0 (no limit: the
+# deadline stops it); otherwise the run starts from its config. Each run
+# trains at one thread (OPENBLAS_NUM_THREADS=1), one run a lane (--lanes,
+# default 2: this machine's two cores). Exit 0 when every lane stopped at the
+# deadline or ran out of runs, 1 when a run failed (its log says why).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# NAME=CONFIG (experiments/lm/CONFIG.yaml), in the order the lanes take them:
+# the ones already under way first.
+RUNS_LIST=(
+  ptb_medium=ptb_zaremba_medium
+  ptb_awd=ptb_awd
+  ptb_awd_no_wdrop=ptb_awd_no_wdrop
+  wt2_awd=wt2_awd
+  ptb_char=ptb_char
+)
+
+minutes=140 lanes=2 runs=/var/tmp/rnnlab-runs logs=/var/tmp/rnnlab-logs dry=0
+while (($#)); do
+  case "$1" in
+    --minutes) minutes="$2"; shift 2 ;;
+    --lanes) lanes="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --logs) logs="$2"; shift 2 ;;
+    --dry-run) dry=1; shift ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ "$minutes" =~ ^[0-9]+$ && "$minutes" -gt 0 ]] ||
+  { echo "error: --minutes must be a positive whole number, not '$minutes'" >&2; exit 2; }
+[[ "$lanes" =~ ^[1-9]$ ]] || { echo "error: --lanes must be 1 to 9, not '$lanes'" >&2; exit 2; }
+lm=build/bin/rnnlab-lm
+[[ -x "$lm" ]] || { echo "error: $lm is not built (scripts/build.sh)" >&2; exit 1; }
+mkdir -p "$runs" "$logs"
+deadline=$(($(date +%s) + minutes * 60))
+claims=$(mktemp -d)
+trap 'rm -rf "$claims"' EXIT
+
+# The command that starts or resumes run NAME (printed, one word a line).
+command_for() {
+  local name="$1" config="$2" dir="$runs/$1"
+  if [[ -f "$dir/checkpoint_last.pt" ]]; then
+    printf '%s\n' train --resume "$dir" --set train.max_minutes=0
+  else
+    printf '%s\n' train "experiments/lm/$config.yaml" --run-dir "$dir"
+  fi
+}
+
+# One lane: take the next run no other lane has claimed (mkdir is atomic)
+# that is not finished, train it until it finishes or the deadline comes.
+lane() {
+  local id="$1" spec name config left rc
+  for spec in "${RUNS_LIST[@]}"; do
+    name="${spec%%=*}" config="${spec#*=}"
+    [[ -f "$runs/$name/summary.json" ]] && continue
+    mkdir "$claims/$name" 2>/dev/null || continue
+    left=$((deadline - $(date +%s)))
+    if ((left < 120)); then
+      echo "lane $id: under 2 minutes left; $name not started"
+      return 0
+    fi
+    mapfile -t cmd < <(command_for "$name" "$config")
+    echo "lane $id: $(date -u +%H:%M) $lm ${cmd[*]} (stopped in $((left / 60)) min at the latest; log $logs/$name.log)"
+    rc=0
+    OPENBLAS_NUM_THREADS=1 timeout --foreground -s TERM "$left" "$lm" "${cmd[@]}" \
+      >> "$logs/$name.log" 2>&1 &
+    echo $! > "$claims/lane$id.pid"
+    wait $! || rc=$?
+    case $rc in
+      0) echo "lane $id: $(date -u +%H:%M) $name finished: $(tail -n 4 "$logs/$name.log" | tr '\n' ' ')" ;;
+      124 | 143) echo "lane $id: $(date -u +%H:%M) $name stopped by the deadline or a signal (checkpoint saved)"; return 0 ;;
+      *) echo "lane $id: $(date -u +%H:%M) $name failed (exit $rc): $(grep -m1 '^error:' "$logs/$name.log" || tail -n 1 "$logs/$name.log")"; return 1 ;;
+    esac
+  done
+  echo "lane $id: no run left"
+}
+
+if ((dry)); then
+  echo "the lanes take these in order (${lanes} at a time, stopped by $(date -u -d @$deadline +%H:%M) UTC):"
+  for spec in "${RUNS_LIST[@]}"; do
+    name="${spec%%=*}"
+    if [[ -f "$runs/$name/summary.json" ]]; then
+      echo "  $name: finished ($runs/$name/summary.json)"
+    else
+      echo "  $name: $lm $(command_for "$name" "${spec#*=}" | paste -sd ' ')"
+    fi
+  done
+  exit 0
+fi
+
+# SIGINT / SIGTERM to this script: each run saves its checkpoint and stops.
+# shellcheck disable=SC2317  # called by the trap
+stop_runs() {
+  local f
+  for f in "$claims"/lane*.pid; do [[ -f "$f" ]] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+  return 0
+}
+trap stop_runs INT TERM
+
+pids=()
+for ((i = 1; i <= lanes; ++i)); do
+  lane "$i" &
+  pids+=($!)
+  sleep 1  # the lanes claim in order
+done
+status=0
+for pid in "${pids[@]}"; do
+  # a trapped signal ends `wait` early: wait again for the lane to finish
+  while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+  wait "$pid" 2>/dev/null || status=1
+done
+exit $status
