@@ -6,6 +6,7 @@
 #include "datasets/seed.h"
 
 #include "apps/framework/distributed.h"
+#include "apps/framework/vectors.h"
 
 #include <algorithm>
 
@@ -83,6 +84,8 @@ void LMConfig::bind(ConfigSchema& s) {
         "model, to go on training on this config's text: ULMFiT's language-model fine-tuning on "
         "the target task's text (the data.tokenizer keys are not used; the model keys that shape "
         "the weights must match the run's; \"\": none)");
+  bind_vectors(s, "model", &model.vectors, &model.vectors_format,
+               "the embedding's own initialisation; the words the file lacks keep theirs too");
   s.add("model.init_uniform", &model.init_uniform,
         "> 0: draw every parameter from U(-a, a), replacing each module's own initialisation "
         "(Zaremba et al.: 0.1, 0.05, 0.04 for small, medium, large); 0: off")
@@ -172,6 +175,10 @@ void LMConfig::validate(const ConfigSchema& s) const {
   if (!model.init_from.empty() && !model.init_from_pytorch.empty())
     throw s.error("model.init_from_pytorch",
                   "the weights come from model.init_from's run; set one of the two");
+  validate_vectors(s, "model", model.vectors, model.vectors_format, data.tokenizer.type);
+  if (!model.init_from.empty() && !model.vectors.empty())
+    throw s.error("model.vectors",
+                  "the embedding comes from model.init_from's run; set one of the two");
   train.validate(s);
   optim.validate(s, train);
 }
@@ -549,9 +556,25 @@ LMTask::LMTask(const LMConfig& cfg, const std::string& tokenizer_dir, torch::Dev
                     "vocabulary size less one ({} - 1)",
                     cutoffs.back(), tokenizer_->vocab_size()));
   model_ = build_model(cfg, tokenizer_->vocab_size());
-  init_note_ =
+  // A new run's embedding from word vectors (a resumed run's comes from its
+  // checkpoint); the words the file lacks keep their initialisation.
+  if (!cfg.model.vectors.empty() && tokenizer_dir.empty()) {
+    const auto wv = datasets::read_word2vec(
+        cfg.model.vectors, datasets::parse_vectors_format(cfg.model.vectors_format));
+    const VocabularyVectors v = vocabulary_vectors(*tokenizer_, wv, cfg.model.embedding,
+                                                   cfg.model.vectors, "model.embedding");
+    torch::NoGradGuard no_grad;
+    for (int64_t id = 0; id < tokenizer_->vocab_size(); ++id)
+      if (v.covered[static_cast<size_t>(id)]) model_->embedding->weight[id].copy_(v.rows[id]);
+    init_note_ =
+        fmt::format("model.vectors: {} of the vocabulary's {} words from '{}'", v.count,
+                    tokenizer_->vocab_size() - datasets::Vocab::kEos - 1, cfg.model.vectors);
+  }
+  // After the vectors: the file's tensors win where it has them.
+  const std::string pytorch_note =
       apply_init_from_pytorch(*model_, "model.init_from_pytorch", cfg.model.init_from_pytorch,
                               !tokenizer_dir.empty(), [&] { return torch_naming(model_); });
+  if (!pytorch_note.empty()) init_note_ += (init_note_.empty() ? "" : "; ") + pytorch_note;
   if (start) {
     load_trained_model(*model_, start->run);
     init_note_ = fmt::format(

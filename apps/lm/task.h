@@ -55,6 +55,8 @@ struct LMConfig {
     double embedding_dropout = 0.0;
     std::string init_from_pytorch;  // a Python state_dict file
     std::string init_from;          // an rnnlab-lm run: its tokenizer and weights (fine-tuning)
+    std::string vectors;            // a word2vec file: the embedding's start
+    std::string vectors_format = "auto";
     RecurrentSection rnn;
   } model;
   /// Train on T x the per-token mean (the sum over the batch's T steps of

@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "apps/framework/distributed.h"
+#include "apps/framework/vectors.h"
 #include "apps/lm/task.h"
 #include "core/error.h"
 #include "datasets/batching.h"
@@ -100,13 +101,7 @@ void SentimentConfig::bind(ConfigSchema& s) {
   s.add("model.lm_finetune.set", &model.lm_finetune.set,
         "more key=value settings of that fine-tuning's language-model config (rnnlab-lm's keys, "
         "on top of the LM run's own config), e.g. [optim.lr=1e-3, data.batch_size=16]");
-  s.add("model.vectors", &model.vectors,
-        "word2vec file (text or binary) to initialise the embedding from, relative to the "
-        "current directory (\"\": random U(-0.25, 0.25))");
-  s.add("model.vectors_format", &model.vectors_format,
-        "how model.vectors is written: text or binary (word2vec's -binary 0 / 1, gensim's "
-        "binary=), or auto: by the file name (.bin: binary; .txt, .vec: text)")
-      .choices({"auto", "text", "binary"});
+  bind_vectors(s, "model", &model.vectors, &model.vectors_format, "random U(-0.25, 0.25)");
   s.add("model.embedding_mode", &model.embedding_mode,
         "tune: fine-tune the embedding; freeze: keep it fixed; two_channels: one frozen and one "
         "tuned copy, concatenated")
@@ -201,15 +196,7 @@ void SentimentConfig::validate(const ConfigSchema& s) const {
                   "or concat pooling with chunks");
   if (model.chunk == 0 && model.grad_chunks > 0)
     throw s.error("model.grad_chunks", "counts chunks of model.chunk, which is 0 (texts at once)");
-  if (!model.vectors.empty() && data.tokenizer.type != "word")
-    throw s.error("model.vectors", "word vectors need data.tokenizer.type: word (it is '" +
-                                       data.tokenizer.type + "')");
-  if (!model.vectors.empty() && model.vectors_format == "auto" &&
-      datasets::vectors_format_by_name(model.vectors) == datasets::VectorsFormat::kAuto)
-    throw s.error("model.vectors_format",
-                  "auto cannot tell from the name '" + model.vectors +
-                      "' whether the vectors are text or binary (.bin: binary; .txt, .vec: "
-                      "text); set text or binary");
+  validate_vectors(s, "model", model.vectors, model.vectors_format, data.tokenizer.type);
   if (model.vectors.empty() && model.vectors_extend > 0)
     throw s.error("model.vectors_extend", "adds words of model.vectors, which is not set");
   if (model.embedding_mode == "freeze" && model.embedding_lr_scale != 1.0)
@@ -395,34 +382,10 @@ SentenceClassifier build_model(const SentimentConfig& cfg, int64_t vocab_size, i
 
 int64_t load_vectors(SentenceClassifier& model, const datasets::Tokenizer& tokenizer,
                      const datasets::WordVectors& wv, const std::string& path) {
-  if (wv.dim() != model->options.embedding_dim())
-    throw DataError(
-        fmt::format("{}:1: the vectors have {} dimensions, the model's embedding {} (set "
-                    "model.embedding_dim: {})",
-                    path, wv.dim(), model->options.embedding_dim(), wv.dim()));
-  const int64_t V = tokenizer.vocab_size();
-  torch::Tensor vectors = torch::zeros({V, wv.dim()});
-  std::vector<bool> covered(static_cast<size_t>(V), false);
-  int64_t n = 0;
-  for (int64_t id = datasets::Vocab::kEos + 1; id < V; ++id) {
-    std::string word = tokenizer.id_to_piece(id);
-    int64_t row = wv.find(word);
-    if (row < 0) {
-      std::string lower = word;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      row = wv.find(lower);
-      // Kim's cleaning keeps quotes on words ('comedian'); the vectors rarely do.
-      const size_t first = lower.find_first_not_of("'`"), last = lower.find_last_not_of("'`");
-      if (row < 0 && first != std::string::npos && (first > 0 || last + 1 < lower.size()))
-        row = wv.find(lower.substr(first, last - first + 1));
-    }
-    if (row < 0) continue;
-    vectors[id] = wv.vectors[row];
-    covered[static_cast<size_t>(id)] = true;
-    ++n;
-  }
-  model->load_embedding(vectors, covered);
-  return n;
+  const VocabularyVectors v = vocabulary_vectors(tokenizer, wv, model->options.embedding_dim(),
+                                                 path, "model.embedding_dim");
+  model->load_embedding(v.rows, v.covered);
+  return v.count;
 }
 
 Scores score(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,

@@ -73,6 +73,19 @@ TEST(Cli, SenselessScheduleAndInitialisationKeysAreConfigErrors) {
       2, "key 'model.init_uniform'");
   expect_one_line_error(run_command(kLm + " train " + cfg + " --set data.oov=skip"), 2,
                         "key 'data.oov'");
+  // Word vectors need words, a file name that tells the format, and no other start.
+  expect_one_line_error(
+      run_command(kLm + " train " + cfg + " --set model.vectors=v.txt"), 2,
+      "key 'model.vectors' (--set): word vectors need data.tokenizer.type: word (it is "
+      "'char')");
+  const std::string word = " --set data.tokenizer.type=word";
+  expect_one_line_error(
+      run_command(kLm + " train " + cfg + word + " --set model.vectors=v.w2v"), 2,
+      "key 'model.vectors_format': auto cannot tell from the name 'v.w2v'");
+  expect_one_line_error(
+      run_command(kLm + " train " + cfg + word +
+                  " --set model.vectors=v.txt --set model.init_from=run"),
+      2, "key 'model.vectors' (--set): the embedding comes from model.init_from's run");
 }
 
 TEST(Cli, DataErrorsExitWithOne) {

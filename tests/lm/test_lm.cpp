@@ -11,6 +11,7 @@
 #include "apps/lm/task.h"
 #include "core/error.h"
 #include "datasets/seed.h"
+#include "datasets/word_vectors.h"
 #include "tests/support/support.h"
 
 namespace rnnlab {
@@ -170,6 +171,60 @@ TEST(LanguageModel, BenchmarkProtocolScoresEveryTokenAndRefusesUnknownWords) {
   cfg.data.bpc_per = "token";
   lm::LMTask per_token(cfg, "", torch::kCPU);
   EXPECT_DOUBLE_EQ(per_token.loss_metrics(loss).at("bpc"), loss / std::log(2.0));
+}
+
+// model.vectors: the rows of the words a word2vec file has (as written or
+// lower-cased) start as its vectors, every other weight as without it; a
+// resumed run does not read the file; a file of another size is a data error.
+TEST(LanguageModel, WordVectorsStartTheEmbeddingRowsTheyCover) {
+  TempDir tmp;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "the cat sat on The mat \n";
+  lm::LMConfig cfg = tiny_lm_config(test::write_file(tmp.file("train.txt"), text));
+  cfg.data.tokenizer.type = "word";
+  cfg.model.tie_weights = true;  // the output layer is the embedding: it starts there too
+  seed_everything(3);
+  lm::LMTask plain(cfg, "", torch::kCPU);
+  const torch::Tensor vectors = torch::randn({3, 16});
+  datasets::write_word2vec(datasets::make_word_vectors({"cat", "the", "dog"}, vectors),
+                           tmp.file("vec.txt"), false);
+  cfg.model.vectors = tmp.file("vec.txt");
+  seed_everything(3);
+  lm::LMTask task(cfg, "", torch::kCPU);
+  const auto& tok = task.tokenizer();
+  ASSERT_EQ(tok.vocab_size(), 4 + 6);  // the specials; the, cat, sat, on, The, mat
+  const torch::Tensor e = task.lm()->embedding->weight, e0 = plain.lm()->embedding->weight;
+  const int64_t cat = tok.encode("cat").at(0), the = tok.encode("the").at(0),
+                The = tok.encode("The").at(0);
+  EXPECT_TRUE(e[cat].equal(vectors[0]));
+  EXPECT_TRUE(e[the].equal(vectors[1]));
+  EXPECT_TRUE(e[The].equal(vectors[1])) << "'The' is looked up lower-cased";
+  int64_t same = 0;
+  for (int64_t id = 0; id < tok.vocab_size(); ++id)
+    if (id != cat && id != the && id != The) same += e[id].equal(e0[id]);
+  EXPECT_EQ(same, tok.vocab_size() - 3) << "the words the file lacks keep their initialisation";
+  for (const auto& p : task.lm()->named_parameters()) {
+    if (p.key() == "embedding.weight") continue;
+    EXPECT_TRUE(p.value().equal(plain.lm()->named_parameters()[p.key()])) << p.key();
+  }
+  EXPECT_EQ(task.init_note(),
+            "model.vectors: 3 of the vocabulary's 6 words from '" + cfg.model.vectors + "'");
+  // Resuming: the weights come from the checkpoint; the file is not read.
+  task.save_tokenizer(tmp.file("tok"));
+  std::filesystem::remove(cfg.model.vectors);
+  EXPECT_NO_THROW(lm::LMTask(cfg, tmp.file("tok"), torch::kCPU));
+  // Vectors of another size: the file and the key to set.
+  datasets::write_word2vec(datasets::make_word_vectors({"cat"}, torch::ones({1, 5})),
+                           cfg.model.vectors, false);
+  try {
+    lm::LMTask wrong(cfg, "", torch::kCPU);
+    FAIL() << "5-dimensional vectors went into a 16-dimensional embedding";
+  } catch (const DataError& err) {
+    EXPECT_EQ(std::string(err.what()),
+              cfg.model.vectors +
+                  ":1: the vectors have 5 dimensions, the model's embedding 16 (set "
+                  "model.embedding: 5)");
+  }
 }
 
 // model.init_uniform: every parameter from U(-a, a) (Zaremba et al.), the
