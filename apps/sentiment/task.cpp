@@ -732,13 +732,16 @@ std::string yaml_quoted(const std::string& s) {
 }
 
 /// The fine-tuning's settings on top of the language model's own config:
-/// start from it, read `train_file` (and `valid_file`, or a tenth of the
+/// start from its weights (not from the vectors or the Python file it
+/// started from), read `train_file` (and `valid_file`, or a tenth of the
 /// training text when there is no dev part), no test, every word outside
 /// the vocabulary as <unk>, validate each epoch, no sample; then the user's.
 std::vector<std::string> finetune_sets(const SentimentConfig& cfg, const std::string& from,
                                        const std::string& train_file,
                                        const std::string& valid_file) {
   std::vector<std::string> sets = {"model.init_from=" + yaml_quoted(from),
+                                   "model.vectors=",
+                                   "model.init_from_pytorch=",
                                    "data.text=",
                                    "data.text_repeat=1",
                                    "data.train=" + yaml_quoted(train_file),

@@ -325,8 +325,9 @@ TEST(SentimentTrain, ExportsForPythonAndInitialisesFromIt) {
 }
 
 /// A word-level GRU language model (embedding 16, hidden 24) trained for 20
-/// updates on unlabelled planted text into DIR/lm; its run directory.
-std::string train_small_lm(const TempDir& dir) {
+/// updates on unlabelled planted text into DIR/lm (`sets`: more --set
+/// arguments); its run directory.
+std::string train_small_lm(const TempDir& dir, const std::string& sets = "") {
   Planted text = planted(400, 9);
   write_file(dir.file("lm.txt"), text.pos + text.neg);
   std::string lm_cfg = write_file(
@@ -336,7 +337,7 @@ std::string train_small_lm(const TempDir& dir) {
                                "train:\n  max_steps: 20\n  eval_every: 10\nsample:\n  length: 0\n"
                                "run:\n  progress: lines\n");
   std::string lm = dir.file("lm");
-  auto r = run_command(test::kLm + " train " + lm_cfg + " --run-dir " + lm);
+  auto r = run_command(test::kLm + " train " + lm_cfg + " --run-dir " + lm + sets);
   EXPECT_EQ(r.code, 0) << r.output;
   return lm;
 }
@@ -398,7 +399,11 @@ TEST(SentimentTrain, StartsFromALanguageModelRun) {
 TEST(SentimentTrain, FineTunesTheLanguageModelOnTheTrainingPartFirst) {
   TempDir dir;
   std::string cfg = planted_config(dir, "", 200);
-  std::string lm = train_small_lm(dir);
+  // A language model that started from word vectors: its fine-tuning starts
+  // from its weights, not from the vectors again.
+  datasets::write_word2vec(datasets::make_word_vectors({"zz"}, torch::ones({1, 16})),
+                           dir.file("vec.txt"), false);
+  std::string lm = train_small_lm(dir, " --set model.vectors=" + dir.file("vec.txt"));
   ASSERT_FALSE(HasFailure());
   test::CommandResult r;
   const std::string from = " --set model.init_from=" + lm +
