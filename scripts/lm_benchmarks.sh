@@ -7,6 +7,7 @@
 #   scripts/lm_benchmarks.sh --minutes 140             # in the foreground
 #   nohup scripts/lm_benchmarks.sh --minutes 140 > /var/tmp/rnnlab-logs/lm_benchmarks.log 2>&1 &
 #   scripts/lm_benchmarks.sh --dry-run                 # what a call would do
+#   scripts/lm_benchmarks.sh --status                  # where each run stands
 #
 # Run directories: RUNS/NAME (--runs, default /var/tmp/rnnlab-runs), each
 # run's output appended to LOGS/NAME.log (--logs, default /var/tmp/rnnlab-logs).
@@ -29,7 +30,7 @@ RUNS_LIST=(
   ptb_char=ptb_char
 )
 
-minutes=140 lanes=2 runs=/var/tmp/rnnlab-runs logs=/var/tmp/rnnlab-logs dry=0
+minutes=140 lanes=2 runs=/var/tmp/rnnlab-runs logs=/var/tmp/rnnlab-logs dry=0 status_only=0
 while (($#)); do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
@@ -37,13 +38,47 @@ while (($#)); do
     --runs) runs="$2"; shift 2 ;;
     --logs) logs="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --status) status_only=1; shift ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ "$minutes" =~ ^[0-9]+$ && "$minutes" -gt 0 ]] ||
   { echo "error: --minutes must be a positive whole number, not '$minutes'" >&2; exit 2; }
 [[ "$lanes" =~ ^[1-9]$ ]] || { echo "error: --lanes must be 1 to 9, not '$lanes'" >&2; exit 2; }
+# Where run NAME stands: finished (its figures), or the epochs and minutes
+# trained and the validation perplexity after each validation so far.
+status_of() {
+  local name="$1" dir="$runs/$1"
+  if [[ ! -f "$dir/metrics.jsonl" ]]; then
+    echo "$name: not started"
+    return
+  fi
+  python3 - "$name" "$dir" <<'PY'
+import json, sys, pathlib
+name, run = sys.argv[1], pathlib.Path(sys.argv[2])
+rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
+valid = [r for r in rows if r.get("type") == "valid"]
+train = [r for r in rows if r.get("type") == "train"]
+ppl = " ".join(f"{r['ppl']:.1f}" for r in valid)
+if (run / "summary.json").exists():
+    s = json.loads((run / "summary.json").read_text())
+    figures = ", ".join(f"{k} {s[k]:.3f}" if "bpc" in k else f"{k} {s[k]:.2f}"
+                        for k in ("val_ppl", "test_ppl", "val_bpc", "test_bpc") if k in s)
+    print(f"{name}: finished: {figures}; {s.get('train_seconds', 0) / 60:.1f} min of training; validation ppl {ppl}")
+else:
+    last = train[-1] if train else {"epoch": 0, "step": 0, "train_seconds": 0}
+    bpc = f" (bpc {valid[-1]['bpc']:.4f})" if valid else ""
+    print(f"{name}: epoch {last['epoch']:.2f} (update {last['step']}), {last['train_seconds'] / 60:.1f} min "
+          f"trained; validation ppl {ppl or '-'}{bpc}")
+PY
+}
+
+if ((status_only)); then
+  for spec in "${RUNS_LIST[@]}"; do status_of "${spec%%=*}"; done
+  exit 0
+fi
+
 lm=build/bin/rnnlab-lm
 [[ -x "$lm" ]] || { echo "error: $lm is not built (scripts/build.sh)" >&2; exit 1; }
 mkdir -p "$runs" "$logs"
@@ -124,4 +159,5 @@ for pid in "${pids[@]}"; do
   while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
   wait "$pid" 2>/dev/null || status=1
 done
+for spec in "${RUNS_LIST[@]}"; do status_of "${spec%%=*}"; done
 exit $status
