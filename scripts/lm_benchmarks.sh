@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The long PTB / WikiText-2 language-model runs (docs/lm.md#ptb-and-wikitext-2),
-# trained in slices: each call starts or resumes them, a few at a time, and
-# stops them all (each saves its checkpoint) by a deadline. A run that
-# finishes hands its lane the next one, so no core idles until the next call.
+# The long language-model runs, trained in slices: PTB and WikiText-2
+# (docs/lm.md#ptb-and-wikitext-2), then the language model of movie reviews
+# that experiments/sentiment/imdb_lstm512_lm.yaml starts from (it needs
+# runs/vectors/reviews300: docs/sentiment.md). Each call starts or resumes
+# them, a few at a time, and stops them all (each saves its checkpoint) by a
+# deadline. A run that finishes hands its lane the next one, so no core idles
+# until the next call.
 #
 #   scripts/lm_benchmarks.sh --minutes 140             # in the foreground
 #   nohup scripts/lm_benchmarks.sh --minutes 140 > /var/tmp/rnnlab-logs/lm_benchmarks.log 2>&1 &
@@ -28,6 +31,7 @@ RUNS_LIST=(
   ptb_awd_no_wdrop=ptb_awd_no_wdrop
   wt2_awd=wt2_awd
   ptb_char=ptb_char
+  imdb_lm_512=imdb_lm_512
 )
 
 minutes=140 lanes=2 runs=/var/tmp/rnnlab-runs logs=/var/tmp/rnnlab-logs dry=0 status_only=0
@@ -39,7 +43,7 @@ while (($#)); do
     --logs) logs="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
     --status) status_only=1; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
