@@ -20,6 +20,11 @@
 # trains at one thread (OPENBLAS_NUM_THREADS=1), one run a lane (--lanes,
 # default 2: this machine's two cores). Exit 0 when every lane stopped at the
 # deadline or ran out of runs, 1 when a run failed (its log says why).
+#
+# On a new machine (after scripts/setup.sh) this one command is enough: it
+# builds rnnlab-lm if missing and fetches the data (ptb, wikitext-2, imdb),
+# and the lane that reaches imdb_lm_512 first makes the review vectors it
+# starts from (rnnlab-word2vec, about 25 min) if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +52,7 @@ while (($#)); do
     --logs) logs="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
     --status) status_only=1; shift ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,8 +93,10 @@ if ((status_only)); then
 fi
 
 lm=build/bin/rnnlab-lm
-[[ -x "$lm" ]] || { echo "error: $lm is not built (scripts/build.sh)" >&2; exit 1; }
-mkdir -p "$runs" "$logs"
+w2v=build/bin/rnnlab-word2vec
+# imdb_lm_512's embedding starts from the skip-gram vectors of review text,
+# made by the lane that takes it when they are missing (a new machine).
+vectors=runs/vectors/reviews300
 deadline=$(($(date +%s) + minutes * 60))
 claims=$(mktemp -d)
 trap 'rm -rf "$claims"' EXIT
@@ -104,6 +111,40 @@ command_for() {
   fi
 }
 
+# The review vectors into $vectors (skipgram_reviews300.yaml: 73 M words,
+# about 25 min at one thread), with rnnlab-word2vec and the corpora fetched
+# first if missing; log LOGS/vectors.log. Returns 0 when made, 1 when a step
+# failed, 2 when the deadline stopped it or leaves too little time (the next
+# call starts it again).
+make_vectors() {
+  local id="$1" left="$2" tmp="$vectors.partial" rc=0
+  if ((left < 40 * 60)); then
+    echo "lane $id: under 40 minutes left; the review vectors imdb_lm_512 needs not started"
+    return 2
+  fi
+  echo "lane $id: $(date -u +%H:%M) making the review vectors imdb_lm_512 needs into $vectors (log $logs/vectors.log)"
+  if [[ ! -x "$w2v" ]] && ! scripts/build.sh --target rnnlab-word2vec >> "$logs/vectors.log" 2>&1; then
+    echo "lane $id: building rnnlab-word2vec failed (log $logs/vectors.log)"
+    return 1
+  fi
+  if ! scripts/get_data.sh imdb polarity_v2 gutenberg wikinews enwiki2015 wiki-corpus >> "$logs/vectors.log" 2>&1; then
+    echo "lane $id: the corpora of the review vectors could not be fetched (log $logs/vectors.log)"
+    return 1
+  fi
+  rm -rf "$tmp"
+  left=$((deadline - $(date +%s)))
+  OPENBLAS_NUM_THREADS=1 timeout --foreground -s TERM "$left" "$w2v" train \
+    experiments/word2vec/skipgram_reviews300.yaml --run-dir "$tmp" >> "$logs/vectors.log" 2>&1 &
+  echo $! > "$claims/lane$id.pid"
+  wait $! || rc=$?
+  case $rc in
+    0) mkdir -p "$(dirname "$vectors")" && rm -rf "$vectors" && mv "$tmp" "$vectors"
+       echo "lane $id: $(date -u +%H:%M) review vectors made: $vectors/vectors.bin" ;;
+    124 | 143) echo "lane $id: $(date -u +%H:%M) the review vectors stopped by the deadline or a signal (made again next call)"; return 2 ;;
+    *) echo "lane $id: making the review vectors failed (exit $rc; log $logs/vectors.log)"; return 1 ;;
+  esac
+}
+
 # One lane: take the next run no other lane has claimed (mkdir is atomic)
 # that is not finished, train it until it finishes or the deadline comes.
 lane() {
@@ -116,6 +157,13 @@ lane() {
     if ((left < 120)); then
       echo "lane $id: under 2 minutes left; $name not started"
       return 0
+    fi
+    if [[ "$name" == imdb_lm_512 && ! -f "$vectors/vectors.bin" ]]; then
+      rc=0
+      make_vectors "$id" "$left" || rc=$?
+      ((rc == 0)) || return $((rc == 1))
+      left=$((deadline - $(date +%s)))
+      ((left >= 120)) || { echo "lane $id: under 2 minutes left; $name not started"; return 0; }
     fi
     mapfile -t cmd < <(command_for "$name" "$config")
     echo "lane $id: $(date -u +%H:%M) $lm ${cmd[*]} (stopped in $((left / 60)) min at the latest; log $logs/$name.log)"
@@ -144,6 +192,19 @@ if ((dry)); then
     fi
   done
   exit 0
+fi
+
+# What a new machine lacks (its /var/tmp, build/ and data/ start empty):
+# rnnlab-lm and the runs' data sets. Their time counts against the deadline.
+mkdir -p "$runs" "$logs"
+if [[ ! -x "$lm" ]]; then
+  echo "prepare: $(date -u +%H:%M) building rnnlab-lm (log $logs/build.log)"
+  scripts/build.sh --target rnnlab-lm > "$logs/build.log" 2>&1 ||
+    { echo "error: building rnnlab-lm failed (log $logs/build.log)" >&2; exit 1; }
+fi
+if ! scripts/get_data.sh ptb wikitext-2 imdb 2>&1 | sed 's/^/prepare: /'; then
+  echo "error: scripts/get_data.sh ptb wikitext-2 imdb failed (above)" >&2
+  exit 1
 fi
 
 # SIGINT / SIGTERM to this script: each run saves its checkpoint and stops.
