@@ -12,6 +12,11 @@
 #   scripts/lm_benchmarks.sh --dry-run                 # what a call would do
 #   scripts/lm_benchmarks.sh --status                  # where each run stands
 #
+# Other options: --bin DIR (rnnlab-lm and rnnlab-word2vec; default build/bin,
+# built when missing), --vectors DIR (the review vectors; default
+# runs/vectors/reviews300), --no-fetch (data/ is left as it is, for tests and
+# machines set up by hand).
+#
 # Run directories: RUNS/NAME (--runs, default /var/tmp/rnnlab-runs), each
 # run's output appended to LOGS/NAME.log (--logs, default /var/tmp/rnnlab-logs).
 # A run directory with summary.json is finished and skipped; one with
@@ -44,15 +49,17 @@ RUNS_LIST=(
 )
 
 minutes=140 lanes=2 runs=/var/tmp/rnnlab-runs logs=/var/tmp/rnnlab-logs dry=0 status_only=0
+bin=build/bin vectors=runs/vectors/reviews300 fetch=1
 while (($#)); do
   case "$1" in
-    --minutes) minutes="$2"; shift 2 ;;
-    --lanes) lanes="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --logs) logs="$2"; shift 2 ;;
+    --minutes | --lanes | --runs | --logs | --bin | --vectors)
+      (($# >= 2)) || { echo "error: $1 needs a value (see --help)" >&2; exit 2; }
+      declare "${1#--}=$2"
+      shift 2 ;;
     --dry-run) dry=1; shift ;;
     --status) status_only=1; shift ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-fetch) fetch=0; shift ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -92,11 +99,11 @@ if ((status_only)); then
   exit 0
 fi
 
-lm=build/bin/rnnlab-lm
-w2v=build/bin/rnnlab-word2vec
-# imdb_lm_512's embedding starts from the skip-gram vectors of review text,
-# made by the lane that takes it when they are missing (a new machine).
-vectors=runs/vectors/reviews300
+lm=$bin/rnnlab-lm
+w2v=$bin/rnnlab-word2vec
+# imdb_lm_512's embedding starts from the skip-gram vectors of review text
+# ($vectors), made by the lane that takes it when they are missing (a new
+# machine).
 deadline=$(($(date +%s) + minutes * 60))
 claims=$(mktemp -d)
 trap 'rm -rf "$claims"' EXIT
@@ -111,6 +118,15 @@ command_for() {
   fi
 }
 
+# An app into build/bin; with another --bin a missing binary is an error.
+build_app() {
+  if [[ "$bin" != build/bin ]]; then
+    echo "error: $bin/$1 is missing (only build/bin is built here)"
+    return 1
+  fi
+  scripts/build.sh --target "$1"
+}
+
 # The review vectors into $vectors (skipgram_reviews300.yaml: 73 M words,
 # about 25 min at one thread), with rnnlab-word2vec and the corpora fetched
 # first if missing; log LOGS/vectors.log. Returns 0 when made, 1 when a step
@@ -123,11 +139,12 @@ make_vectors() {
     return 2
   fi
   echo "lane $id: $(date -u +%H:%M) making the review vectors imdb_lm_512 needs into $vectors (log $logs/vectors.log)"
-  if [[ ! -x "$w2v" ]] && ! scripts/build.sh --target rnnlab-word2vec >> "$logs/vectors.log" 2>&1; then
+  if [[ ! -x "$w2v" ]] && ! build_app rnnlab-word2vec >> "$logs/vectors.log" 2>&1; then
     echo "lane $id: building rnnlab-word2vec failed (log $logs/vectors.log)"
     return 1
   fi
-  if ! scripts/get_data.sh imdb polarity_v2 gutenberg wikinews enwiki2015 wiki-corpus >> "$logs/vectors.log" 2>&1; then
+  if ((fetch)) &&
+    ! scripts/get_data.sh imdb polarity_v2 gutenberg wikinews enwiki2015 wiki-corpus >> "$logs/vectors.log" 2>&1; then
     echo "lane $id: the corpora of the review vectors could not be fetched (log $logs/vectors.log)"
     return 1
   fi
@@ -199,10 +216,10 @@ fi
 mkdir -p "$runs" "$logs"
 if [[ ! -x "$lm" ]]; then
   echo "prepare: $(date -u +%H:%M) building rnnlab-lm (log $logs/build.log)"
-  scripts/build.sh --target rnnlab-lm > "$logs/build.log" 2>&1 ||
+  build_app rnnlab-lm > "$logs/build.log" 2>&1 ||
     { echo "error: building rnnlab-lm failed (log $logs/build.log)" >&2; exit 1; }
 fi
-if ! scripts/get_data.sh ptb wikitext-2 imdb 2>&1 | sed 's/^/prepare: /'; then
+if ((fetch)) && ! scripts/get_data.sh ptb wikitext-2 imdb 2>&1 | sed 's/^/prepare: /'; then
   echo "error: scripts/get_data.sh ptb wikitext-2 imdb failed (above)" >&2
   exit 1
 fi
