@@ -38,7 +38,11 @@ case "$FAKE_LM" in
     echo '{"type":"valid","epoch":1.0,"step":10,"ppl":123.4,"bpc":1.0}' >> "$dir/metrics.jsonl"
     echo '{"val_ppl":123.4,"test_ppl":117.5,"train_seconds":60}' > "$dir/summary.json"
     echo "test_ppl 117.5" ;;
-  sleep) trap 'echo "SIGTERM: checkpoint saved"; exit 143' TERM; sleep 60 & wait ;;
+  sleep)
+    trap 'kill "$nap"; echo "SIGTERM: checkpoint saved"; exit 143' TERM
+    sleep 60 &
+    nap=$!
+    wait ;;
   fail) echo "error: '$dir': something is wrong"; exit 1 ;;
 esac
 EOF
