@@ -89,7 +89,16 @@ if (run / "summary.json").exists():
 else:
     last = train[-1] if train else {"epoch": 0, "step": 0, "train_seconds": 0}
     bpc = f" (bpc {valid[-1]['bpc']:.4f})" if valid else ""
-    print(f"{name}: epoch {last['epoch']:.2f} (update {last['step']}), {last['train_seconds'] / 60:.1f} min "
+    # what is left at the pace so far: train.max_epochs from the run's config
+    import re
+    config = run / "config.yaml"
+    m = re.search(r"^\s+max_epochs:\s*(\d+)", config.read_text(), re.M) if config.exists() else None
+    left = ""
+    if m and last["epoch"] > 0:
+        epochs = int(m.group(1))
+        hours = (epochs - last["epoch"]) * last["train_seconds"] / last["epoch"] / 3600
+        left = f" of {epochs}; about {hours:.1f} h of training left at this pace"
+    print(f"{name}: epoch {last['epoch']:.2f}{left} (update {last['step']}), {last['train_seconds'] / 60:.1f} min "
           f"trained; validation ppl {ppl or '-'}{bpc}")
 PY
 }

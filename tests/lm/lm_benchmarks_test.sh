@@ -90,6 +90,17 @@ lanes dry --dry-run
 expect dry "ptb_awd: $tmp/bin/rnnlab-lm train --resume $tmp/dry/runs/ptb_awd --set train.max_minutes=0" "$tmp/dry.out"
 expect dry "wt2_awd: finished ($tmp/dry/runs/wt2_awd/summary.json)" "$tmp/dry.out"
 expect dry "ptb_char: $tmp/bin/rnnlab-lm train experiments/lm/ptb_char.yaml --run-dir $tmp/dry/runs/ptb_char" "$tmp/dry.out"
+# --status: an unfinished run's epochs, the time left at its pace, its validations.
+printf 'train:\n  max_epochs: 40\n' > "$tmp/dry/runs/ptb_awd/config.yaml"
+{
+  echo '{"type":"train","epoch":1.0,"step":664,"train_seconds":120}'
+  echo '{"type":"valid","epoch":1.0,"step":664,"ppl":339.04,"bpc":1.55}'
+  echo '{"type":"train","epoch":2.0,"step":1328,"train_seconds":240}'
+  echo '{"type":"valid","epoch":2.0,"step":1328,"ppl":210.2,"bpc":1.4235}'
+} > "$tmp/dry/runs/ptb_awd/metrics.jsonl"
+"$script" --runs "$tmp/dry/runs" --status > "$tmp/status.out" 2>&1 || fail "status: exit $?"
+expect status "ptb_awd: epoch 2.00 of 40; about 1.3 h of training left at this pace (update 1328), 4.0 min trained; validation ppl 339.0 210.2 (bpc 1.4235)" "$tmp/status.out"
+expect status "ptb_char: not started" "$tmp/status.out"
 
 # 3. SIGTERM to the script: both lanes' runs stop (their checkpoints), exit 0, at once.
 : > "$FAKE_CALLS"
