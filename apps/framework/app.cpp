@@ -9,6 +9,8 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -229,9 +231,29 @@ NewRun create_run_dir(const ConfigSchema& schema, const RunSection& run, const T
   return made;
 }
 
+namespace {
+
+// torch::set_num_threads sizes ATen's own pool only. The matrix products go
+// to OpenBLAS (Debian's libtorch links it), whose pthread build keeps a pool
+// sized by OPENBLAS_NUM_THREADS / OMP_NUM_THREADS or the cores: a run
+// started by hand used every core there while a --nproc child (given
+// OMP_NUM_THREADS=1) used one, and the split changes the products' last
+// bits. Found by dlsym, so another BLAS simply keeps its own.
+void set_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(n);
+}
+
+}  // namespace
+
 void seed_run(const RunSection& run) {
   // The one place a run's seeding happens (every app, every command).
-  if (run.threads > 0) torch::set_num_threads(static_cast<int>(run.threads));
+  // run.threads sizes every pool the arithmetic uses.
+  if (run.threads > 0) {
+    torch::set_num_threads(static_cast<int>(run.threads));
+    set_blas_threads(static_cast<int>(run.threads));
+  }
   seed_everything(run.seed);
 }
 

@@ -35,7 +35,8 @@ void RunSection::bind(ConfigSchema& s, const std::string& p) {
         "summary.json gets every metric's mean, std, min and max")
       .range(1, 1000);
   s.add(p + ".device", &device, "where to train").choices({"auto", "cpu", "cuda"}).resumable();
-  s.add(p + ".threads", &threads, "intra-op CPU threads (0: libtorch's default)")
+  s.add(p + ".threads", &threads,
+        "CPU threads of libtorch and of OpenBLAS's matrix products (0: their defaults)")
       .range(0, 256)
       .resumable();
   s.add(p + ".progress", &progress, "progress display: a bar on a terminal, log lines otherwise")

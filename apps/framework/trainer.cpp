@@ -203,7 +203,7 @@ class AutogradEngine : public Engine {
       scale = out.loss_is_sum ? W : W * items / std::max(1.0, total[1]);
     }
     if (!std::isfinite(loss))
-      throw Diverged(fmt::format("training loss is {} at update {} (epoch {})", non_finite(loss),
+      throw Diverged(fmt::format("training loss is {} at update {} in epoch {}", non_finite(loss),
                                  s.step + 1, s.epoch + 1),
                      "; a lower optim.lr or train.clip_norm may help");
     if (scale == 1.0)
@@ -775,7 +775,8 @@ nlohmann::json Trainer::fit(const RunDir& dir, bool resume) {
     try {
       engine_->advance(s, [this](const EngineProgress& p) { return record(p); });
     } catch (const Diverged& e) {
-      throw RuntimeError(std::string(e.what()) + "; stopped, " + last_good() + e.hint());
+      throw RuntimeError(std::string(e.what()) + " (the model diverged); stopped, " + last_good() +
+                         e.hint());
     }
   }
   if (progress_) progress_->clear();

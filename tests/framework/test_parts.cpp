@@ -357,8 +357,10 @@ TEST(Trainer, WithoutClippingTheGradientNormIsStillCheckedAndLogged) {
     trainer.fit(dir, false);
     FAIL() << "a NaN gradient went unnoticed";
   } catch (const RuntimeError& e) {
-    EXPECT_STREQ(e.what(),
-                 "gradient norm is nan at update 3; stopped, no checkpoint was written yet");
+    EXPECT_STREQ(
+        e.what(),
+        "gradient norm is nan at update 3 (the model diverged); stopped, no checkpoint was "
+        "written yet");
   }
   // The two good updates logged their norm.
   std::string metrics = test::read_all(dir.file("metrics.jsonl").string());
